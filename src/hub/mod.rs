@@ -1,0 +1,241 @@
+//! The hub: one scheduler per OS thread.
+//!
+//! The hub owns everything needed to run green threads on its OS thread: the run queue, the
+//! table of alive green threads, the timers, the reactor and a pool of stacks. It is created
+//! the first time the thread uses greenrt and lives until the thread exits.
+//!
+//! There is no separate scheduler thread and no `run` wrapper: the OS thread's own stack (the
+//! *main context*) drives the hub. When main code calls something that blocks — `join`,
+//! `sleep`, a green socket read — the hub runs ready green threads, timers and I/O *inside that
+//! call* until main can go on (see `run_loop.rs`). Green threads never run the loop
+//! themselves: when one blocks it suspends back to the main context, which picks the next one.
+//!
+//! ```text
+//!   main context (thread stack)                       green threads (own stacks)
+//!   ---------------------------                       --------------------------
+//!   join(h) -> park(main)
+//!              run_until_main_ready:
+//!                pop A -------- resume ----------->  A runs ... sleep() -> park
+//!                      <------- suspend -----------  (A parked, timer armed)
+//!                pop B -------- resume ----------->  B runs ... returns
+//!                      <------- return ------------  (B finished: stack to pool,
+//!                                                       joiners unparked: main ready)
+//!                pop main -> return from park
+//!   join returns
+//! ```
+//!
+//! Files: `green.rs` (the record), `stack.rs`, `slab.rs`, `timers.rs`, `reactor.rs`, `park.rs`
+//! (park/unpark, interrupts, `Unparker`), `run_loop.rs` (the loop), `deadlock.rs`,
+//! `panic_report.rs` and `overflow.rs` (what users see when things go wrong).
+
+mod deadlock;
+pub(crate) mod green;
+mod overflow;
+mod panic_report;
+pub(crate) mod park;
+pub(crate) mod reactor;
+mod run_loop;
+pub(crate) mod slab;
+pub(crate) mod stack;
+mod stats;
+pub(crate) mod timers;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::Location;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+pub use green::Wait;
+pub use park::{Unparker, park, unparker};
+pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use stats::{Stats, resident_bytes, stats};
+
+use green::Green;
+use reactor::Reactor;
+use slab::Slab;
+use stack::StackPool;
+use timers::{TimerAction, TimerKey, Timers};
+
+/// Ids for green threads and main contexts, unique in the process.
+static NEXT_GREEN_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_green_id() -> u64 {
+    NEXT_GREEN_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// One OS thread's scheduler. See the module docs.
+pub(crate) struct Hub {
+    /// The main context's record.
+    pub(crate) main: Rc<Green>,
+    /// Who runs right now: `main`, or the green thread the loop resumed.
+    current: RefCell<Rc<Green>>,
+    run_queue: RefCell<VecDeque<Rc<Green>>>,
+    /// Every alive green thread (and main), so remote unparks and reports can find them.
+    pub(crate) greens: RefCell<Slab<Rc<Green>>>,
+    pub(crate) timers: RefCell<Timers>,
+    pub(crate) reactor: Reactor,
+    pub(crate) stacks: RefCell<StackPool>,
+    /// Ids for `timeout` scopes.
+    next_scope: Cell<u64>,
+    /// Resumes since I/O and timers were last checked (see `run_loop.rs`).
+    resumes_since_poll: Cell<u32>,
+    /// An alternate signal stack we installed for this thread, to release on drop.
+    alt_stack: Option<(*mut u8, usize)>,
+}
+
+thread_local! {
+    /// This thread's hub, or null. A plain pointer with no destructor, so it can be read at
+    /// any time, even while thread-locals are being torn down (it is nulled first).
+    static HUB: Cell<*const Hub> = const { Cell::new(ptr::null()) };
+    /// Owns the hub and destroys it when the thread exits.
+    static OWNER: HubOwner = const { HubOwner(Cell::new(ptr::null_mut())) };
+}
+
+struct HubOwner(Cell<*mut Hub>);
+
+impl Drop for HubOwner {
+    fn drop(&mut self) {
+        let hub = self.0.replace(ptr::null_mut());
+        if !hub.is_null() {
+            HUB.with(|h| h.set(ptr::null()));
+            // SAFETY: the pointer came from Box::into_raw in `create` and is dropped only here,
+            // once; HUB was nulled first so nothing can reach it any more.
+            drop(unsafe { Box::from_raw(hub) });
+        }
+    }
+}
+
+/// Runs `f` with this thread's hub, creating the hub on first use.
+pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
+    let mut hub = HUB.with(|h| h.get());
+    if hub.is_null() {
+        hub = Hub::create();
+    }
+    // SAFETY: a non-null HUB points to the Box owned by OWNER, which is freed only by OWNER's
+    // destructor at thread exit after nulling HUB; `f` runs on this thread before that.
+    f(unsafe { &*hub })
+}
+
+/// Runs `f` with this thread's hub if it has one; never creates one.
+pub(crate) fn with_existing_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    let hub = HUB.with(|h| h.get());
+    // SAFETY: as in `with_hub`.
+    (!hub.is_null()).then(|| f(unsafe { &*hub }))
+}
+
+/// The hub pointer for the fault handler, which may not allocate or touch RefCells safely.
+pub(crate) fn raw_hub() -> *const Hub {
+    HUB.try_with(|h| h.get()).unwrap_or(ptr::null())
+}
+
+impl Hub {
+    #[cold]
+    fn create() -> *const Hub {
+        overflow::install();
+        panic_report::install();
+        let hub = Box::into_raw(Box::new(Hub::new()));
+        let owned = OWNER.try_with(|o| o.0.set(hub));
+        if owned.is_err() {
+            // SAFETY: `hub` came from Box::into_raw just above and was shared with no one.
+            drop(unsafe { Box::from_raw(hub) });
+            panic!("greenrt: this thread's hub is already gone (greenrt used during thread teardown)");
+        }
+        HUB.with(|h| h.set(hub));
+        hub
+    }
+
+    fn new() -> Hub {
+        let reactor = Reactor::new().unwrap_or_else(|e| panic!("greenrt: cannot create the reactor: {e}"));
+        let alt_stack = crate::sys::signal::ensure_alt_stack()
+            .unwrap_or_else(|e| panic!("greenrt: cannot set up an alternate signal stack: {e}"));
+        let name = std::thread::current().name().map(Into::into);
+        let main = Rc::new(Green::new(next_green_id(), name, true, Location::caller()));
+        let mut greens = Slab::new();
+        main.key.set(greens.insert(main.clone()));
+        Hub {
+            current: RefCell::new(main.clone()),
+            main,
+            run_queue: RefCell::new(VecDeque::new()),
+            greens: RefCell::new(greens),
+            timers: RefCell::new(Timers::new()),
+            reactor,
+            stacks: RefCell::new(StackPool::default()),
+            next_scope: Cell::new(1),
+            resumes_since_poll: Cell::new(0),
+            alt_stack,
+        }
+    }
+
+    /// The green thread (or main context) running now.
+    pub(crate) fn current(&self) -> Rc<Green> {
+        self.current.borrow().clone()
+    }
+
+    /// Runs `f` on the current record without cloning the `Rc`.
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Rc<Green>) -> R) -> R {
+        f(&self.current.borrow())
+    }
+
+    /// A fresh id for a `timeout` scope.
+    pub(crate) fn new_scope_id(&self) -> u64 {
+        let id = self.next_scope.get();
+        self.next_scope.set(id + 1);
+        id
+    }
+
+    /// Arms a timer that is cancelled when the returned guard drops.
+    pub(crate) fn arm_timer(&self, deadline: Instant, action: TimerAction) -> TimerGuard<'_> {
+        let key = self.timers.borrow_mut().insert(deadline, action);
+        TimerGuard { hub: self, key }
+    }
+
+    /// Adds a new green thread to the tables and to the back of the run queue (or, with a
+    /// `start` time, parks it until then).
+    pub(crate) fn admit(&self, green: Rc<Green>, start: Option<Instant>) {
+        green.key.set(self.greens.borrow_mut().insert(green.clone()));
+        match start {
+            None => self.run_queue.borrow_mut().push_back(green),
+            Some(at) => {
+                green.state.set(green::State::Parked);
+                green.wait.set(Wait::Start);
+                self.timers.borrow_mut().insert(at, TimerAction::Wake(green));
+            }
+        }
+    }
+}
+
+/// Cancels its timer when dropped: on normal exit and when the stack unwinds alike.
+pub(crate) struct TimerGuard<'a> {
+    hub: &'a Hub,
+    key: TimerKey,
+}
+
+impl Drop for TimerGuard<'_> {
+    fn drop(&mut self) {
+        self.hub.timers.borrow_mut().cancel(self.key);
+    }
+}
+
+impl Drop for Hub {
+    /// At thread exit, green threads still parked cannot be unwound (their destructors might
+    /// need this very hub), so their coroutines are leaked, as `mem::forget` would: their
+    /// stacks stay mapped and their destructors never run. See NOTES.md, "Rules".
+    fn drop(&mut self) {
+        self.run_queue.borrow_mut().clear();
+        self.greens.borrow_mut().drain_with(|green| {
+            if let Some(coro) = green.coro.borrow_mut().take() {
+                if coro.started() && !coro.done() {
+                    std::mem::forget(coro);
+                }
+            }
+            green.exit_waiters.borrow_mut().clear();
+        });
+        if let Some((mem, len)) = self.alt_stack.take() {
+            // SAFETY: installed by `ensure_alt_stack` on this thread, which is the one exiting.
+            unsafe { crate::sys::signal::release_alt_stack(mem, len) };
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Reporting a green thread's stack overflow.
+//!
+//! The guard region under each stack (see `stack.rs`) turns an overflow into a SIGSEGV. Our
+//! fault hook, running on the alternate signal stack, checks whether the faulting address lies
+//! in the guard region of the green thread that is running on this OS thread. If so it prints
+//!
+//! ```text
+//! green thread '<name>' (id N) has overflowed its stack
+//! fatal runtime error: stack overflow, aborting
+//! ```
+//!
+//! and aborts, as std does for OS threads. Anything else goes to the previous handler.
+//! Everything here must be async-signal-safe: no allocation, no locks, only `write(2)`.
+
+use crate::sys::signal;
+
+pub(crate) fn install() {
+    signal::install_fault_hook(is_green_overflow);
+}
+
+fn is_green_overflow(fault_addr: usize) -> bool {
+    let hub = super::raw_hub();
+    if hub.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null hub pointer is valid on its own thread (see `with_hub`) and the
+    // fault happened on this thread. We read `current` without the RefCell flag because the
+    // interrupted code may hold a borrow; the fault is synchronous, so the value is not
+    // half-written, and we abort right after.
+    let green = unsafe { &*(*hub).current.as_ptr() };
+    let (low, high) = green.guard_range.get();
+    if green.is_main || fault_addr < low || fault_addr >= high {
+        return false;
+    }
+    let mut digits = [0u8; 20];
+    signal::write_stderr(b"\ngreen thread '");
+    signal::write_stderr(green.display_name().as_bytes());
+    signal::write_stderr(b"' (id ");
+    signal::write_stderr(format_u64(green.id, &mut digits));
+    signal::write_stderr(b") has overflowed its stack\nfatal runtime error: stack overflow, aborting\n");
+    true
+}
+
+/// Formats `n` in decimal into `buf` without allocating.
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}

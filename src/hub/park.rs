@@ -1,0 +1,182 @@
+//! Park and unpark: the one way a green thread waits.
+//!
+//! Every blocking operation in greenrt — sleep, join, a socket read, a lock — is a loop around
+//! [`Hub::park`]: check a condition, and if it does not hold yet, arrange to be unparked when
+//! it might, then park. Park/unpark work like a *token* (as in crossbeam's `Parker`): `unpark`
+//! makes the token available, `park` consumes it. An unpark that arrives before the park is
+//! therefore never lost: the park returns at once. Parks may also return spuriously, which is
+//! why every caller re-checks its condition in a loop.
+//!
+//! Park is also where a green thread can be *interrupted*. `kill` and an expired `timeout`
+//! mark the target and make it ready; when it comes back from park it unwinds with a private
+//! payload (`KillUnwind`, `TimeoutUnwind`), running destructors up to the green thread's entry
+//! or the `timeout` call. While a thread is already unwinding, park never starts a second
+//! unwind (that would abort the process).
+
+use std::panic::resume_unwind;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::green::{Green, State, Wait};
+use super::reactor::Shared;
+use super::slab::Key;
+use super::{Hub, with_hub};
+
+/// The unwind payload of a killed green thread.
+pub(crate) struct KillUnwind;
+
+/// The unwind payload of an expired `timeout` scope.
+pub(crate) struct TimeoutUnwind {
+    pub(crate) scope: u64,
+}
+
+impl Hub {
+    /// Parks the current green thread (or main context) until it is unparked. Unwinds if it
+    /// is killed or a `timeout` around it expires.
+    pub(crate) fn park(&self, wait: Wait) {
+        let me = self.current();
+        self.check_interrupt(&me);
+        if me.token.replace(false) {
+            return;
+        }
+        me.state.set(State::Parked);
+        me.wait.set(wait);
+        self.switch_out(&me);
+        me.wait.set(Wait::Nothing);
+        self.check_interrupt(&me);
+    }
+
+    /// Lets every other ready green thread run once, then continues (gevent's `sleep(0)`).
+    pub(crate) fn yield_now(&self) {
+        let me = self.current();
+        self.check_interrupt(&me);
+        me.state.set(State::Ready);
+        self.run_queue.borrow_mut().push_back(me.clone());
+        self.switch_out(&me);
+        self.check_interrupt(&me);
+    }
+
+    /// Gives up the CPU: a green thread suspends to the main context; the main context runs
+    /// the loop until something puts it back in the run queue.
+    fn switch_out(&self, me: &Rc<Green>) {
+        if me.is_main {
+            self.run_until_main_ready();
+        } else {
+            me.suspend();
+        }
+    }
+
+    /// Makes `green` runnable: a parked one joins the back of the run queue; one that is not
+    /// parked gets the token, so its next park returns at once.
+    pub(crate) fn unpark(&self, green: &Rc<Green>) {
+        match green.state.get() {
+            State::Parked => {
+                green.state.set(State::Ready);
+                self.run_queue.borrow_mut().push_back(green.clone());
+            }
+            State::Running | State::Ready => green.token.set(true),
+            State::Finished => {}
+        }
+    }
+
+    /// Wakes `green` for an interrupt (kill, timeout) without leaving a token behind: the
+    /// interrupt itself is noticed at its next park point.
+    pub(crate) fn interrupt(&self, green: &Rc<Green>) {
+        if green.state.get() == State::Parked {
+            green.state.set(State::Ready);
+            self.run_queue.borrow_mut().push_back(green.clone());
+        }
+    }
+
+    /// Unwinds the current green thread if it has been killed or a timeout fired.
+    fn check_interrupt(&self, me: &Green) {
+        if std::thread::panicking() {
+            return;
+        }
+        if me.kill_requested.get() {
+            resume_unwind(Box::new(KillUnwind));
+        }
+        let scope = me.timeout_fired.get();
+        if scope != 0 {
+            resume_unwind(Box::new(TimeoutUnwind { scope }));
+        }
+    }
+}
+
+/// Parks the current green thread until an [`Unparker`] for it is used (or spuriously).
+///
+/// This is the primitive that greenrt's own blocking calls are made of; use it to build your
+/// own. Always call it in a loop that re-checks the condition you wait for.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// let done = Arc::new(AtomicBool::new(false));
+/// let unparker = greenrt::hub::unparker();
+/// let flag = done.clone();
+/// std::thread::spawn(move || {
+///     flag.store(true, Ordering::Release);
+///     unparker.unpark(); // wakes the main context from another OS thread
+/// });
+/// while !done.load(Ordering::Acquire) {
+///     greenrt::hub::park();
+/// }
+/// ```
+pub fn park() {
+    with_hub(|hub| hub.park(Wait::Unpark));
+}
+
+/// A handle that wakes the current green thread (or main context) from any OS thread.
+pub fn unparker() -> Unparker {
+    with_hub(|hub| {
+        let key = hub.with_current(|me| me.key.get());
+        Unparker::new(hub.reactor.shared.clone(), key)
+    })
+}
+
+/// Wakes one green thread from any OS thread: `Send + Sync + Clone`.
+///
+/// `unpark` makes the green thread's park token available; if it is parked it becomes ready.
+/// Using an `Unparker` whose green thread has finished does nothing. While an `Unparker`
+/// exists, the hub does not report a deadlock, since it might still be used.
+pub struct Unparker {
+    shared: Arc<Shared>,
+    key: Key,
+}
+
+impl Unparker {
+    fn new(shared: Arc<Shared>, key: Key) -> Unparker {
+        shared.unparkers.fetch_add(1, Ordering::AcqRel);
+        Unparker { shared, key }
+    }
+
+    /// Wakes the green thread. Costs one mutex push and, if the hub is asleep in `epoll_wait`,
+    /// one `eventfd` write.
+    pub fn unpark(&self) {
+        self.shared.unpark_remote(self.key);
+    }
+}
+
+impl Clone for Unparker {
+    fn clone(&self) -> Unparker {
+        Unparker::new(self.shared.clone(), self.key)
+    }
+}
+
+impl Drop for Unparker {
+    fn drop(&mut self) {
+        if self.shared.unparkers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last one is gone: wake the hub so it can re-check for a deadlock instead of
+            // sleeping forever on a wake-up that can no longer come.
+            self.shared.notify();
+        }
+    }
+}
+
+impl std::fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unparker").field("key", &self.key).finish()
+    }
+}

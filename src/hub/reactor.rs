@@ -1,0 +1,235 @@
+//! The reactor: one `mio::Poll` per hub, the table of registered file descriptors, and the
+//! part of the hub that other OS threads may touch.
+//!
+//! A green socket registers its fd once (edge-triggered, readable and writable) and gets a
+//! [`Key`] into `sources`. A green thread that hits `WouldBlock` adds itself to the source's
+//! readers or writers and parks; when `epoll` reports the fd, every waiter of that direction
+//! is unparked and retries its operation. Edge-triggered is enough because a waiter always
+//! tried the operation (and saw `WouldBlock`) before it parked, and events are only
+//! collected while it is parked.
+//!
+//! ```text
+//!   other OS threads                     the hub's OS thread
+//!   ----------------                     -------------------
+//!   Unparker::unpark(key) --+
+//!                           |  push      +-------------------------+
+//!                           +----------> | Shared.remote (Mutex)   |
+//!                           |  wake()    | Shared.waker (eventfd)  | --epoll--> Reactor::poll
+//!                           +----------> +-------------------------+              |
+//!                                                                               v
+//!   socket fd readable --------------------------------------epoll--> sources[key].readers
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+
+use super::green::Green;
+use super::slab::{Key, Slab};
+
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Which way a green thread waits on a file descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+/// The part of a hub that any OS thread may use: epoll registration, the remote unpark queue
+/// and the waker that interrupts the hub's `epoll_wait`.
+pub(crate) struct Shared {
+    registry: Registry,
+    waker: Waker,
+    /// Green threads other threads asked to unpark, by key.
+    remote_unparks: Mutex<Vec<Key>>,
+    /// Sources whose sockets were dropped on another thread; their slots are freed by the hub.
+    closed_sources: Mutex<Vec<Key>>,
+    /// Set when the waker has been fired and the hub has not drained the queues yet.
+    notified: AtomicBool,
+    /// Live `Unparker`s: while any exists, another thread may wake us, so no deadlock.
+    pub(crate) unparkers: AtomicUsize,
+}
+
+impl Shared {
+    /// Queues an unpark of the green thread `key` and wakes the hub if it sleeps.
+    pub(crate) fn unpark_remote(&self, key: Key) {
+        lock(&self.remote_unparks).push(key);
+        self.notify();
+    }
+
+    /// Wakes the hub's `epoll_wait` unless a wake-up is already pending.
+    pub(crate) fn notify(&self) {
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            // An eventfd write can only fail if the counter overflows, which a pending wake
+            // already rules out; nothing useful can be done about it here.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Removes `fd` from this hub's epoll set. Callable from any thread.
+    pub(crate) fn deregister(&self, fd: RawFd) {
+        // An fd that was never added, or whose epoll instance is gone, has nothing to remove.
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+    }
+
+    /// Asks the hub to free the slot of a source dropped on another thread.
+    pub(crate) fn release_source_remote(&self, key: Key) {
+        lock(&self.closed_sources).push(key);
+        self.notify();
+    }
+}
+
+/// The green threads parked on one registered fd.
+#[derive(Default)]
+struct Source {
+    readers: Vec<Rc<Green>>,
+    writers: Vec<Rc<Green>>,
+}
+
+impl Source {
+    fn waiters(&mut self, dir: Direction) -> &mut Vec<Rc<Green>> {
+        match dir {
+            Direction::Read => &mut self.readers,
+            Direction::Write => &mut self.writers,
+        }
+    }
+}
+
+/// See the module docs.
+pub(crate) struct Reactor {
+    poll: RefCell<Poll>,
+    events: RefCell<Events>,
+    sources: RefCell<Slab<Source>>,
+    /// Green threads parked on some source right now.
+    io_waiters: Cell<usize>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let shared = Shared {
+            registry: poll.registry().try_clone()?,
+            waker,
+            remote_unparks: Mutex::new(Vec::new()),
+            closed_sources: Mutex::new(Vec::new()),
+            notified: AtomicBool::new(false),
+            unparkers: AtomicUsize::new(0),
+        };
+        Ok(Reactor {
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(1024)),
+            sources: RefCell::new(Slab::new()),
+            io_waiters: Cell::new(0),
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Adds `fd` to the epoll set, edge-triggered for both directions.
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<Key> {
+        let key = self.sources.borrow_mut().insert(Source::default());
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        let token = Token(key.to_usize());
+        if let Err(e) = self.shared.registry.register(&mut SourceFd(&fd), token, interest) {
+            self.sources.borrow_mut().remove(key);
+            return Err(e);
+        }
+        Ok(key)
+    }
+
+    /// Frees the slot of a source whose fd has been deregistered.
+    pub(crate) fn release_source(&self, key: Key) {
+        self.sources.borrow_mut().remove(key);
+    }
+
+    /// Puts `green` on the wait list of `key` for `dir`. False if the source is gone.
+    pub(crate) fn add_waiter(&self, key: Key, dir: Direction, green: &Rc<Green>) -> bool {
+        let mut sources = self.sources.borrow_mut();
+        let Some(source) = sources.get_mut(key) else { return false };
+        source.waiters(dir).push(green.clone());
+        self.io_waiters.set(self.io_waiters.get() + 1);
+        true
+    }
+
+    /// Takes `green` off the wait list of `key` for `dir`, if it is still there.
+    pub(crate) fn remove_waiter(&self, key: Key, dir: Direction, green: &Rc<Green>) {
+        let mut sources = self.sources.borrow_mut();
+        if let Some(source) = sources.get_mut(key) {
+            let list = source.waiters(dir);
+            if let Some(i) = list.iter().position(|g| Rc::ptr_eq(g, green)) {
+                list.swap_remove(i);
+                self.io_waiters.set(self.io_waiters.get() - 1);
+            }
+        }
+    }
+
+    /// True while something outside the run queue and timers could still wake a green
+    /// thread: a parked I/O waiter, a live `Unparker`, or a queued remote unpark.
+    pub(crate) fn can_wake_anyone(&self) -> bool {
+        self.io_waiters.get() > 0
+            || self.shared.unparkers.load(Ordering::Acquire) > 0
+            || self.shared.notified.load(Ordering::Acquire)
+    }
+
+    /// Waits up to `timeout` (forever if `None`) for I/O or a remote wake, and hands every
+    /// green thread that became runnable to `wake`. Returns how many events came back.
+    pub(crate) fn poll(&self, timeout: Option<Duration>, wake: &mut dyn FnMut(Rc<Green>)) -> usize {
+        let mut events = self.events.borrow_mut();
+        if let Err(e) = self.poll.borrow_mut().poll(&mut events, timeout) {
+            assert!(e.kind() == io::ErrorKind::Interrupted, "greenrt: epoll_wait failed: {e}");
+            return 0;
+        }
+        let mut count = 0;
+        for event in events.iter() {
+            count += 1;
+            if event.token() == WAKER_TOKEN {
+                continue; // the queues are drained below in any case
+            }
+            let key = Key::from_usize(event.token().0);
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                self.wake_all(key, Direction::Read, wake);
+            }
+            if event.is_writable() || event.is_write_closed() || event.is_error() {
+                self.wake_all(key, Direction::Write, wake);
+            }
+        }
+        count
+    }
+
+    fn wake_all(&self, key: Key, dir: Direction, wake: &mut dyn FnMut(Rc<Green>)) {
+        let mut sources = self.sources.borrow_mut();
+        let Some(source) = sources.get_mut(key) else { return };
+        let list = source.waiters(dir);
+        self.io_waiters.set(self.io_waiters.get() - list.len());
+        for green in list.drain(..) {
+            wake(green);
+        }
+    }
+
+    /// Handles what other threads queued since the last call: frees the slots of sources
+    /// closed elsewhere and returns the keys of green threads to unpark.
+    pub(crate) fn take_remote_unparks(&self) -> Vec<Key> {
+        if !self.shared.notified.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        let closed = std::mem::take(&mut *lock(&self.shared.closed_sources));
+        for key in closed {
+            self.release_source(key);
+        }
+        std::mem::take(&mut *lock(&self.shared.remote_unparks))
+    }
+}
+
+/// Locks a queue; a panic elsewhere while holding it cannot leave a `Vec` half-written.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

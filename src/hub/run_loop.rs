@@ -1,0 +1,126 @@
+//! The hub loop: run ready green threads, then wait for the nearest timer or I/O.
+//!
+//! It runs only on the main context's stack, inside a blocking call, and returns as soon as
+//! the main context itself comes out of the run queue:
+//!
+//! ```text
+//!   loop:
+//!     pop the front of the run queue
+//!       - main?            -> return (the blocking call can go on)
+//!       - a green thread?  -> resume it until it parks, yields or finishes
+//!       - nothing?         -> timeout = nearest timer; nothing can ever wake us? deadlock report
+//!                             poll(timeout); make ready what I/O and other threads woke;
+//!                             fire due timers
+//! ```
+//!
+//! A busy run queue must not starve I/O and timers, so every `POLL_INTERVAL` resumes the loop
+//! also polls without blocking (tokio's `event_interval` plays the same role).
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use corosensei::CoroutineResult;
+
+use super::Hub;
+use super::green::{Green, State};
+use super::timers::TimerAction;
+
+/// Resumes between two non-blocking polls while the run queue stays busy.
+const POLL_INTERVAL: u32 = 61;
+
+impl Hub {
+    /// Runs everything else until the main context is made ready. See the module docs.
+    pub(crate) fn run_until_main_ready(&self) {
+        loop {
+            let next = self.run_queue.borrow_mut().pop_front();
+            match next {
+                Some(green) if green.is_main => {
+                    green.state.set(State::Running);
+                    return;
+                }
+                Some(green) => self.resume(green),
+                None => self.wait_for_work(),
+            }
+        }
+    }
+
+    /// Switches to `green` until it suspends or finishes.
+    fn resume(&self, green: Rc<Green>) {
+        green.state.set(State::Running);
+        let previous = self.current.replace(green.clone());
+        let result = {
+            let mut coro = green.coro.borrow_mut();
+            coro.as_mut().expect("a ready green thread has a coroutine").resume(())
+        };
+        self.current.replace(previous);
+        if let CoroutineResult::Return(()) = result {
+            self.finish(&green);
+        }
+        let resumes = self.resumes_since_poll.get() + 1;
+        if resumes >= POLL_INTERVAL {
+            self.poll_and_fire(Some(Duration::ZERO));
+        } else {
+            self.resumes_since_poll.set(resumes);
+        }
+    }
+
+    /// Retires a green thread whose function has returned: frees its slot, recycles its
+    /// stack and wakes whoever joins it.
+    fn finish(&self, green: &Rc<Green>) {
+        green.state.set(State::Finished);
+        self.greens.borrow_mut().remove(green.key.get());
+        if let Some(coro) = green.coro.borrow_mut().take() {
+            self.stacks.borrow_mut().give_back(coro.into_stack());
+        }
+        let waiters = std::mem::take(&mut *green.exit_waiters.borrow_mut());
+        for waiter in &waiters {
+            self.unpark(waiter);
+        }
+    }
+
+    /// The run queue is empty: block until a timer is due or I/O or another thread wakes
+    /// something. If nothing ever could, report the deadlock instead of hanging.
+    fn wait_for_work(&self) {
+        let next_timer = self.timers.borrow_mut().next_deadline();
+        if next_timer.is_none() && !self.reactor.can_wake_anyone() {
+            self.report_deadlock();
+        }
+        let timeout = next_timer.map(|at| at.saturating_duration_since(Instant::now()));
+        self.poll_and_fire(timeout);
+    }
+
+    /// One turn of the reactor: poll for up to `timeout`, then fire due timers.
+    pub(crate) fn poll_and_fire(&self, timeout: Option<Duration>) {
+        self.resumes_since_poll.set(0);
+        let nothing_to_poll = timeout == Some(Duration::ZERO) && !self.reactor.can_wake_anyone();
+        if !nothing_to_poll {
+            self.reactor.poll(timeout, &mut |green| self.unpark(&green));
+        }
+        for key in self.reactor.take_remote_unparks() {
+            let green = self.greens.borrow().get(key).cloned();
+            if let Some(green) = green {
+                self.unpark(&green);
+            }
+        }
+        self.fire_timers();
+    }
+
+    /// Runs the action of every timer whose deadline has passed.
+    fn fire_timers(&self) {
+        let now = Instant::now();
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            match due {
+                None => return,
+                Some(TimerAction::Wake(green)) => self.unpark(&green),
+                Some(TimerAction::Timeout { green, scope }) => {
+                    let fired = green.timeout_fired.get();
+                    if fired == 0 || scope < fired {
+                        green.timeout_fired.set(scope); // the outermost expired scope wins
+                    }
+                    self.interrupt(&green);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! # greenrt
+//!
+//! A concurrency runtime built by hand so that it can be read: green threads (stackful
+//! coroutines) scheduled by a hub per OS thread on a `mio` reactor, in the manner of gevent
+//! and greenlet.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let handles: Vec<_> = (0..3)
+//!     .map(|i| greenrt::spawn(move || {
+//!         greenrt::sleep(Duration::from_millis(10 * (3 - i)));
+//!         i
+//!     }))
+//!     .collect();
+//! // The three sleeps overlap: this takes about 30 ms, not 60.
+//! let results: Vec<u64> = greenrt::joinall(handles).into_iter().map(Result::unwrap).collect();
+//! assert_eq!(results, [0, 1, 2]);
+//! ```
+//!
+//! ## The data path
+//!
+//! ```text
+//!   spawn.rs          hub/run_loop.rs             hub/park.rs            hub/reactor.rs
+//!   spawn(f) --push--> run queue --resume--> green runs --blocks--> park --+--> epoll (fds)
+//!                         ^                                                +--> timers.rs
+//!                         |                                                |
+//!                         +-------------- unpark (ready again) <-----------+
+//!                                                                          ^
+//!   net/mod.rs: every socket call is  try -> WouldBlock -> wait_io -> park +
+//! ```
+//!
+//! Start reading at [`hub`] (the scheduler), then [`spawn()`], [`join`], [`time`] and [`net`].
+//! NOTES.md in the repository tells the design and its rejected alternatives.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
+
+pub mod current;
+pub mod hub;
+pub mod join;
+pub mod net;
+pub mod spawn;
+mod sys;
+pub mod time;
+
+pub use current::{Current, current};
+pub use join::{JoinError, JoinHandle, joinall, joinall_timeout};
+pub use spawn::{Builder, spawn, spawn_later};
+pub use time::{Elapsed, sleep, sleep_until, timeout, yield_now};

@@ -1,0 +1,164 @@
+//! Starting green threads: [`spawn`], [`spawn_later`] and [`Builder`].
+//!
+//! Spawning makes a record (`hub::green`), takes a stack from the hub's pool, wraps the user's
+//! function in a corosensei coroutine and puts the record at the back of the run queue. The
+//! function does not run yet: it starts when the spawner blocks or yields (gevent does the
+//! same), so `spawn` itself never switches.
+//!
+//! Inside the coroutine the function runs under `catch_unwind`: a panic or a kill ends only
+//! that green thread, and its outcome is stored in the join packet.
+
+use std::io;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::hub::green::{Coro, Green};
+use crate::hub::park::KillUnwind;
+use crate::hub::{DEFAULT_STACK_SIZE, next_green_id, with_hub};
+use crate::join::{JoinError, JoinHandle, Packet};
+
+/// Spawns a green thread on this OS thread's hub and returns its handle.
+///
+/// The closure runs when the caller next blocks or yields. It need not be `Send`: green
+/// threads never leave their OS thread.
+///
+/// # Panics
+/// If no stack can be mapped (the process is out of address space); use
+/// [`Builder::spawn`] to get that as an `io::Error`.
+///
+/// ```
+/// let h = greenrt::spawn(|| 6 * 7);
+/// assert_eq!(h.join().unwrap(), 42);
+/// ```
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("greenrt: failed to spawn a green thread: {e}"))
+}
+
+/// Spawns a green thread that starts after `delay` (gevent's `spawn_later`).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// let h = greenrt::spawn_later(Duration::from_millis(20), move || start.elapsed());
+/// assert!(h.join().unwrap() >= Duration::from_millis(20));
+/// ```
+#[track_caller]
+pub fn spawn_later<F, T>(delay: Duration, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new()
+        .spawn_later(delay, f)
+        .unwrap_or_else(|e| panic!("greenrt: failed to spawn a green thread: {e}"))
+}
+
+/// Configures a green thread before spawning it, like `std::thread::Builder`.
+///
+/// ```
+/// let h = greenrt::Builder::new()
+///     .name("worker".into())
+///     .stack_size(64 * 1024)
+///     .spawn(|| greenrt::current().name().map(String::from))
+///     .unwrap();
+/// assert_eq!(h.join().unwrap().as_deref(), Some("worker"));
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the green thread; the name appears in panics, overflow and deadlock reports.
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to pages; at least
+    /// [`MIN_STACK_SIZE`](crate::hub::MIN_STACK_SIZE)). Only touched pages use memory.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns the green thread. See [`spawn`].
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.spawn_at(None, Location::caller(), f)
+    }
+
+    /// Spawns the green thread to start after `delay`. See [`spawn_later`].
+    #[track_caller]
+    pub fn spawn_later<F, T>(self, delay: Duration, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        self.spawn_at(Some(Instant::now() + delay), Location::caller(), f)
+    }
+
+    fn spawn_at<F, T>(
+        self,
+        start: Option<Instant>,
+        spawned_at: &'static Location<'static>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        with_hub(|hub| {
+            let stack = hub.stacks.borrow_mut().take(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))?;
+            let name = self.name.map(Into::into);
+            let green = Rc::new(Green::new(next_green_id(), name, false, spawned_at));
+            green.guard_range.set(stack.guard_range());
+            let packet = Rc::new(Packet::new());
+            let coro = Coro::with_stack(stack, entry(green.clone(), packet.clone(), f));
+            *green.coro.borrow_mut() = Some(coro);
+            hub.admit(green.clone(), start);
+            Ok(JoinHandle::new(green, packet))
+        })
+    }
+}
+
+/// The function every green thread's coroutine runs: remember the yielder, run `f` unless
+/// killed before starting, and store the outcome for `join`.
+fn entry<F, T>(
+    green: Rc<Green>,
+    packet: Rc<Packet<T>>,
+    f: F,
+) -> impl FnOnce(&corosensei::Yielder<(), ()>, ()) + 'static
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    move |yielder, ()| {
+        green.yielder.set(yielder);
+        let outcome = if green.kill_requested.get() {
+            drop(f);
+            Err(JoinError::Killed)
+        } else {
+            catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+                if payload.is::<KillUnwind>() { JoinError::Killed } else { JoinError::Panicked(payload) }
+            })
+        };
+        packet.set(outcome);
+    }
+}

@@ -1,0 +1,20 @@
+//! Platform code: the only place where greenrt calls `libc` or makes raw syscalls.
+//!
+//! The rest of the crate relies on this module for exactly four things, all Linux x86_64:
+//!
+//! | need                         | provided by          | used by                         |
+//! |------------------------------|----------------------|---------------------------------|
+//! | stack memory with a guard    | [`mem`]              | `hub::stack`                    |
+//! | a SIGSEGV hook and alt stack | [`signal`]           | `hub::overflow`                 |
+//! | waiting on one fd, no hub    | [`poll`]             | `net` on plain OS threads       |
+//! | small process facts          | [`mem::page_size`]   | everywhere pages matter         |
+//!
+//! Every function here is a thin, documented wrapper: it turns a C return code into an
+//! `io::Result` and says in a `// SAFETY:` comment why its arguments are valid.
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+compile_error!("greenrt supports Linux on x86_64 only (futexes, epoll, MADV_GUARD_INSTALL)");
+
+pub(crate) mod mem;
+pub(crate) mod poll;
+pub(crate) mod signal;

@@ -1,0 +1,124 @@
+//! Time: [`sleep`], [`yield_now`] and [`timeout`].
+//!
+//! `sleep` arms a timer that unparks the caller at the deadline. `timeout` arms a timer whose
+//! action is an *interrupt*: when it fires, the green thread is woken from whatever it is
+//! parked on and unwinds (see `hub::park`) up to the `timeout` call, which turns that unwind
+//! into `Err(Elapsed)`. Each `timeout` call has its own scope id, so nested timeouts know
+//! whose deadline fired: an inner scope passes an outer scope's unwind on untouched.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::{Duration, Instant};
+
+use crate::hub::green::Wait;
+use crate::hub::park::TimeoutUnwind;
+use crate::hub::timers::TimerAction;
+use crate::hub::with_hub;
+
+/// Blocks the current green thread (only it) for at least `duration`.
+///
+/// `sleep(Duration::ZERO)` is [`yield_now`]: every other ready green thread runs once first,
+/// as with gevent's `sleep(0)`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// greenrt::sleep(Duration::from_millis(5));
+/// assert!(start.elapsed() >= Duration::from_millis(5));
+/// ```
+pub fn sleep(duration: Duration) {
+    if duration.is_zero() {
+        return yield_now();
+    }
+    sleep_until(Instant::now() + duration);
+}
+
+/// Blocks the current green thread until `deadline`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let deadline = Instant::now() + Duration::from_millis(5);
+/// greenrt::sleep_until(deadline);
+/// assert!(Instant::now() >= deadline);
+/// ```
+pub fn sleep_until(deadline: Instant) {
+    with_hub(|hub| {
+        let me = hub.current();
+        let _timer = hub.arm_timer(deadline, TimerAction::Wake(me));
+        while Instant::now() < deadline {
+            hub.park(Wait::Sleep);
+        }
+    });
+}
+
+/// Puts the current green thread at the back of the run queue and runs the others first.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let l = log.clone();
+/// let h = greenrt::spawn(move || l.borrow_mut().push("child"));
+/// log.borrow_mut().push("before yield");
+/// greenrt::yield_now();
+/// log.borrow_mut().push("after yield");
+/// h.join().unwrap();
+/// assert_eq!(*log.borrow(), ["before yield", "child", "after yield"]);
+/// ```
+pub fn yield_now() {
+    with_hub(|hub| hub.yield_now());
+}
+
+/// The error of a [`timeout`] whose deadline passed first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(_: Elapsed) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, Elapsed)
+    }
+}
+
+/// Runs `f` with a deadline over everything it blocks on (gevent's `Timeout`).
+///
+/// If `duration` passes while `f` is parked (sleeping, joining, reading a socket...), the
+/// blocking call is interrupted, `f`'s stack unwinds with its destructors running, and
+/// `timeout` returns `Err(Elapsed)`. A deadline that passes while `f` computes without
+/// blocking takes effect at its next blocking call. Timeouts nest: an inner one firing does
+/// not cancel the outer one.
+///
+/// ```
+/// use std::time::Duration;
+/// let slow = greenrt::timeout(Duration::from_millis(10), || greenrt::sleep(Duration::from_secs(5)));
+/// assert_eq!(slow, Err(greenrt::Elapsed));
+/// let quick = greenrt::timeout(Duration::from_secs(5), || 7);
+/// assert_eq!(quick, Ok(7));
+/// ```
+pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
+    with_hub(|hub| {
+        let me = hub.current();
+        let scope = hub.new_scope_id();
+        let deadline = Instant::now() + duration;
+        let timer = hub.arm_timer(deadline, TimerAction::Timeout { green: me.clone(), scope });
+        let outcome = catch_unwind(AssertUnwindSafe(f));
+        drop(timer);
+        // A firing that did not get to unwind us (f returned first) is forgotten here.
+        if me.timeout_fired.get() == scope {
+            me.timeout_fired.set(0);
+        }
+        match outcome {
+            Ok(value) => Ok(value),
+            Err(payload) => match payload.downcast_ref::<TimeoutUnwind>() {
+                Some(unwind) if unwind.scope == scope => Err(Elapsed),
+                _ => resume_unwind(payload),
+            },
+        }
+    })
+}
