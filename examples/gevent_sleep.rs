@@ -31,7 +31,11 @@ fn func3() {
 }
 
 fn main() {
-    let handles = vec![greenrt::spawn(foo), greenrt::spawn(bar), greenrt::spawn(func3)];
+    let handles = vec![
+        greenrt::spawn(foo),
+        greenrt::spawn(bar),
+        greenrt::spawn(func3),
+    ];
     for outcome in greenrt::joinall(handles) {
         outcome.expect("no green thread in this demo panics");
     }

@@ -31,7 +31,11 @@ impl Current {
 
 impl fmt::Debug for Current {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Current").field("id", &self.id).field("name", &self.name).field("is_main", &self.is_main).finish()
+        f.debug_struct("Current")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("is_main", &self.is_main)
+            .finish()
     }
 }
 
@@ -46,6 +50,10 @@ impl fmt::Debug for Current {
 /// ```
 pub fn current() -> Current {
     with_hub(|hub| {
-        hub.with_current(|g| Current { id: g.id, name: g.name.as_deref().map(String::from), is_main: g.is_main })
+        hub.with_current(|g| Current {
+            id: g.id,
+            name: g.name.as_deref().map(String::from),
+            is_main: g.is_main,
+        })
     })
 }

@@ -32,7 +32,9 @@ impl JoinError {
     /// assert_eq!(h.join().unwrap_err().panic_message(), Some("boom"));
     /// ```
     pub fn panic_message(&self) -> Option<&str> {
-        let JoinError::Panicked(payload) = self else { return None };
+        let JoinError::Panicked(payload) = self else {
+            return None;
+        };
         payload
             .downcast_ref::<&str>()
             .copied()
@@ -48,9 +50,10 @@ impl JoinError {
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JoinError::Panicked(_) => {
-                f.debug_tuple("Panicked").field(&self.panic_message().unwrap_or("<non-string payload>")).finish()
-            }
+            JoinError::Panicked(_) => f
+                .debug_tuple("Panicked")
+                .field(&self.panic_message().unwrap_or("<non-string payload>"))
+                .finish(),
             JoinError::Killed => f.write_str("Killed"),
             JoinError::JoinSelf => f.write_str("JoinSelf"),
         }
@@ -79,7 +82,9 @@ pub(crate) struct Packet<T> {
 
 impl<T> Packet<T> {
     pub(crate) fn new() -> Packet<T> {
-        Packet { outcome: RefCell::new(None) }
+        Packet {
+            outcome: RefCell::new(None),
+        }
     }
 
     pub(crate) fn set(&self, outcome: Result<T, JoinError>) {
@@ -128,7 +133,10 @@ impl<T> JoinHandle<T> {
         self.join_deadline(Some(Instant::now() + timeout))
     }
 
-    fn join_deadline(self, deadline: Option<Instant>) -> Result<Result<T, JoinError>, JoinHandle<T>> {
+    fn join_deadline(
+        self,
+        deadline: Option<Instant>,
+    ) -> Result<Result<T, JoinError>, JoinHandle<T>> {
         if !self.wait_finished(deadline) {
             return Err(self);
         }
@@ -150,7 +158,10 @@ impl<T> JoinHandle<T> {
                     return false;
                 }
                 self.green.exit_waiters.borrow_mut().push(me.clone());
-                let _unlist = ExitWaiterGuard { target: &self.green, waiter: &me };
+                let _unlist = ExitWaiterGuard {
+                    target: &self.green,
+                    waiter: &me,
+                };
                 hub.park(Wait::Join(self.green.id));
             }
             true
@@ -208,7 +219,10 @@ impl<T> JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("id", &self.green.id).field("name", &self.green.name).finish()
+        f.debug_struct("JoinHandle")
+            .field("id", &self.green.id)
+            .field("name", &self.green.name)
+            .finish()
     }
 }
 
@@ -250,10 +264,16 @@ where
 /// let slow = match out.into_iter().nth(1).unwrap() { Err(h) => h, Ok(_) => unreachable!() };
 /// slow.kill();
 /// ```
-pub fn joinall_timeout<T, I>(handles: I, timeout: Duration) -> Vec<Result<Result<T, JoinError>, JoinHandle<T>>>
+pub fn joinall_timeout<T, I>(
+    handles: I,
+    timeout: Duration,
+) -> Vec<Result<Result<T, JoinError>, JoinHandle<T>>>
 where
     I: IntoIterator<Item = JoinHandle<T>>,
 {
     let deadline = Instant::now() + timeout;
-    handles.into_iter().map(|h| h.join_deadline(Some(deadline))).collect()
+    handles
+        .into_iter()
+        .map(|h| h.join_deadline(Some(deadline)))
+        .collect()
 }

@@ -37,7 +37,9 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    Builder::new().spawn(f).unwrap_or_else(|e| panic!("greenrt: failed to spawn a green thread: {e}"))
+    Builder::new()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("greenrt: failed to spawn a green thread: {e}"))
 }
 
 /// Spawns a green thread that starts after `delay` (gevent's `spawn_later`).
@@ -125,7 +127,10 @@ impl Builder {
         T: 'static,
     {
         with_hub(|hub| {
-            let stack = hub.stacks.borrow_mut().take(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))?;
+            let stack = hub
+                .stacks
+                .borrow_mut()
+                .take(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))?;
             let name = self.name.map(Into::into);
             let green = Rc::new(Green::new(next_green_id(), name, false, spawned_at));
             green.guard_range.set(stack.guard_range());
@@ -156,7 +161,11 @@ where
             Err(JoinError::Killed)
         } else {
             catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-                if payload.is::<KillUnwind>() { JoinError::Killed } else { JoinError::Panicked(payload) }
+                if payload.is::<KillUnwind>() {
+                    JoinError::Killed
+                } else {
+                    JoinError::Panicked(payload)
+                }
             })
         };
         packet.set(outcome);

@@ -106,7 +106,13 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
         let me = hub.current();
         let scope = hub.new_scope_id();
         let deadline = Instant::now() + duration;
-        let timer = hub.arm_timer(deadline, TimerAction::Timeout { green: me.clone(), scope });
+        let timer = hub.arm_timer(
+            deadline,
+            TimerAction::Timeout {
+                green: me.clone(),
+                scope,
+            },
+        );
         let outcome = catch_unwind(AssertUnwindSafe(f));
         drop(timer);
         // A firing that did not get to unwind us (f returned first) is forgotten here.

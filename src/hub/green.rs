@@ -130,7 +130,11 @@ impl Green {
             is_main,
             spawned_at,
             key: Cell::new(Key::from_usize(usize::MAX)),
-            state: Cell::new(if is_main { State::Running } else { State::Ready }),
+            state: Cell::new(if is_main {
+                State::Running
+            } else {
+                State::Ready
+            }),
             wait: Cell::new(Wait::Nothing),
             token: Cell::new(false),
             kill_requested: Cell::new(false),
@@ -150,7 +154,10 @@ impl Green {
     /// Suspends this green thread back to the hub. Must be called on its own stack.
     pub(crate) fn suspend(&self) {
         let yielder = self.yielder.get();
-        assert!(!yielder.is_null(), "greenrt: suspend called outside a started green thread");
+        assert!(
+            !yielder.is_null(),
+            "greenrt: suspend called outside a started green thread"
+        );
         // SAFETY: by the field's invariant the yielder lives on our own stack until we finish,
         // and we are running on that stack (the caller's contract), so it is alive.
         unsafe { (*yielder).suspend(()) }
@@ -158,7 +165,9 @@ impl Green {
 
     /// Removes `waiter` from our exit waiters, if it is there.
     pub(crate) fn forget_exit_waiter(&self, waiter: &Rc<Green>) {
-        self.exit_waiters.borrow_mut().retain(|w| !Rc::ptr_eq(w, waiter));
+        self.exit_waiters
+            .borrow_mut()
+            .retain(|w| !Rc::ptr_eq(w, waiter));
     }
 }
 

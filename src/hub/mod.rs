@@ -141,14 +141,17 @@ impl Hub {
         if owned.is_err() {
             // SAFETY: `hub` came from Box::into_raw just above and was shared with no one.
             drop(unsafe { Box::from_raw(hub) });
-            panic!("greenrt: this thread's hub is already gone (greenrt used during thread teardown)");
+            panic!(
+                "greenrt: this thread's hub is already gone (greenrt used during thread teardown)"
+            );
         }
         HUB.with(|h| h.set(hub));
         hub
     }
 
     fn new() -> Hub {
-        let reactor = Reactor::new().unwrap_or_else(|e| panic!("greenrt: cannot create the reactor: {e}"));
+        let reactor =
+            Reactor::new().unwrap_or_else(|e| panic!("greenrt: cannot create the reactor: {e}"));
         let alt_stack = crate::sys::signal::ensure_alt_stack()
             .unwrap_or_else(|e| panic!("greenrt: cannot set up an alternate signal stack: {e}"));
         let name = std::thread::current().name().map(Into::into);
@@ -195,13 +198,17 @@ impl Hub {
     /// Adds a new green thread to the tables and to the back of the run queue (or, with a
     /// `start` time, parks it until then).
     pub(crate) fn admit(&self, green: Rc<Green>, start: Option<Instant>) {
-        green.key.set(self.greens.borrow_mut().insert(green.clone()));
+        green
+            .key
+            .set(self.greens.borrow_mut().insert(green.clone()));
         match start {
             None => self.run_queue.borrow_mut().push_back(green),
             Some(at) => {
                 green.state.set(green::State::Parked);
                 green.wait.set(Wait::Start);
-                self.timers.borrow_mut().insert(at, TimerAction::Wake(green));
+                self.timers
+                    .borrow_mut()
+                    .insert(at, TimerAction::Wake(green));
             }
         }
     }

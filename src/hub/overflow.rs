@@ -37,7 +37,9 @@ fn is_green_overflow(fault_addr: usize) -> bool {
     signal::write_stderr(green.display_name().as_bytes());
     signal::write_stderr(b"' (id ");
     signal::write_stderr(format_u64(green.id, &mut digits));
-    signal::write_stderr(b") has overflowed its stack\nfatal runtime error: stack overflow, aborting\n");
+    signal::write_stderr(
+        b") has overflowed its stack\nfatal runtime error: stack overflow, aborting\n",
+    );
     true
 }
 

@@ -32,10 +32,16 @@ pub(crate) fn install() {
 
 fn print_green_panic(name: &str, id: u64, info: &panic::PanicHookInfo<'_>) {
     let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
-    let place = info.location().map(|l| l.to_string()).unwrap_or_else(|| "<unknown>".into());
+    let place = info
+        .location()
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| "<unknown>".into());
     let backtrace = Backtrace::capture();
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "\ngreen thread '{name}' (id {id}) panicked at {place}:\n{message}");
+    let _ = writeln!(
+        err,
+        "\ngreen thread '{name}' (id {id}) panicked at {place}:\n{message}"
+    );
     if backtrace.status() == BacktraceStatus::Captured {
         let _ = writeln!(err, "stack backtrace:\n{backtrace}");
     } else {

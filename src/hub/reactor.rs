@@ -139,7 +139,11 @@ impl Reactor {
         let key = self.sources.borrow_mut().insert(Source::default());
         let interest = Interest::READABLE | Interest::WRITABLE;
         let token = Token(key.to_usize());
-        if let Err(e) = self.shared.registry.register(&mut SourceFd(&fd), token, interest) {
+        if let Err(e) = self
+            .shared
+            .registry
+            .register(&mut SourceFd(&fd), token, interest)
+        {
             self.sources.borrow_mut().remove(key);
             return Err(e);
         }
@@ -154,7 +158,9 @@ impl Reactor {
     /// Puts `green` on the wait list of `key` for `dir`. False if the source is gone.
     pub(crate) fn add_waiter(&self, key: Key, dir: Direction, green: &Rc<Green>) -> bool {
         let mut sources = self.sources.borrow_mut();
-        let Some(source) = sources.get_mut(key) else { return false };
+        let Some(source) = sources.get_mut(key) else {
+            return false;
+        };
         source.waiters(dir).push(green.clone());
         self.io_waiters.set(self.io_waiters.get() + 1);
         true
@@ -185,7 +191,10 @@ impl Reactor {
     pub(crate) fn poll(&self, timeout: Option<Duration>, wake: &mut dyn FnMut(Rc<Green>)) -> usize {
         let mut events = self.events.borrow_mut();
         if let Err(e) = self.poll.borrow_mut().poll(&mut events, timeout) {
-            assert!(e.kind() == io::ErrorKind::Interrupted, "greenrt: epoll_wait failed: {e}");
+            assert!(
+                e.kind() == io::ErrorKind::Interrupted,
+                "greenrt: epoll_wait failed: {e}"
+            );
             return 0;
         }
         let mut count = 0;
@@ -207,7 +216,9 @@ impl Reactor {
 
     fn wake_all(&self, key: Key, dir: Direction, wake: &mut dyn FnMut(Rc<Green>)) {
         let mut sources = self.sources.borrow_mut();
-        let Some(source) = sources.get_mut(key) else { return };
+        let Some(source) = sources.get_mut(key) else {
+            return;
+        };
         let list = source.waiters(dir);
         self.io_waiters.set(self.io_waiters.get() - list.len());
         for green in list.drain(..) {

@@ -50,7 +50,9 @@ impl Hub {
         let previous = self.current.replace(green.clone());
         let result = {
             let mut coro = green.coro.borrow_mut();
-            coro.as_mut().expect("a ready green thread has a coroutine").resume(())
+            coro.as_mut()
+                .expect("a ready green thread has a coroutine")
+                .resume(())
         };
         self.current.replace(previous);
         if let CoroutineResult::Return(()) = result {

@@ -25,7 +25,10 @@ impl Key {
 
     /// The inverse of [`Key::to_usize`].
     pub(crate) fn from_usize(raw: usize) -> Key {
-        Key { index: raw as u32, generation: (raw >> 32) as u32 }
+        Key {
+            index: raw as u32,
+            generation: (raw >> 32) as u32,
+        }
     }
 }
 
@@ -45,7 +48,11 @@ const NONE: u32 = u32::MAX;
 
 impl<T> Slab<T> {
     pub(crate) const fn new() -> Self {
-        Slab { slots: Vec::new(), first_free: NONE, len: 0 }
+        Slab {
+            slots: Vec::new(),
+            first_free: NONE,
+            len: 0,
+        }
     }
 
     /// How many values are stored.
@@ -58,12 +65,22 @@ impl<T> Slab<T> {
         self.len += 1;
         if self.first_free == NONE {
             let index = u32::try_from(self.slots.len()).expect("greenrt slab is full (2^32 slots)");
-            self.slots.push(Slot::Full { generation: 0, value });
-            return Key { index, generation: 0 };
+            self.slots.push(Slot::Full {
+                generation: 0,
+                value,
+            });
+            return Key {
+                index,
+                generation: 0,
+            };
         }
         let index = self.first_free;
         let slot = &mut self.slots[index as usize];
-        let Slot::Free { generation, next_free } = *slot else {
+        let Slot::Free {
+            generation,
+            next_free,
+        } = *slot
+        else {
             unreachable!("the free list points only at free slots")
         };
         self.first_free = next_free;
@@ -91,7 +108,10 @@ impl<T> Slab<T> {
     /// generation moves on, so `key` will never match again.
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
         self.get(key)?;
-        let next = Slot::Free { generation: key.generation.wrapping_add(1), next_free: self.first_free };
+        let next = Slot::Free {
+            generation: key.generation.wrapping_add(1),
+            next_free: self.first_free,
+        };
         let old = std::mem::replace(&mut self.slots[key.index as usize], next);
         self.first_free = key.index;
         self.len -= 1;
@@ -131,7 +151,11 @@ mod tests {
         let a = slab.insert("a");
         assert_eq!(slab.remove(a), Some("a"));
         let b = slab.insert("b");
-        assert_eq!(slab.get(a), None, "a reused slot must not answer to the old key");
+        assert_eq!(
+            slab.get(a),
+            None,
+            "a reused slot must not answer to the old key"
+        );
         assert_eq!(slab.get(b), Some(&"b"));
         assert_eq!(Key::from_usize(b.to_usize()), b);
         assert_eq!(slab.len(), 1);

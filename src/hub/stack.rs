@@ -105,7 +105,9 @@ pub(crate) struct StackPool {
 impl StackPool {
     /// A stack with `usable` bytes, from the pool when one of that size is there.
     pub(crate) fn take(&mut self, usable: usize) -> io::Result<GreenStack> {
-        let wanted = usable.max(MIN_STACK_SIZE).next_multiple_of(mem::page_size());
+        let wanted = usable
+            .max(MIN_STACK_SIZE)
+            .next_multiple_of(mem::page_size());
         match self.free.last() {
             Some(stack) if stack.usable() == wanted => Ok(self.free.pop().expect("just peeked")),
             _ => GreenStack::new(wanted),

@@ -38,7 +38,11 @@ pub(crate) struct Timers {
 
 impl Timers {
     pub(crate) fn new() -> Timers {
-        Timers { heap: BinaryHeap::new(), actions: Slab::new(), next_seq: 0 }
+        Timers {
+            heap: BinaryHeap::new(),
+            actions: Slab::new(),
+            next_seq: 0,
+        }
     }
 
     /// How many timers are armed.
@@ -50,7 +54,8 @@ impl Timers {
     pub(crate) fn insert(&mut self, deadline: Instant, action: TimerAction) -> TimerKey {
         let key = self.actions.insert(action);
         self.next_seq += 1;
-        self.heap.push(Reverse((deadline, self.next_seq, key.to_usize())));
+        self.heap
+            .push(Reverse((deadline, self.next_seq, key.to_usize())));
         key
     }
 
@@ -58,7 +63,8 @@ impl Timers {
     pub(crate) fn cancel(&mut self, key: TimerKey) {
         if self.actions.remove(key).is_some() && self.heap.len() > 2 * self.actions.len() + 64 {
             let actions = &self.actions;
-            self.heap.retain(|Reverse((_, _, raw))| actions.get(Key::from_usize(*raw)).is_some());
+            self.heap
+                .retain(|Reverse((_, _, raw))| actions.get(Key::from_usize(*raw)).is_some());
         }
     }
 

@@ -89,12 +89,20 @@ pub(crate) struct GreenFd<S: AsRawFd> {
 impl<S: AsRawFd> GreenFd<S> {
     /// Wraps a socket that is already in non-blocking mode.
     fn new(source: S) -> GreenFd<S> {
-        GreenFd { source, registration: OnceLock::new(), options: Options::new() }
+        GreenFd {
+            source,
+            registration: OnceLock::new(),
+            options: Options::new(),
+        }
     }
 
     /// Wraps a `try_clone` of this socket: new fd, same options.
     fn new_clone(&self, source: S) -> GreenFd<S> {
-        GreenFd { source, registration: OnceLock::new(), options: self.options.clone() }
+        GreenFd {
+            source,
+            registration: OnceLock::new(),
+            options: self.options.clone(),
+        }
     }
 
     pub(crate) fn source(&self) -> &S {
@@ -102,7 +110,11 @@ impl<S: AsRawFd> GreenFd<S> {
     }
 
     /// The one WouldBlock -> wait -> retry loop, using the timeout set for `dir`.
-    pub(crate) fn retry<R>(&self, dir: Direction, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    pub(crate) fn retry<R>(
+        &self,
+        dir: Direction,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
         let nanos = self.options.slot(dir).load(Ordering::Relaxed);
         let timeout = (nanos != NO_TIMEOUT).then(|| Duration::from_nanos(nanos));
         self.retry_for(dir, timeout, op)
@@ -152,7 +164,12 @@ impl<S: AsRawFd> GreenFd<S> {
         if !hub.reactor.add_waiter(key, dir, &me) {
             return Err(io::Error::other("greenrt: socket registration vanished"));
         }
-        let _unlist = WaiterGuard { hub, key, dir, me: &me };
+        let _unlist = WaiterGuard {
+            hub,
+            key,
+            dir,
+            me: &me,
+        };
         let _timer = deadline.map(|at| hub.arm_timer(at, TimerAction::Wake(me.clone())));
         let fd = self.source.as_raw_fd();
         hub.park(match dir {
@@ -177,7 +194,10 @@ impl<S: AsRawFd> GreenFd<S> {
             ));
         }
         let key = hub.reactor.register(self.source.as_raw_fd())?;
-        let registration = Registration { shared: hub.reactor.shared.clone(), key };
+        let registration = Registration {
+            shared: hub.reactor.shared.clone(),
+            key,
+        };
         if self.registration.set(registration).is_err() {
             // Another OS thread registered the same socket with its hub at the same moment.
             hub.reactor.shared.deregister(self.source.as_raw_fd());
@@ -191,9 +211,14 @@ impl<S: AsRawFd> GreenFd<S> {
     pub(crate) fn set_timeout(&self, dir: Direction, timeout: Option<Duration>) -> io::Result<()> {
         let nanos = match timeout {
             Some(t) if t.is_zero() => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "cannot set a 0 duration timeout",
+                ));
             }
-            Some(t) => u64::try_from(t.as_nanos()).unwrap_or(NO_TIMEOUT - 1).min(NO_TIMEOUT - 1),
+            Some(t) => u64::try_from(t.as_nanos())
+                .unwrap_or(NO_TIMEOUT - 1)
+                .min(NO_TIMEOUT - 1),
             None => NO_TIMEOUT,
         };
         self.options.slot(dir).store(nanos, Ordering::Relaxed);
@@ -207,7 +232,9 @@ impl<S: AsRawFd> GreenFd<S> {
 
     /// With `true`, operations that would block return `WouldBlock` instead of parking.
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
-        self.options.nonblocking.store(nonblocking, Ordering::Relaxed);
+        self.options
+            .nonblocking
+            .store(nonblocking, Ordering::Relaxed);
     }
 
     /// Leaves the hub (if registered) and hands back the socket.
@@ -225,7 +252,9 @@ impl<S: AsRawFd> GreenFd<S> {
 
     /// Removes the fd from its hub's epoll set and frees its slot there.
     fn deregister(&self) {
-        let Some(reg) = self.registration.get() else { return };
+        let Some(reg) = self.registration.get() else {
+            return;
+        };
         reg.shared.deregister(self.source.as_raw_fd());
         let on_owner = with_existing_hub(|hub| {
             let mine = Arc::ptr_eq(&reg.shared, &hub.reactor.shared);
@@ -266,7 +295,10 @@ fn timed_out() -> io::Error {
 
 /// Tries `f` on each address `addrs` resolves to, returning the first success or the last
 /// error, like std.
-fn each_addr<T>(addrs: impl ToSocketAddrs, mut f: impl FnMut(SocketAddr) -> io::Result<T>) -> io::Result<T> {
+fn each_addr<T>(
+    addrs: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
     let mut last = None;
     for addr in addrs.to_socket_addrs()? {
         match f(addr) {
@@ -274,7 +306,12 @@ fn each_addr<T>(addrs: impl ToSocketAddrs, mut f: impl FnMut(SocketAddr) -> io::
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")))
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
 }
 
 /// The raw fd, for the `AsRawFd` impls of the socket types.

@@ -30,12 +30,18 @@ pub struct TcpListener {
 impl TcpListener {
     /// Binds to `addr`, trying each address it resolves to.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        each_addr(addr, |a| Ok(TcpListener { fd: GreenFd::new(mio::net::TcpListener::bind(a)?) }))
+        each_addr(addr, |a| {
+            Ok(TcpListener {
+                fd: GreenFd::new(mio::net::TcpListener::bind(a)?),
+            })
+        })
     }
 
     /// Waits for a connection and returns it with the peer's address.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = self.fd.retry(Direction::Read, || self.fd.source().accept())?;
+        let (stream, peer) = self
+            .fd
+            .retry(Direction::Read, || self.fd.source().accept())?;
         Ok((TcpStream::from_mio(stream), peer))
     }
 
@@ -69,7 +75,9 @@ impl TcpListener {
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         let owned = self.fd.source().as_fd().try_clone_to_owned()?;
         let std = std::net::TcpListener::from(owned);
-        Ok(TcpListener { fd: self.fd.new_clone(mio::net::TcpListener::from_std(std)) })
+        Ok(TcpListener {
+            fd: self.fd.new_clone(mio::net::TcpListener::from_std(std)),
+        })
     }
 }
 
@@ -89,7 +97,10 @@ impl Iterator for Incoming<'_> {
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpListener").field("fd", &raw(&self.fd)).field("addr", &self.local_addr().ok()).finish()
+        f.debug_struct("TcpListener")
+            .field("fd", &raw(&self.fd))
+            .field("addr", &self.local_addr().ok())
+            .finish()
     }
 }
 
@@ -128,7 +139,11 @@ impl From<std::net::TcpListener> for TcpListener {
     /// # Panics
     /// If the socket cannot be made non-blocking (only for an fd that is not a socket).
     fn from(listener: std::net::TcpListener) -> TcpListener {
-        listener.set_nonblocking(true).expect("greenrt: cannot make a std TcpListener non-blocking");
-        TcpListener { fd: GreenFd::new(mio::net::TcpListener::from_std(listener)) }
+        listener
+            .set_nonblocking(true)
+            .expect("greenrt: cannot make a std TcpListener non-blocking");
+        TcpListener {
+            fd: GreenFd::new(mio::net::TcpListener::from_std(listener)),
+        }
     }
 }

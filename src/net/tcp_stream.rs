@@ -41,7 +41,9 @@ pub struct TcpStream {
 
 impl TcpStream {
     pub(crate) fn from_mio(stream: mio::net::TcpStream) -> TcpStream {
-        TcpStream { fd: GreenFd::new(stream) }
+        TcpStream {
+            fd: GreenFd::new(stream),
+        }
     }
 
     /// Opens a connection to `addr`, trying each address it resolves to.
@@ -55,7 +57,10 @@ impl TcpStream {
     /// Opens a connection to `addr`, failing with `TimedOut` after `timeout`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
         }
         TcpStream::connect_inner(*addr, Some(timeout))
     }
@@ -71,7 +76,9 @@ impl TcpStream {
             }
             match inner.peer_addr() {
                 Ok(_) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
                 Err(e) => Err(e),
             }
         })?;
@@ -120,7 +127,8 @@ impl TcpStream {
 
     /// Reads without consuming, waiting for data like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd.retry(Direction::Read, || self.fd.source().peek(buf))
+        self.fd
+            .retry(Direction::Read, || self.fd.source().peek(buf))
     }
 
     /// Sets how long a read may wait before failing with `ErrorKind::TimedOut`. `None`
@@ -155,23 +163,30 @@ impl TcpStream {
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         let owned = self.fd.source().as_fd().try_clone_to_owned()?;
         let std = std::net::TcpStream::from(owned);
-        Ok(TcpStream { fd: self.fd.new_clone(mio::net::TcpStream::from_std(std)) })
+        Ok(TcpStream {
+            fd: self.fd.new_clone(mio::net::TcpStream::from_std(std)),
+        })
     }
 
     fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd.retry(Direction::Read, || (&*self.fd.source()).read(buf))
+        self.fd
+            .retry(Direction::Read, || (&*self.fd.source()).read(buf))
     }
 
     fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.fd.retry(Direction::Read, || (&*self.fd.source()).read_vectored(bufs))
+        self.fd
+            .retry(Direction::Read, || (&*self.fd.source()).read_vectored(bufs))
     }
 
     fn write_with(&self, buf: &[u8]) -> io::Result<usize> {
-        self.fd.retry(Direction::Write, || (&*self.fd.source()).write(buf))
+        self.fd
+            .retry(Direction::Write, || (&*self.fd.source()).write(buf))
     }
 
     fn write_vectored_with(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.fd.retry(Direction::Write, || (&*self.fd.source()).write_vectored(bufs))
+        self.fd.retry(Direction::Write, || {
+            (&*self.fd.source()).write_vectored(bufs)
+        })
     }
 }
 
@@ -269,7 +284,9 @@ impl From<std::net::TcpStream> for TcpStream {
     /// If the socket cannot be made non-blocking, which happens only for an fd that is not a
     /// socket.
     fn from(stream: std::net::TcpStream) -> TcpStream {
-        stream.set_nonblocking(true).expect("greenrt: cannot make a std TcpStream non-blocking");
+        stream
+            .set_nonblocking(true)
+            .expect("greenrt: cannot make a std TcpStream non-blocking");
         TcpStream::from_mio(mio::net::TcpStream::from_std(stream))
     }
 }

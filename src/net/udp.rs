@@ -29,26 +29,32 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// Binds to `addr`, trying each address it resolves to.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        each_addr(addr, |a| Ok(UdpSocket { fd: GreenFd::new(mio::net::UdpSocket::bind(a)?) }))
+        each_addr(addr, |a| {
+            Ok(UdpSocket {
+                fd: GreenFd::new(mio::net::UdpSocket::bind(a)?),
+            })
+        })
     }
 
     /// Sends a datagram to `addr` (the first address it resolves to).
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
-        let target = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))?;
-        self.fd.retry(Direction::Write, || self.fd.source().send_to(buf, target))
+        let target = addr.to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
+        })?;
+        self.fd
+            .retry(Direction::Write, || self.fd.source().send_to(buf, target))
     }
 
     /// Receives a datagram and the address it came from.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.fd.retry(Direction::Read, || self.fd.source().recv_from(buf))
+        self.fd
+            .retry(Direction::Read, || self.fd.source().recv_from(buf))
     }
 
     /// Like `recv_from`, without consuming the datagram.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.fd.retry(Direction::Read, || self.fd.source().peek_from(buf))
+        self.fd
+            .retry(Direction::Read, || self.fd.source().peek_from(buf))
     }
 
     /// Sets the default peer for `send` and `recv`, and filters out other senders.
@@ -58,12 +64,14 @@ impl UdpSocket {
 
     /// Sends to the connected peer.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.fd.retry(Direction::Write, || self.fd.source().send(buf))
+        self.fd
+            .retry(Direction::Write, || self.fd.source().send(buf))
     }
 
     /// Receives from the connected peer.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd.retry(Direction::Read, || self.fd.source().recv(buf))
+        self.fd
+            .retry(Direction::Read, || self.fd.source().recv(buf))
     }
 
     /// The local address.
@@ -116,13 +124,18 @@ impl UdpSocket {
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         let owned = self.fd.source().as_fd().try_clone_to_owned()?;
         let std = std::net::UdpSocket::from(owned);
-        Ok(UdpSocket { fd: self.fd.new_clone(mio::net::UdpSocket::from_std(std)) })
+        Ok(UdpSocket {
+            fd: self.fd.new_clone(mio::net::UdpSocket::from_std(std)),
+        })
     }
 }
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UdpSocket").field("fd", &raw(&self.fd)).field("addr", &self.local_addr().ok()).finish()
+        f.debug_struct("UdpSocket")
+            .field("fd", &raw(&self.fd))
+            .field("addr", &self.local_addr().ok())
+            .finish()
     }
 }
 
@@ -161,7 +174,11 @@ impl From<std::net::UdpSocket> for UdpSocket {
     /// # Panics
     /// If the socket cannot be made non-blocking (only for an fd that is not a socket).
     fn from(socket: std::net::UdpSocket) -> UdpSocket {
-        socket.set_nonblocking(true).expect("greenrt: cannot make a std UdpSocket non-blocking");
-        UdpSocket { fd: GreenFd::new(mio::net::UdpSocket::from_std(socket)) }
+        socket
+            .set_nonblocking(true)
+            .expect("greenrt: cannot make a std UdpSocket non-blocking");
+        UdpSocket {
+            fd: GreenFd::new(mio::net::UdpSocket::from_std(socket)),
+        }
     }
 }

@@ -87,13 +87,16 @@ pub(crate) unsafe fn install_guard(ptr: *mut u8, len: usize) -> io::Result<()> {
     }
     // SAFETY: as above; PROT_NONE on memory that holds nothing cannot break a live reference.
     let rc = unsafe { libc::mprotect(ptr.cast(), len, libc::PROT_NONE) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn guard_mode() -> u8 {
     GUARD_MODE.load(Ordering::Relaxed)
 }
-
 
 /// `"madvise"` or `"mprotect"`: the guard mechanism in use, for reports; `"unknown"` before
 /// the first stack is made.

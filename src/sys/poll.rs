@@ -24,7 +24,11 @@ pub(crate) fn wait_fd(fd: RawFd, write: bool, deadline: Option<Instant>) -> io::
                 left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
             }
         };
-        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
         // SAFETY: `pfd` is a valid pollfd array of length 1 that lives across the call.
         let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         match rc {

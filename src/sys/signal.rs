@@ -60,7 +60,11 @@ extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, ctx: *mu
             abort();
         }
     }
-    let old = if signal == libc::SIGSEGV { &OLD_SEGV } else { &OLD_BUS };
+    let old = if signal == libc::SIGSEGV {
+        &OLD_SEGV
+    } else {
+        &OLD_BUS
+    };
     // SAFETY: the pointer was stored before our handler could run and is never freed.
     unsafe { chain(signal, info, ctx, old.load(Ordering::SeqCst)) }
 }
@@ -77,9 +81,17 @@ unsafe fn chain(
     old: *const libc::sigaction,
 ) {
     // SAFETY: per the contract `old` is null or a valid saved action.
-    let handler = if old.is_null() { libc::SIG_DFL } else { unsafe { (*old).sa_sigaction } };
+    let handler = if old.is_null() {
+        libc::SIG_DFL
+    } else {
+        unsafe { (*old).sa_sigaction }
+    };
     // SAFETY: as above.
-    let flags = if old.is_null() { 0 } else { unsafe { (*old).sa_flags } };
+    let flags = if old.is_null() {
+        0
+    } else {
+        unsafe { (*old).sa_flags }
+    };
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // SAFETY: resetting a signal to its default action is always allowed.
         unsafe { libc::signal(signal, libc::SIG_DFL) };
@@ -111,7 +123,11 @@ pub(crate) fn ensure_alt_stack() -> io::Result<Option<(*mut u8, usize)>> {
     }
     let len = 64 * 1024;
     let mem = super::mem::map_anonymous(len)?;
-    let stack = libc::stack_t { ss_sp: mem.cast(), ss_flags: 0, ss_size: len };
+    let stack = libc::stack_t {
+        ss_sp: mem.cast(),
+        ss_flags: 0,
+        ss_size: len,
+    };
     // SAFETY: `mem` is a fresh mapping of `len` bytes that stays mapped while installed.
     if unsafe { libc::sigaltstack(&stack, ptr::null_mut()) } != 0 {
         let err = io::Error::last_os_error();
@@ -128,7 +144,11 @@ pub(crate) fn ensure_alt_stack() -> io::Result<Option<(*mut u8, usize)>> {
 /// Must be called on the thread that installed it, with the value it returned, outside any
 /// signal handler.
 pub(crate) unsafe fn release_alt_stack(mem: *mut u8, len: usize) {
-    let disable = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+    let disable = libc::stack_t {
+        ss_sp: ptr::null_mut(),
+        ss_flags: libc::SS_DISABLE,
+        ss_size: 0,
+    };
     // SAFETY: disabling the alternate stack of the calling thread is always allowed; after it
     // no handler can run on `mem`, so unmapping it is sound.
     unsafe {

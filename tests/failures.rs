@@ -1,0 +1,177 @@
+//! What users see when things go wrong: stack overflow, deadlock, misuse.
+
+mod util;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::Command;
+use std::time::Duration;
+
+use greenrt::spawn;
+
+const CHILD_ENV: &str = "GREENRT_TEST_CHILD";
+
+/// Runs one test of this binary in a child process with CHILD_ENV set to `role`.
+fn run_child(test: &str, role: &str) -> std::process::Output {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, role)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+/// Parks with no Unparker alive: nothing can ever wake this green thread.
+fn park_forever() {
+    loop {
+        greenrt::hub::park();
+    }
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    let pad = std::hint::black_box([n as u8; 256]);
+    if n == 0 {
+        0
+    } else {
+        recurse(n - 1) + pad[1] as u64
+    }
+}
+
+#[test]
+fn stack_overflow_is_reported_by_name_and_aborts() {
+    if std::env::var(CHILD_ENV).as_deref() == Ok("overflow") {
+        let h = greenrt::Builder::new()
+            .name("deep".into())
+            .stack_size(64 * 1024)
+            .spawn(|| recurse(u64::MAX))
+            .unwrap();
+        let _ = h.join();
+        unreachable!("the overflow aborts the process");
+    }
+    let out = run_child("stack_overflow_is_reported_by_name_and_aborts", "overflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "stderr: {stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("has overflowed its stack"))
+        .expect(&stderr);
+    assert!(line.starts_with("green thread 'deep' (id "), "got: {line}");
+    assert!(line.ends_with(") has overflowed its stack"), "got: {line}");
+}
+
+#[test]
+fn overflow_of_the_main_thread_stack_is_still_std_s_report() {
+    if std::env::var(CHILD_ENV).as_deref() == Ok("main-overflow") {
+        greenrt::sleep(Duration::ZERO); // make a hub, so our handler is installed
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(|| recurse(u64::MAX))
+            .unwrap()
+            .join()
+            .ok();
+        unreachable!();
+    }
+    let out = run_child(
+        "overflow_of_the_main_thread_stack_is_still_std_s_report",
+        "main-overflow",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has overflowed its stack"),
+        "std's handler still reports: {stderr}"
+    );
+    assert!(
+        !stderr.contains("green thread"),
+        "not a green thread: {stderr}"
+    );
+}
+
+#[test]
+fn deadlock_is_reported_instead_of_hanging() {
+    // Run on its own OS thread: the deadlocked green threads are leaked with its hub.
+    let message = std::thread::spawn(|| {
+        let stuck = greenrt::Builder::new()
+            .name("waits-forever".into())
+            .spawn(|| park_forever())
+            .unwrap();
+        let id = stuck.id();
+        let caught =
+            catch_unwind(AssertUnwindSafe(|| stuck.join())).expect_err("join must not hang");
+        (id, caught.downcast_ref::<String>().cloned().unwrap())
+    })
+    .join()
+    .unwrap();
+    let (id, message) = message;
+    assert!(
+        message.starts_with("greenrt: deadlock: the main context waits on join of green thread"),
+        "{message}"
+    );
+    assert!(message.contains("blocked green threads (1):"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "green thread 'waits-forever' (id {id}), spawned at tests/failures.rs"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn two_green_threads_joining_each_other_are_a_deadlock() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let message = std::thread::spawn(|| {
+        let other: Rc<RefCell<Option<greenrt::JoinHandle<()>>>> = Rc::default();
+        let o = other.clone();
+        let a = spawn(move || {
+            greenrt::yield_now();
+            let b = o.borrow_mut().take().unwrap();
+            let _ = b.join();
+        });
+        let a_id = a.id();
+        let holder: Rc<RefCell<Option<greenrt::JoinHandle<()>>>> = Rc::new(RefCell::new(Some(a)));
+        let h = holder.clone();
+        let b = spawn(move || {
+            greenrt::yield_now();
+            let a = h.borrow_mut().take().unwrap();
+            let _ = a.join();
+        });
+        *other.borrow_mut() = Some(b);
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            greenrt::sleep(Duration::from_millis(5))
+        }));
+        assert!(
+            caught.is_ok(),
+            "main's sleep has a timer, so it returns normally"
+        );
+        let probe = spawn(|| ());
+        probe.join().unwrap();
+        // Now main waits on something that will never come: report.
+        let stuck = spawn(|| park_forever());
+        let caught = catch_unwind(AssertUnwindSafe(|| stuck.join())).expect_err("deadlock");
+        (a_id, caught.downcast_ref::<String>().cloned().unwrap())
+    })
+    .join()
+    .unwrap();
+    let (a_id, message) = message;
+    assert!(message.contains("blocked green threads (3):"), "{message}");
+    assert!(message.contains(&format!("(id {a_id})")), "{message}");
+    assert!(
+        message.contains("waits on join of green thread"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_live_unparker_prevents_a_false_deadlock_report() {
+    let waiter = spawn(|| {
+        let unparker = greenrt::hub::unparker();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            unparker.unpark();
+        });
+        greenrt::hub::park();
+        "woken"
+    });
+    assert_eq!(waiter.join().unwrap(), "woken");
+}
