@@ -1,1 +1,124 @@
-fn main() {}
+//! Core benchmarks, each side by side with its peers in one run:
+//!
+//! * `switch`: one green-thread yield (green -> hub -> other green) vs a raw corosensei
+//!   resume/suspend round trip and a tokio `yield_now` between two tasks;
+//! * `spawn_join`: spawn a trivial green thread and join it vs tokio current_thread
+//!   spawn+await and may's `go!`+join (from inside a coroutine, one worker).
+//!
+//! `cargo bench --bench core`. Figures and ratios go in NOTES.md.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use corosensei::{Coroutine, Yielder};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn switch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("switch");
+    group.bench_function("greenrt yield_now (per yield)", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let a = greenrt::spawn(move || (0..iters).for_each(|_| greenrt::yield_now()));
+            let z = greenrt::spawn(move || (0..iters).for_each(|_| greenrt::yield_now()));
+            a.join().unwrap();
+            z.join().unwrap();
+            start.elapsed() / 2 // two yields per iteration, one in each green thread
+        })
+    });
+    group.bench_function("corosensei resume+suspend", |b| {
+        let mut co = Coroutine::new(|y: &Yielder<(), ()>, ()| {
+            loop {
+                y.suspend(());
+            }
+        });
+        b.iter(|| co.resume(()));
+    });
+    group.bench_function(
+        "corosensei, two coroutines resumed in turn by one loop",
+        |b| {
+            // The shape of a hub: every switch goes coroutine -> scheduler stack -> coroutine.
+            let mut pair = [0, 1].map(|_| {
+                Coroutine::new(|y: &Yielder<(), ()>, ()| {
+                    loop {
+                        y.suspend(());
+                    }
+                })
+            });
+            let mut turn = 0;
+            b.iter(|| {
+                pair[turn].resume(());
+                turn ^= 1;
+            });
+        },
+    );
+    group.bench_function("tokio current_thread yield_now (per yield)", |b| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        b.iter_custom(|iters| {
+            rt.block_on(async move {
+                let start = Instant::now();
+                let a = tokio::spawn(async move {
+                    for _ in 0..iters {
+                        tokio::task::yield_now().await;
+                    }
+                });
+                let z = tokio::spawn(async move {
+                    for _ in 0..iters {
+                        tokio::task::yield_now().await;
+                    }
+                });
+                a.await.unwrap();
+                z.await.unwrap();
+                start.elapsed() / 2
+            })
+        })
+    });
+    group.finish();
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn_join");
+    group.bench_function("greenrt spawn+join", |b| {
+        b.iter(|| greenrt::spawn(|| black_box(1u64)).join().unwrap());
+    });
+    group.bench_function("tokio current_thread spawn+await", |b| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        b.iter_custom(|iters| {
+            rt.block_on(async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(tokio::spawn(async { black_box(1u64) }).await.unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("may go!+join (1 worker, from a coroutine)", |b| {
+        may::config().set_workers(1);
+        b.iter_custom(|iters| {
+            may::go!(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(may::go!(|| black_box(1u64)).join().unwrap());
+                }
+                start.elapsed()
+            })
+            .join()
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+criterion_group! { name = benches; config = config(); targets = switch, spawn_join }
+criterion_main!(benches);

@@ -64,6 +64,7 @@ pub fn sleep_until(deadline: Instant) {
 /// h.join().unwrap();
 /// assert_eq!(*log.borrow(), ["before yield", "child", "after yield"]);
 /// ```
+#[inline]
 pub fn yield_now() {
     with_hub(|hub| hub.yield_now());
 }

@@ -328,7 +328,7 @@ fn current_names_green_threads_and_main() {
     assert!(main.is_main());
     let named = greenrt::Builder::new()
         .name("worker-7".into())
-        .spawn(|| current())
+        .spawn(current)
         .unwrap()
         .join()
         .unwrap();

@@ -93,7 +93,7 @@ fn deadlock_is_reported_instead_of_hanging() {
     let message = std::thread::spawn(|| {
         let stuck = greenrt::Builder::new()
             .name("waits-forever".into())
-            .spawn(|| park_forever())
+            .spawn(park_forever)
             .unwrap();
         let id = stuck.id();
         let caught =
@@ -147,7 +147,7 @@ fn two_green_threads_joining_each_other_are_a_deadlock() {
         let probe = spawn(|| ());
         probe.join().unwrap();
         // Now main waits on something that will never come: report.
-        let stuck = spawn(|| park_forever());
+        let stuck = spawn(park_forever);
         let caught = catch_unwind(AssertUnwindSafe(|| stuck.join())).expect_err("deadlock");
         (a_id, caught.downcast_ref::<String>().cloned().unwrap())
     })

@@ -34,7 +34,7 @@ impl Args {
     /// True if `--name` is present.
     pub fn has(&self, name: &str) -> bool {
         let flag = format!("--{name}");
-        self.items.iter().any(|a| *a == flag)
+        self.items.contains(&flag)
     }
 }
 

@@ -152,6 +152,7 @@ impl Green {
     }
 
     /// Suspends this green thread back to the hub. Must be called on its own stack.
+    #[inline(always)]
     pub(crate) fn suspend(&self) {
         let yielder = self.yielder.get();
         assert!(

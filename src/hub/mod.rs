@@ -233,10 +233,11 @@ impl Drop for Hub {
     fn drop(&mut self) {
         self.run_queue.borrow_mut().clear();
         self.greens.borrow_mut().drain_with(|green| {
-            if let Some(coro) = green.coro.borrow_mut().take() {
-                if coro.started() && !coro.done() {
-                    std::mem::forget(coro);
-                }
+            if let Some(coro) = green.coro.borrow_mut().take()
+                && coro.started()
+                && !coro.done()
+            {
+                std::mem::forget(coro);
             }
             green.exit_waiters.borrow_mut().clear();
         });

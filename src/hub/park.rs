@@ -34,6 +34,7 @@ pub(crate) struct TimeoutUnwind {
 impl Hub {
     /// Parks the current green thread (or main context) until it is unparked. Unwinds if it
     /// is killed or a `timeout` around it expires.
+    #[inline]
     pub(crate) fn park(&self, wait: Wait) {
         let me = self.current();
         self.check_interrupt(&me);
@@ -48,6 +49,7 @@ impl Hub {
     }
 
     /// Lets every other ready green thread run once, then continues (gevent's `sleep(0)`).
+    #[inline(always)]
     pub(crate) fn yield_now(&self) {
         let me = self.current();
         self.check_interrupt(&me);
@@ -59,6 +61,7 @@ impl Hub {
 
     /// Gives up the CPU: a green thread suspends to the main context; the main context runs
     /// the loop until something puts it back in the run queue.
+    #[inline(always)]
     fn switch_out(&self, me: &Rc<Green>) {
         if me.is_main {
             self.run_until_main_ready();
@@ -90,6 +93,7 @@ impl Hub {
     }
 
     /// Unwinds the current green thread if it has been killed or a timeout fired.
+    #[inline(always)]
     fn check_interrupt(&self, me: &Green) {
         if std::thread::panicking() {
             return;

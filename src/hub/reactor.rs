@@ -22,19 +22,21 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use super::green::Green;
 use super::slab::{Key, Slab};
+use crate::sys::timerfd::TimerFd;
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
+const TIMER_TOKEN: Token = Token(usize::MAX - 1);
 
 /// Which way a green thread waits on a file descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,13 +112,34 @@ pub(crate) struct Reactor {
     sources: RefCell<Slab<Source>>,
     /// Green threads parked on some source right now.
     io_waiters: Cell<usize>,
+    /// Wakes `epoll_wait` at the nearest timer deadline with sub-millisecond precision.
+    timer: TimerFd,
+    /// The deadline `timer` is armed for, if it has not fired yet.
+    armed: Cell<Option<Instant>>,
     pub(crate) shared: Arc<Shared>,
+}
+
+/// How long [`Reactor::poll`] may block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Do not block: just collect what is ready.
+    Now,
+    /// Block until this deadline at the latest.
+    Deadline(Instant),
+    /// Block until something happens.
+    Forever,
 }
 
 impl Reactor {
     pub(crate) fn new() -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let timer = TimerFd::new()?;
+        poll.registry().register(
+            &mut SourceFd(&timer.as_raw_fd()),
+            TIMER_TOKEN,
+            Interest::READABLE,
+        )?;
         let shared = Shared {
             registry: poll.registry().try_clone()?,
             waker,
@@ -130,6 +153,8 @@ impl Reactor {
             events: RefCell::new(Events::with_capacity(1024)),
             sources: RefCell::new(Slab::new()),
             io_waiters: Cell::new(0),
+            timer,
+            armed: Cell::new(None),
             shared: Arc::new(shared),
         })
     }
@@ -186,9 +211,14 @@ impl Reactor {
             || self.shared.notified.load(Ordering::Acquire)
     }
 
-    /// Waits up to `timeout` (forever if `None`) for I/O or a remote wake, and hands every
-    /// green thread that became runnable to `wake`. Returns how many events came back.
-    pub(crate) fn poll(&self, timeout: Option<Duration>, wake: &mut dyn FnMut(Rc<Green>)) -> usize {
+    /// Waits (see [`Until`]) for I/O, a remote wake or the timer, and hands every green thread
+    /// that became runnable to `wake`. Returns how many events came back.
+    pub(crate) fn poll(&self, until: Until, wake: &mut dyn FnMut(Rc<Green>)) -> usize {
+        let timeout = match until {
+            Until::Now => Some(Duration::ZERO),
+            Until::Forever => None,
+            Until::Deadline(at) => self.arm_timer(at),
+        };
         let mut events = self.events.borrow_mut();
         if let Err(e) = self.poll.borrow_mut().poll(&mut events, timeout) {
             assert!(
@@ -201,7 +231,11 @@ impl Reactor {
         for event in events.iter() {
             count += 1;
             if event.token() == WAKER_TOKEN {
-                continue; // the queues are drained below in any case
+                continue; // the queues are drained by `take_remote_unparks`
+            }
+            if event.token() == TIMER_TOKEN {
+                self.armed.set(None); // fired; the hub fires due timers after polling
+                continue;
             }
             let key = Key::from_usize(event.token().0);
             if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -212,6 +246,24 @@ impl Reactor {
             }
         }
         count
+    }
+
+    /// Arms the timerfd for `at` unless it already is; returns the epoll timeout to use.
+    fn arm_timer(&self, at: Instant) -> Option<Duration> {
+        let left = at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Some(Duration::ZERO);
+        }
+        if self.armed.get() == Some(at) {
+            return None;
+        }
+        match self.timer.arm(left) {
+            Ok(()) => {
+                self.armed.set(Some(at));
+                None
+            }
+            Err(_) => Some(left), // cannot happen for a valid timerfd; epoll's ms timeout is the fallback
+        }
     }
 
     fn wake_all(&self, key: Key, dir: Direction, wake: &mut dyn FnMut(Rc<Green>)) {

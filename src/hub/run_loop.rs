@@ -23,10 +23,15 @@ use corosensei::CoroutineResult;
 
 use super::Hub;
 use super::green::{Green, State};
+use super::reactor::Until;
+use super::stack::{POOL_KEEP, TRIM_CALLS_PER_IDLE};
 use super::timers::TimerAction;
 
 /// Resumes between two non-blocking polls while the run queue stays busy.
 const POLL_INTERVAL: u32 = 61;
+
+/// The hub trims its stack pool only before a sleep at least this long.
+const IDLE_FOR_TRIM: Duration = Duration::from_millis(2);
 
 impl Hub {
     /// Runs everything else until the main context is made ready. See the module docs.
@@ -45,6 +50,7 @@ impl Hub {
     }
 
     /// Switches to `green` until it suspends or finishes.
+    #[inline(always)]
     fn resume(&self, green: Rc<Green>) {
         green.state.set(State::Running);
         let previous = self.current.replace(green.clone());
@@ -60,7 +66,7 @@ impl Hub {
         }
         let resumes = self.resumes_since_poll.get() + 1;
         if resumes >= POLL_INTERVAL {
-            self.poll_and_fire(Some(Duration::ZERO));
+            self.poll_and_fire(Until::Now);
         } else {
             self.resumes_since_poll.set(resumes);
         }
@@ -87,16 +93,28 @@ impl Hub {
         if next_timer.is_none() && !self.reactor.can_wake_anyone() {
             self.report_deadlock();
         }
-        let timeout = next_timer.map(|at| at.saturating_duration_since(Instant::now()));
-        self.poll_and_fire(timeout);
+        let mut until = next_timer.map_or(Until::Forever, Until::Deadline);
+        if self.stacks.borrow().needs_trim()
+            && next_timer.is_none_or(|at| at > Instant::now() + IDLE_FOR_TRIM)
+        {
+            // About to sleep a while: a good moment to give surplus stacks back (stack.rs),
+            // a bounded batch at a time, coming back soon for the next batch.
+            self.stacks
+                .borrow_mut()
+                .trim(POOL_KEEP, TRIM_CALLS_PER_IDLE);
+            if self.stacks.borrow().needs_trim() {
+                until = Until::Deadline(Instant::now() + IDLE_FOR_TRIM);
+            }
+        }
+        self.poll_and_fire(until);
     }
 
-    /// One turn of the reactor: poll for up to `timeout`, then fire due timers.
-    pub(crate) fn poll_and_fire(&self, timeout: Option<Duration>) {
+    /// One turn of the reactor: poll (see [`Until`]), then fire due timers.
+    pub(crate) fn poll_and_fire(&self, until: Until) {
         self.resumes_since_poll.set(0);
-        let nothing_to_poll = timeout == Some(Duration::ZERO) && !self.reactor.can_wake_anyone();
+        let nothing_to_poll = until == Until::Now && !self.reactor.can_wake_anyone();
         if !nothing_to_poll {
-            self.reactor.poll(timeout, &mut |green| self.unpark(&green));
+            self.reactor.poll(until, &mut |green| self.unpark(&green));
         }
         for key in self.reactor.take_remote_unparks() {
             let green = self.greens.borrow().get(key).cloned();

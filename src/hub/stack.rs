@@ -14,8 +14,14 @@
 //! ```
 //!
 //! A finished green thread's stack goes back to a per-hub pool and the next spawn takes it,
-//! so a spawn+join loop makes no syscall. The pool keeps at most [`POOL_LIMIT`] stacks;
-//! beyond that they are unmapped.
+//! so a spawn+join loop makes no syscall. Returning memory to the kernel is what costs:
+//! `munmap` splits the mapping and flushes the TLB, several microseconds a stack, which would
+//! land on whoever is woken next. So the pool grows freely while the hub is busy and is
+//! *trimmed* back to [`POOL_KEEP`] stacks only when the hub is about to sleep in `epoll_wait`
+//! for a while, a bounded number of calls at a time ([`TRIM_CALLS_PER_IDLE`]). Trimming sorts
+//! the surplus by address and unmaps each run of adjacent stacks with one `munmap`: stacks
+//! mapped one after another sit side by side, so a pool that emptied out goes back in a
+//! handful of calls.
 
 use std::io;
 
@@ -35,8 +41,15 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// Size of the guard region under every stack.
 const GUARD_SIZE: usize = 4096;
 
-/// How many finished stacks a hub keeps for reuse.
-const POOL_LIMIT: usize = 1024;
+/// How many finished stacks a hub keeps for reuse after a trim.
+pub(crate) const POOL_KEEP: usize = 1024;
+
+/// The most `munmap` calls one idle moment of the hub spends on trimming.
+pub(crate) const TRIM_CALLS_PER_IDLE: usize = 16;
+
+/// The most stacks one `munmap` call releases, so that one call stays well under a
+/// millisecond (its cost grows with the pages it must zap).
+const RUN_LIMIT: usize = 64;
 
 /// One green thread's stack. Unmapped on drop.
 ///
@@ -95,11 +108,36 @@ unsafe impl Stack for GreenStack {
     }
 }
 
-/// Finished stacks kept for reuse, grouped by nothing but size: a request is served only by
-/// a stack of exactly the requested usable size.
+/// Finished stacks kept for reuse. A request is served from the pool only by a stack of
+/// exactly the requested usable size.
 #[derive(Debug, Default)]
 pub(crate) struct StackPool {
     free: Vec<GreenStack>,
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        self.trim(0, usize::MAX);
+    }
+}
+
+/// Pops the lowest stacks of `sorted` (sorted by descending address) while each one ends where
+/// the next begins, at most [`RUN_LIMIT`] of them, forgets them, and returns the range
+/// `(start, len)` they cover.
+fn take_adjacent_run(sorted: &mut Vec<GreenStack>) -> Option<(*mut u8, usize)> {
+    let first = sorted.pop()?;
+    let (start, mut len) = (first.start, first.len);
+    std::mem::forget(first);
+    let mut count = 1;
+    while let Some(next) = sorted.last() {
+        if start as usize + len != next.start as usize || count == RUN_LIMIT {
+            break;
+        }
+        count += 1;
+        len += next.len;
+        std::mem::forget(sorted.pop());
+    }
+    Some((start, len))
 }
 
 impl StackPool {
@@ -116,9 +154,34 @@ impl StackPool {
 
     /// Returns a stack whose coroutine has finished.
     pub(crate) fn give_back(&mut self, stack: GreenStack) {
-        if self.free.len() < POOL_LIMIT {
-            self.free.push(stack);
+        self.free.push(stack);
+    }
+
+    /// True when the pool holds more than it keeps after a trim.
+    pub(crate) fn needs_trim(&self) -> bool {
+        self.free.len() > POOL_KEEP
+    }
+
+    /// Unmaps pooled stacks beyond [`POOL_KEEP`] (all of them with `keep = 0`), making at
+    /// most `max_calls` `munmap` calls, one per run of adjacent stacks; what is left over
+    /// waits for the next trim.
+    pub(crate) fn trim(&mut self, keep: usize, max_calls: usize) {
+        if self.free.len() <= keep {
+            return;
         }
+        let mut surplus = self.free.split_off(keep);
+        surplus.sort_unstable_by_key(|s| std::cmp::Reverse(s.start as usize));
+        let mut calls = 0;
+        while calls < max_calls {
+            let Some(run) = take_adjacent_run(&mut surplus) else {
+                break;
+            };
+            // SAFETY: the run covers stacks owned by the pool whose GreenStack values were
+            // forgotten by `take_adjacent_run`, so nothing else unmaps or uses that memory.
+            unsafe { mem::unmap(run.0, run.1) };
+            calls += 1;
+        }
+        self.free.append(&mut surplus);
     }
 
     /// How many stacks wait for reuse.

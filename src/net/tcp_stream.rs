@@ -170,22 +170,24 @@ impl TcpStream {
 
     fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd
-            .retry(Direction::Read, || (&*self.fd.source()).read(buf))
+            .retry(Direction::Read, || Read::read(&mut self.fd.source(), buf))
     }
 
     fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.fd
-            .retry(Direction::Read, || (&*self.fd.source()).read_vectored(bufs))
+        self.fd.retry(Direction::Read, || {
+            Read::read_vectored(&mut self.fd.source(), bufs)
+        })
     }
 
     fn write_with(&self, buf: &[u8]) -> io::Result<usize> {
-        self.fd
-            .retry(Direction::Write, || (&*self.fd.source()).write(buf))
+        self.fd.retry(Direction::Write, || {
+            Write::write(&mut self.fd.source(), buf)
+        })
     }
 
     fn write_vectored_with(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.fd.retry(Direction::Write, || {
-            (&*self.fd.source()).write_vectored(bufs)
+            Write::write_vectored(&mut self.fd.source(), bufs)
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Platform code: the only place where greenrt calls `libc` or makes raw syscalls.
 //!
-//! The rest of the crate relies on this module for exactly four things, all Linux x86_64:
+//! The rest of the crate relies on this module for these things, all Linux x86_64:
 //!
 //! | need                         | provided by          | used by                         |
 //! |------------------------------|----------------------|---------------------------------|
@@ -8,6 +8,7 @@
 //! | a SIGSEGV hook and alt stack | [`signal`]           | `hub::overflow`                 |
 //! | waiting on one fd, no hub    | [`poll`]             | `net` on plain OS threads       |
 //! | small process facts          | [`mem::page_size`]   | everywhere pages matter         |
+//! | sub-millisecond timer wake-up| [`timerfd`]          | `hub::reactor`                  |
 //!
 //! Every function here is a thin, documented wrapper: it turns a C return code into an
 //! `io::Result` and says in a `// SAFETY:` comment why its arguments are valid.
@@ -18,3 +19,4 @@ compile_error!("greenrt supports Linux on x86_64 only (futexes, epoll, MADV_GUAR
 pub(crate) mod mem;
 pub(crate) mod poll;
 pub(crate) mod signal;
+pub(crate) mod timerfd;

@@ -80,17 +80,12 @@ unsafe fn chain(
     ctx: *mut libc::c_void,
     old: *const libc::sigaction,
 ) {
-    // SAFETY: per the contract `old` is null or a valid saved action.
-    let handler = if old.is_null() {
-        libc::SIG_DFL
+    let (handler, flags) = if old.is_null() {
+        (libc::SIG_DFL, 0)
     } else {
-        unsafe { (*old).sa_sigaction }
-    };
-    // SAFETY: as above.
-    let flags = if old.is_null() {
-        0
-    } else {
-        unsafe { (*old).sa_flags }
+        // SAFETY: per the contract a non-null `old` is the valid saved action.
+        let old = unsafe { &*old };
+        (old.sa_sigaction, old.sa_flags)
     };
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // SAFETY: resetting a signal to its default action is always allowed.

@@ -1,0 +1,345 @@
+//! The main job: a bounded run that exercises everything greenrt has and prints a table of
+//! figures and PASS/FAIL invariants. Exits non-zero if any invariant fails.
+//!
+//! `cargo run --release --example stress` takes about a minute; `-- --quick` a few seconds.
+//!
+//! Storms:
+//! * spawn — many parked green threads at once (RSS per green thread), then the spawn+join
+//!   rate of trivial green threads;
+//! * timer — green threads sleeping random 0..T ms; how late each wakes (p50/p99/max);
+//! * echo  — an echo server in a child process and the green load generator in this one,
+//!   every round trip checked.
+
+#[path = "common/args.rs"]
+mod args;
+#[path = "common/echo.rs"]
+mod echo;
+
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Sizes of one run.
+struct Plan {
+    parked: usize,
+    spawn_joins: usize,
+    sleepers: usize,
+    sleep_range_ms: u64,
+    timer_secs: f64,
+    echo_conns: usize,
+    echo_secs: f64,
+}
+
+const FULL: Plan = Plan {
+    parked: 1_000_000,
+    spawn_joins: 2_000_000,
+    sleepers: 100_000,
+    sleep_range_ms: 1000,
+    timer_secs: 5.0,
+    echo_conns: 50,
+    echo_secs: 10.0,
+};
+
+const QUICK: Plan = Plan {
+    parked: 50_000,
+    spawn_joins: 200_000,
+    sleepers: 20_000,
+    sleep_range_ms: 200,
+    timer_secs: 1.0,
+    echo_conns: 20,
+    echo_secs: 1.0,
+};
+
+/// Figures and invariant outcomes, printed at the end.
+#[derive(Default)]
+struct Report {
+    figures: Vec<(&'static str, String, String)>,
+    checks: Vec<(bool, String)>,
+}
+
+impl Report {
+    fn figure(&mut self, storm: &'static str, what: &str, value: String) {
+        println!("[{storm}] {what}: {value}");
+        self.figures.push((storm, what.to_string(), value));
+    }
+
+    fn check(&mut self, ok: bool, what: String) {
+        self.checks.push((ok, what));
+    }
+}
+
+fn main() {
+    let args = args::Args::from_env();
+    if args.has("echo-server") {
+        return run_echo_server_child();
+    }
+    let plan = if args.has("quick") { QUICK } else { FULL };
+    println!(
+        "[main] greenrt stress ({} run)",
+        if args.has("quick") { "quick" } else { "full" }
+    );
+    let mut report = Report::default();
+    let started = Instant::now();
+    spawn_storm(&plan, &mut report);
+    timer_storm(&plan, &mut report);
+    echo_storm(&plan, &mut report);
+    print_summary(&report, started.elapsed());
+    if report.checks.iter().any(|(ok, _)| !ok) {
+        std::process::exit(1);
+    }
+}
+
+fn spawn_storm(plan: &Plan, report: &mut Report) {
+    println!("[spawn] parking {} green threads ...", plan.parked);
+    let rss_before = greenrt::hub::resident_bytes().unwrap_or(0);
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..plan.parked)
+        .map(|_| greenrt::spawn(|| greenrt::sleep(Duration::from_secs(3600))))
+        .collect();
+    greenrt::yield_now(); // every one runs to its sleep and parks
+    let spawn_secs = t0.elapsed().as_secs_f64();
+    let rss_after = greenrt::hub::resident_bytes().unwrap_or(0);
+    let per_thread = rss_after.saturating_sub(rss_before) as f64 / plan.parked as f64;
+    report.figure(
+        "spawn",
+        "parked at once",
+        format!("{}", greenrt::hub::stats().alive),
+    );
+    report.figure(
+        "spawn",
+        "RSS per parked green thread",
+        format!("{:.2} KiB", per_thread / 1024.0),
+    );
+    report.figure(
+        "spawn",
+        "spawn+park rate",
+        format!("{:.0}/s", plan.parked as f64 / spawn_secs),
+    );
+    report.figure(
+        "spawn",
+        "stack guard",
+        greenrt::hub::stats().guard.to_string(),
+    );
+    report.check(
+        greenrt::hub::stats().alive == plan.parked,
+        format!("spawn: {} green threads parked at once", plan.parked),
+    );
+
+    println!("[spawn] killing them ...");
+    let t1 = Instant::now();
+    for h in &handles {
+        h.kill();
+    }
+    let killed = handles
+        .into_iter()
+        .filter(|h| h.is_finished())
+        .map(|h| h.join())
+        .filter(|r| matches!(r, Err(e) if e.is_killed()))
+        .count();
+    report.figure(
+        "spawn",
+        "kill rate",
+        format!("{:.0}/s", plan.parked as f64 / t1.elapsed().as_secs_f64()),
+    );
+    report.check(
+        killed == plan.parked,
+        format!(
+            "spawn: all {} killed, each join says Killed (got {killed})",
+            plan.parked
+        ),
+    );
+
+    println!(
+        "[spawn] {} spawn+join of trivial green threads ...",
+        plan.spawn_joins
+    );
+    let t2 = Instant::now();
+    let mut sum = 0u64;
+    for batch in 0..plan.spawn_joins / 1000 {
+        let hs: Vec<_> = (0..1000u64)
+            .map(|i| greenrt::spawn(move || i + batch as u64))
+            .collect();
+        sum += greenrt::joinall(hs)
+            .into_iter()
+            .map(|r| r.unwrap_or(0))
+            .sum::<u64>();
+    }
+    let rate = plan.spawn_joins as f64 / t2.elapsed().as_secs_f64();
+    report.figure(
+        "spawn",
+        "spawn+join rate (batches of 1000)",
+        format!("{rate:.0}/s"),
+    );
+    let batches = (plan.spawn_joins / 1000) as u64;
+    let expected = batches * 499_500 + 1000 * batches * (batches - 1) / 2;
+    report.check(
+        sum == expected,
+        "spawn: every trivial green thread returned its value".into(),
+    );
+    report.check(
+        greenrt::hub::stats().alive == 0,
+        "spawn: no green thread left alive".into(),
+    );
+}
+
+fn timer_storm(plan: &Plan, report: &mut Report) {
+    println!(
+        "[timer] {} green threads sleeping random 0..{} ms, again and again for {} s ...",
+        plan.sleepers, plan.sleep_range_ms, plan.timer_secs
+    );
+    // Lateness is counted for sleeps armed once every sleeper has started: before that,
+    // woken sleepers queue behind green threads that have not run yet (FIFO), which measures
+    // the start-up backlog rather than the timers.
+    let lateness: Rc<RefCell<Vec<u64>>> = Rc::default();
+    let (early, started) = (Rc::new(Cell::new(0usize)), Rc::new(Cell::new(0usize)));
+    let steady_from: Rc<Cell<Option<Instant>>> = Rc::default();
+    let end = Instant::now() + Duration::from_secs_f64(plan.timer_secs);
+    let handles: Vec<_> = (0..plan.sleepers as u64)
+        .map(|i| {
+            let (lateness, early, started, steady_from) = (
+                lateness.clone(),
+                early.clone(),
+                started.clone(),
+                steady_from.clone(),
+            );
+            let (range_us, sleepers) = (plan.sleep_range_ms * 1000, plan.sleepers);
+            greenrt::spawn(move || {
+                started.set(started.get() + 1);
+                if started.get() == sleepers {
+                    steady_from.set(Some(Instant::now()));
+                }
+                let mut rng = (i + 1).wrapping_mul(0x9E3779B97F4A7C15);
+                while Instant::now() < end {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let armed = Instant::now();
+                    let deadline = armed + Duration::from_micros(rng % range_us);
+                    greenrt::sleep_until(deadline);
+                    let now = Instant::now();
+                    if now < deadline {
+                        early.set(early.get() + 1);
+                    }
+                    if steady_from.get().is_some_and(|t| armed >= t) {
+                        lateness
+                            .borrow_mut()
+                            .push((now - deadline).as_micros() as u64);
+                    }
+                }
+            })
+        })
+        .collect();
+    let ok = greenrt::joinall(handles).iter().all(Result::is_ok);
+    let mut late = lateness.take();
+    late.sort_unstable();
+    let pct = |p: f64| {
+        late.get(((late.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    report.figure(
+        "timer",
+        "steady-state wakes measured",
+        format!("{}", late.len()),
+    );
+    report.figure("timer", "wake lateness p50", format!("{} us", pct(0.5)));
+    report.figure("timer", "wake lateness p99", format!("{} us", pct(0.99)));
+    report.figure(
+        "timer",
+        "wake lateness max",
+        format!("{} us", late.last().copied().unwrap_or(0)),
+    );
+    report.check(
+        ok && !late.is_empty(),
+        format!("timer: all {} sleepers ran to the end", plan.sleepers),
+    );
+    report.check(
+        early.get() == 0,
+        format!("timer: no sleeper woke early ({} did)", early.get()),
+    );
+}
+
+fn echo_storm(plan: &Plan, report: &mut Report) {
+    let (mut child, addr) = match start_echo_child() {
+        Ok(pair) => pair,
+        Err(e) => {
+            report.check(
+                false,
+                format!("echo: could not start the server process: {e}"),
+            );
+            return;
+        }
+    };
+    println!(
+        "[echo] server pid {} on {addr}; {} connections for {} s ...",
+        child.id(),
+        plan.echo_conns,
+        plan.echo_secs
+    );
+    let r = echo::bench(addr, plan.echo_conns, plan.echo_secs, 64);
+    let _ = child.kill();
+    let _ = child.wait();
+    report.figure("echo", "round trips/s", format!("{:.0}", r.rate()));
+    report.figure(
+        "echo",
+        "latency p50 / p99",
+        format!("{} / {} us", r.percentile_us(0.5), r.percentile_us(0.99)),
+    );
+    report.check(
+        r.round_trips > 0,
+        format!("echo: round trips happened ({})", r.round_trips),
+    );
+    report.check(
+        r.errors == 0,
+        format!("echo: no connection failed ({} did)", r.errors),
+    );
+    report.check(
+        r.mismatches == 0,
+        format!(
+            "echo: every echo matched what was sent ({} did not)",
+            r.mismatches
+        ),
+    );
+}
+
+/// Starts this same binary as `--echo-server` and reads the address it bound.
+fn start_echo_child() -> std::io::Result<(Child, std::net::SocketAddr)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("--echo-server")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("bad address line {line:?}")))?;
+    Ok((child, addr))
+}
+
+fn run_echo_server_child() {
+    let listener = greenrt::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    println!("{}", listener.local_addr().expect("bound"));
+    echo::serve(listener, Rc::new(Cell::new(0)), true)
+}
+
+fn print_summary(report: &Report, took: Duration) {
+    println!("\n{:<7} {:<38} {}", "storm", "figure", "value");
+    for (storm, what, value) in &report.figures {
+        println!("{storm:<7} {what:<38} {value}");
+    }
+    println!();
+    for (ok, what) in &report.checks {
+        println!("{} {what}", if *ok { "PASS" } else { "FAIL" });
+    }
+    let failed = report.checks.iter().filter(|(ok, _)| !ok).count();
+    println!(
+        "\nstress: {} passed, {} failed in {:.1} s",
+        report.checks.len() - failed,
+        failed,
+        took.as_secs_f64()
+    );
+}
