@@ -327,7 +327,7 @@ fn run_echo_server_child() {
 }
 
 fn print_summary(report: &Report, took: Duration) {
-    println!("\n{:<7} {:<38} {}", "storm", "figure", "value");
+    println!("\n{:<7} {:<38} value", "storm", "figure");
     for (storm, what, value) in &report.figures {
         println!("{storm:<7} {what:<38} {value}");
     }
