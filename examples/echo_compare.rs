@@ -1,0 +1,131 @@
+//! greenrt's echo server against a tokio current_thread echo server, same load generator,
+//! same core pinning: the server process on CPU 0, the load generator (greenrt green threads)
+//! on CPU 1. Prints round trips/s and p99 latency at 1, 50 and 1000 connections, and the
+//! throughput ratio greenrt / tokio.
+//!
+//! `cargo run --release --example echo_compare -- [--secs 5] [--size 64]`
+
+#[path = "common/args.rs"]
+mod args;
+#[path = "common/echo.rs"]
+mod echo;
+
+use std::cell::Cell;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+
+fn main() {
+    let args = args::Args::from_env();
+    if args.has("serve-greenrt") {
+        return serve_greenrt();
+    }
+    if args.has("serve-tokio") {
+        return serve_tokio();
+    }
+    let secs: f64 = args.get("secs", 5.0);
+    let size: usize = args.get("size", 64);
+    pin_to_cpu(1);
+    println!(
+        "[main] echo servers pinned to CPU 0, load generator to CPU 1; {secs} s per run, {size}-byte messages"
+    );
+    println!(
+        "{:>6} {:>16} {:>16} {:>8} {:>14} {:>14}",
+        "conns", "greenrt rt/s", "tokio rt/s", "ratio", "greenrt p99", "tokio p99"
+    );
+    for conns in [1, 50, 1000] {
+        let g = run_against("--serve-greenrt", conns, secs, size);
+        let t = run_against("--serve-tokio", conns, secs, size);
+        println!(
+            "{conns:>6} {:>16.0} {:>16.0} {:>8.2} {:>11} us {:>11} us",
+            g.rate(),
+            t.rate(),
+            g.rate() / t.rate(),
+            g.percentile_us(0.99),
+            t.percentile_us(0.99)
+        );
+        if g.errors + g.mismatches + t.errors + t.mismatches > 0 {
+            eprintln!(
+                "errors: greenrt {}+{} tokio {}+{}",
+                g.errors, g.mismatches, t.errors, t.mismatches
+            );
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Starts this binary as one of the servers, benchmarks it, stops it.
+fn run_against(mode: &str, conns: usize, secs: f64, size: usize) -> echo::BenchReport {
+    let (mut child, addr) = start_server(mode).expect("start the server process");
+    let report = echo::bench(addr, conns, secs, size);
+    let _ = child.kill();
+    let _ = child.wait();
+    report
+}
+
+fn start_server(mode: &str) -> std::io::Result<(Child, SocketAddr)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg(mode)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("bad address {line:?}")))?;
+    Ok((child, addr))
+}
+
+fn serve_greenrt() {
+    pin_to_cpu(0);
+    let listener = greenrt::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    println!("{}", listener.local_addr().expect("bound"));
+    echo::serve(listener, Rc::new(Cell::new(0)), true)
+}
+
+fn serve_tokio() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    pin_to_cpu(0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("bound"));
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = conn.set_nodelay(true);
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if conn.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    })
+}
+
+/// Pins the calling thread to one CPU (best effort: on a 1-CPU machine this fails quietly).
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; sched_setaffinity
+    // only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
