@@ -71,7 +71,12 @@ pub(crate) struct Hub {
     /// The main context's record.
     pub(crate) main: Rc<Green>,
     /// Who runs right now: `main`, or the green thread the loop resumed.
-    current: RefCell<Rc<Green>>,
+    ///
+    /// # Invariant
+    /// Points to `main` or to the record that `run_loop::resume` holds an `Rc` to while it
+    /// runs, so the record is alive as long as it is current. A plain pointer rather than an
+    /// `Rc` because it changes twice per switch (see NOTES.md, "Benchmarks").
+    current: Cell<*const Green>,
     run_queue: RefCell<VecDeque<Rc<Green>>>,
     /// Every alive green thread (and main), so remote unparks and reports can find them.
     pub(crate) greens: RefCell<Slab<Rc<Green>>>,
@@ -159,7 +164,7 @@ impl Hub {
         let mut greens = Slab::new();
         main.key.set(greens.insert(main.clone()));
         Hub {
-            current: RefCell::new(main.clone()),
+            current: Cell::new(Rc::as_ptr(&main)),
             main,
             run_queue: RefCell::new(VecDeque::new()),
             greens: RefCell::new(greens),
@@ -173,13 +178,32 @@ impl Hub {
     }
 
     /// The green thread (or main context) running now.
+    #[inline]
     pub(crate) fn current(&self) -> Rc<Green> {
-        self.current.borrow().clone()
+        let ptr = self.current.get();
+        // SAFETY: by the field's invariant `ptr` came from `Rc::as_ptr` of an `Rc` that is
+        // alive now, so taking one more strong reference to it is sound.
+        unsafe {
+            Rc::increment_strong_count(ptr);
+            Rc::from_raw(ptr)
+        }
     }
 
-    /// Runs `f` on the current record without cloning the `Rc`.
-    pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Rc<Green>) -> R) -> R {
-        f(&self.current.borrow())
+    /// Runs `f` on the current record without touching its reference count. `f` may park:
+    /// the reference stays valid across the switch.
+    #[inline]
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Green) -> R) -> R {
+        // SAFETY: by the field's invariant the record is alive now. If `f` parks, the record
+        // stays alive until `f` runs again: an unfinished green thread is in `greens` (which
+        // holds an `Rc`) and the main record is held by `main`; a green thread cannot finish
+        // while `f`, running on its own stack, has not returned.
+        f(unsafe { &*self.current.get() })
+    }
+
+    /// Makes `green` current; returns who was.
+    #[inline]
+    pub(crate) fn set_current(&self, green: &Rc<Green>) -> *const Green {
+        self.current.replace(Rc::as_ptr(green))
     }
 
     /// A fresh id for a `timeout` scope.

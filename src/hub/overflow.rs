@@ -24,10 +24,9 @@ fn is_green_overflow(fault_addr: usize) -> bool {
         return false;
     }
     // SAFETY: a non-null hub pointer is valid on its own thread (see `with_hub`) and the
-    // fault happened on this thread. We read `current` without the RefCell flag because the
-    // interrupted code may hold a borrow; the fault is synchronous, so the value is not
-    // half-written, and we abort right after.
-    let green = unsafe { &*(*hub).current.as_ptr() };
+    // fault happened on this thread; `current` points to a live record (its invariant). The
+    // fault is synchronous, so no field we read is half-written, and we abort right after.
+    let green = unsafe { &*(*hub).current.get() };
     let (low, high) = green.guard_range.get();
     if green.is_main || fault_addr < low || fault_addr >= high {
         return false;

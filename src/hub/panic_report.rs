@@ -19,8 +19,7 @@ pub(crate) fn install() {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             let label = super::with_existing_hub(|hub| {
-                let current = hub.current.try_borrow().ok()?;
-                (!current.is_main).then(|| (current.display_name().to_owned(), current.id))
+                hub.with_current(|g| (!g.is_main).then(|| (g.display_name().to_owned(), g.id)))
             });
             match label.flatten() {
                 Some((name, id)) => print_green_panic(&name, id, info),

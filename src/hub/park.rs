@@ -36,33 +36,38 @@ impl Hub {
     /// is killed or a `timeout` around it expires.
     #[inline]
     pub(crate) fn park(&self, wait: Wait) {
-        let me = self.current();
-        self.check_interrupt(&me);
-        if me.token.replace(false) {
-            return;
-        }
-        me.state.set(State::Parked);
-        me.wait.set(wait);
-        self.switch_out(&me);
-        me.wait.set(Wait::Nothing);
-        self.check_interrupt(&me);
+        self.with_current(|me| {
+            self.check_interrupt(me);
+            if me.token.replace(false) {
+                return;
+            }
+            me.state.set(State::Parked);
+            me.wait.set(wait);
+            self.switch_out(me);
+            me.wait.set(Wait::Nothing);
+            self.check_interrupt(me);
+        })
     }
 
     /// Lets every other ready green thread run once, then continues (gevent's `sleep(0)`).
     #[inline(always)]
     pub(crate) fn yield_now(&self) {
-        let me = self.current();
-        self.check_interrupt(&me);
-        me.state.set(State::Ready);
-        self.run_queue.borrow_mut().push_back(me.clone());
-        self.switch_out(&me);
-        self.check_interrupt(&me);
+        self.with_current(|me| {
+            self.check_interrupt(me);
+            me.state.set(State::Ready);
+            self.run_queue.borrow_mut().push_back(self.current());
+            self.switch_out(me);
+            self.check_interrupt(me);
+        })
     }
 
     /// Gives up the CPU: a green thread suspends to the main context; the main context runs
     /// the loop until something puts it back in the run queue.
+    ///
+    /// `me` stays valid across the switch: an unfinished green thread is always in the hub's
+    /// `greens` table, which holds an `Rc` to it (see `Hub::with_current`).
     #[inline(always)]
-    fn switch_out(&self, me: &Rc<Green>) {
+    fn switch_out(&self, me: &Green) {
         if me.is_main {
             self.run_until_main_ready();
         } else {

@@ -53,14 +53,14 @@ impl Hub {
     #[inline(always)]
     fn resume(&self, green: Rc<Green>) {
         green.state.set(State::Running);
-        let previous = self.current.replace(green.clone());
+        let previous = self.set_current(&green);
         let result = {
             let mut coro = green.coro.borrow_mut();
             coro.as_mut()
                 .expect("a ready green thread has a coroutine")
                 .resume(())
         };
-        self.current.replace(previous);
+        self.current.set(previous);
         if let CoroutineResult::Return(()) = result {
             self.finish(&green);
         }
