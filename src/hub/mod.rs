@@ -50,6 +50,7 @@ use std::time::Instant;
 
 pub use green::Wait;
 pub use park::{Unparker, park, unparker};
+
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use stats::{Stats, resident_bytes, stats};
 
@@ -129,6 +130,33 @@ pub(crate) fn with_existing_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
     let hub = HUB.with(|h| h.get());
     // SAFETY: as in `with_hub`.
     (!hub.is_null()).then(|| f(unsafe { &*hub }))
+}
+
+/// Forgets this thread's hub without touching it: call it in the child right after a
+/// hand-written `fork()`, before any other greenrt call.
+///
+/// After `fork` the child shares the parent's `epoll` instance (the fd was copied), so the
+/// child must never register, deregister or wait on it: that would steal the parent's
+/// events. This function leaks the inherited hub (its memory stays valid, nothing is freed
+/// or closed) and the next greenrt call in the child makes a fresh hub. Green threads of the
+/// parent are not carried over. Sockets inherited from the parent never touch the parent's
+/// epoll set from the child either: each hub remembers the process that made it.
+///
+/// Called inside a green thread, the child keeps running on that green thread's stack and
+/// must end with `std::process::exit` rather than returning from the green thread's function.
+///
+/// ```
+/// greenrt::sleep(std::time::Duration::ZERO); // this thread has a hub now
+/// // ... in a forked child:
+/// greenrt::hub::reset_after_fork();
+/// let h = greenrt::spawn(|| 1); // a fresh hub
+/// assert_eq!(h.join().unwrap(), 1);
+/// ```
+pub fn reset_after_fork() {
+    HUB.with(|h| h.set(ptr::null()));
+    // The Box is leaked on purpose: dropping it would deregister and close fds whose
+    // epoll interest the parent still relies on.
+    let _ = OWNER.try_with(|o| o.0.set(ptr::null_mut()));
 }
 
 /// The hub pointer for the fault handler, which may not allocate or touch RefCells safely.

@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     notified: AtomicBool,
     /// Live `Unparker`s: while any exists, another thread may wake us, so no deadlock.
     pub(crate) unparkers: AtomicUsize,
+    /// The process that made this hub. After a `fork` the child shares our epoll instance,
+    /// so it must not change it (see `hub::reset_after_fork`).
+    pid: u32,
 }
 
 impl Shared {
@@ -76,8 +79,12 @@ impl Shared {
         }
     }
 
-    /// Removes `fd` from this hub's epoll set. Callable from any thread.
+    /// Removes `fd` from this hub's epoll set. Callable from any thread; does nothing in a
+    /// forked child, whose epoll set is the parent's.
     pub(crate) fn deregister(&self, fd: RawFd) {
+        if std::process::id() != self.pid {
+            return;
+        }
         // An fd that was never added, or whose epoll instance is gone, has nothing to remove.
         let _ = self.registry.deregister(&mut SourceFd(&fd));
     }
@@ -147,6 +154,7 @@ impl Reactor {
             closed_sources: Mutex::new(Vec::new()),
             notified: AtomicBool::new(false),
             unparkers: AtomicUsize::new(0),
+            pid: std::process::id(),
         };
         Ok(Reactor {
             poll: RefCell::new(poll),
