@@ -335,3 +335,60 @@ fn send_and_sync() {
     assert_send_sync::<UdpSocket>();
     assert_send_sync::<greenrt::hub::Unparker>();
 }
+
+/// A listener that never accepts, with the smallest backlog: once its accept queue is full,
+/// the kernel drops further SYNs on loopback, so a new connect hangs in SYN-SENT.
+fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket syscalls on a fresh fd we own; `addr` outlives the bind call.
+    let listener = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as u16;
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        assert_eq!(
+            libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len),
+            0
+        );
+        assert_eq!(libc::listen(fd, 0), 0);
+        std::net::TcpListener::from_raw_fd(fd)
+    };
+    let addr = listener.local_addr().unwrap();
+    // Fill the accept queue with connections nobody accepts.
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, MS * 200) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    (listener, fillers)
+}
+
+#[test]
+fn connect_timeout_fires_when_the_peer_never_answers() {
+    let (listener, _fillers) = full_backlog_listener();
+    let addr = listener.local_addr().unwrap();
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    let ticker = spawn(move || {
+        for _ in 0..5 {
+            sleep(MS * 10);
+            t.set(t.get() + 1);
+        }
+    });
+    let start = Instant::now();
+    let err = TcpStream::connect_timeout(&addr, MS * 150).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    assert!(start.elapsed() >= MS * 150 && start.elapsed() < Duration::from_secs(3));
+    ticker.join().unwrap();
+    assert_eq!(
+        ticks.get(),
+        5,
+        "the hub ran other green threads during the connect"
+    );
+    // And the same under greenrt::timeout, interrupting a plain connect.
+    assert!(timeout(MS * 50, || TcpStream::connect(addr)).is_err());
+}
