@@ -3,7 +3,6 @@
 
 mod util;
 
-#[allow(dead_code)]
 #[path = "../examples/common/echo.rs"]
 mod echo;
 
