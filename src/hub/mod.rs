@@ -35,13 +35,13 @@ mod panic_report;
 pub(crate) mod park;
 pub(crate) mod reactor;
 mod run_loop;
+mod run_queue;
 pub(crate) mod slab;
 pub(crate) mod stack;
 mod stats;
 pub(crate) mod timers;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::panic::Location;
 use std::ptr;
 use std::rc::Rc;
@@ -56,6 +56,7 @@ pub use stats::{Stats, resident_bytes, stats};
 
 use green::Green;
 use reactor::Reactor;
+use run_queue::RunQueue;
 use slab::Slab;
 use stack::StackPool;
 use timers::{TimerAction, TimerKey, Timers};
@@ -78,7 +79,7 @@ pub(crate) struct Hub {
     /// runs, so the record is alive as long as it is current. A plain pointer rather than an
     /// `Rc` because it changes twice per switch (see NOTES.md, "Benchmarks").
     current: Cell<*const Green>,
-    run_queue: RefCell<VecDeque<Rc<Green>>>,
+    run_queue: RunQueue,
     /// Every alive green thread (and main), so remote unparks and reports can find them.
     pub(crate) greens: RefCell<Slab<Rc<Green>>>,
     pub(crate) timers: RefCell<Timers>,
@@ -194,7 +195,7 @@ impl Hub {
         Hub {
             current: Cell::new(Rc::as_ptr(&main)),
             main,
-            run_queue: RefCell::new(VecDeque::new()),
+            run_queue: RunQueue::default(),
             greens: RefCell::new(greens),
             timers: RefCell::new(Timers::new()),
             reactor,
@@ -254,7 +255,7 @@ impl Hub {
             .key
             .set(self.greens.borrow_mut().insert(green.clone()));
         match start {
-            None => self.run_queue.borrow_mut().push_back(green),
+            None => self.run_queue.push(green),
             Some(at) => {
                 green.state.set(green::State::Parked);
                 green.wait.set(Wait::Start);
@@ -283,7 +284,7 @@ impl Drop for Hub {
     /// need this very hub), so their coroutines are leaked, as `mem::forget` would: their
     /// stacks stay mapped and their destructors never run. See NOTES.md, "Rules".
     fn drop(&mut self) {
-        self.run_queue.borrow_mut().clear();
+        drop(self.run_queue.take_all());
         self.greens.borrow_mut().drain_with(|green| {
             if let Some(coro) = green.coro.borrow_mut().take()
                 && coro.started()

@@ -55,7 +55,7 @@ impl Hub {
         self.with_current(|me| {
             self.check_interrupt(me);
             me.state.set(State::Ready);
-            self.run_queue.borrow_mut().push_back(self.current());
+            self.run_queue.push(self.current());
             self.switch_out(me);
             self.check_interrupt(me);
         })
@@ -81,7 +81,7 @@ impl Hub {
         match green.state.get() {
             State::Parked => {
                 green.state.set(State::Ready);
-                self.run_queue.borrow_mut().push_back(green.clone());
+                self.run_queue.push(green.clone());
             }
             State::Running | State::Ready => green.token.set(true),
             State::Finished => {}
@@ -93,7 +93,7 @@ impl Hub {
     pub(crate) fn interrupt(&self, green: &Rc<Green>) {
         if green.state.get() == State::Parked {
             green.state.set(State::Ready);
-            self.run_queue.borrow_mut().push_back(green.clone());
+            self.run_queue.push(green.clone());
         }
     }
 

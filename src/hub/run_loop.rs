@@ -37,7 +37,7 @@ impl Hub {
     /// Runs everything else until the main context is made ready. See the module docs.
     pub(crate) fn run_until_main_ready(&self) {
         loop {
-            let next = self.run_queue.borrow_mut().pop_front();
+            let next = self.run_queue.pop();
             match next {
                 Some(green) if green.is_main => {
                     green.state.set(State::Running);
