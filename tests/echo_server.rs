@@ -14,8 +14,34 @@ use std::time::{Duration, Instant};
 
 use greenrt::net::{TcpListener, TcpStream};
 
+/// The tests here fork. A forked child inherits every fd of the test process, including the
+/// sockets of a test running at the same time on another thread, and would keep those
+/// connections open after their owner closed them. So the tests take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A forked echo server, killed and reaped when dropped (also when the test panics).
+struct Server {
+    pid: libc::pid_t,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.pid > 0 {
+            stop(self.pid);
+        }
+    }
+}
+
+impl Server {
+    /// Stops the server and returns the CPU time it used.
+    fn stop(mut self) -> Duration {
+        let pid = std::mem::replace(&mut self.pid, 0);
+        stop(pid)
+    }
+}
+
 /// Forks a child that serves echo on `listener` with at most `spare_fds` free descriptors.
-fn fork_server(listener: TcpListener, spare_fds: u64) -> libc::pid_t {
+fn fork_server(listener: TcpListener, spare_fds: u64) -> Server {
     // SAFETY: the child only runs the server loop and never returns into the test harness.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0);
@@ -31,7 +57,7 @@ fn fork_server(listener: TcpListener, spare_fds: u64) -> libc::pid_t {
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
         echo::serve(listener, Rc::new(Cell::new(0)), true);
     }
-    pid
+    Server { pid }
 }
 
 /// SO_LINGER with a zero timeout: close() sends a RST instead of a FIN.
@@ -68,9 +94,10 @@ fn stop(pid: libc::pid_t) -> Duration {
 
 #[test]
 fn keeps_accepting_after_running_out_of_file_descriptors() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let pid = fork_server(listener, 4);
+    let server = fork_server(listener, 4);
     let start = Instant::now();
     // Forty clients at once against a server with room for four connections: most wait in
     // the accept queue until earlier ones finish and free their descriptors.
@@ -91,7 +118,7 @@ fn keeps_accepting_after_running_out_of_file_descriptors() {
         .map(|r| r.unwrap().unwrap())
         .collect();
     let took = start.elapsed();
-    let cpu = stop(pid);
+    let cpu = server.stop();
     assert_eq!(
         echoed,
         (0..40u8).collect::<Vec<_>>(),
@@ -105,9 +132,10 @@ fn keeps_accepting_after_running_out_of_file_descriptors() {
 
 #[test]
 fn survives_resets_half_closes_and_idle_clients() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let pid = fork_server(listener, 1000);
+    let server = fork_server(listener, 1000);
     // Idle clients: connected, silent.
     let idle: Vec<_> = (0..50)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
@@ -142,5 +170,5 @@ fn survives_resets_half_closes_and_idle_clients() {
     fresh.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"still here");
     drop(idle);
-    stop(pid);
+    server.stop();
 }

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use greenrt::net::{TcpListener, TcpStream};
 
+/// The tests here fork; a child inherits the sockets of a test running at the same time on
+/// another thread. They take turns so no test sees another's inherited copies.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Forks; the child runs `child` and exits with its return value as the status.
 fn fork_and_wait(child: impl FnOnce() -> i32) -> i32 {
     // SAFETY: the test process is single-threaded at this point apart from the test harness's
@@ -29,6 +33,7 @@ fn fork_and_wait(child: impl FnOnce() -> i32) -> i32 {
 
 #[test]
 fn forked_child_gets_a_fresh_hub_and_the_parent_keeps_its_registrations() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // The parent's hub has a registered listener with a green thread parked in accept.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -81,6 +86,7 @@ fn forked_child_gets_a_fresh_hub_and_the_parent_keeps_its_registrations() {
 
 #[test]
 fn dropping_an_inherited_socket_in_the_child_leaves_the_parents_epoll_alone() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let peer = greenrt::spawn(move || listener.accept().unwrap().0);

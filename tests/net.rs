@@ -24,7 +24,10 @@ fn echo_server(listener: TcpListener, conns: usize) -> greenrt::JoinHandle<()> {
                 let mut buf = vec![0u8; 16 * 1024];
                 loop {
                     match conn.read(&mut buf) {
-                        Ok(0) => break,
+                        Ok(0) => {
+                            let _ = conn.shutdown(Shutdown::Write);
+                            break;
+                        }
                         Ok(n) => conn.write_all(&buf[..n]).unwrap(),
                         Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
                         Err(e) => panic!("server read: {e}"),
@@ -391,4 +394,29 @@ fn connect_timeout_fires_when_the_peer_never_answers() {
     );
     // And the same under greenrt::timeout, interrupting a plain connect.
     assert!(timeout(MS * 50, || TcpStream::connect(addr)).is_err());
+}
+
+/// The end of stream often arrives together with the last data: one readiness event for
+/// both. A reader that drains the data with a short read must still see the EOF (a
+/// regression test for readiness tracking that forgot "closed" along with "ready").
+#[test]
+fn eof_arriving_with_the_last_data_is_not_lost() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = echo_server(listener, 1);
+    let half = TcpStream::connect(addr).unwrap();
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let expected = payload.clone();
+    let mut writer_half = half.try_clone().unwrap();
+    let writer = spawn(move || {
+        writer_half.write_all(&payload).unwrap();
+        writer_half.shutdown(Shutdown::Write).unwrap();
+    });
+    half.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut back = Vec::new();
+    (&half).read_to_end(&mut back).unwrap();
+    assert_eq!(back, expected);
+    writer.join().unwrap();
+    server.join().unwrap();
 }

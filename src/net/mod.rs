@@ -115,24 +115,44 @@ impl<S: AsRawFd> GreenFd<S> {
         dir: Direction,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let nanos = self.options.slot(dir).load(Ordering::Relaxed);
-        let timeout = (nanos != NO_TIMEOUT).then(|| Duration::from_nanos(nanos));
-        self.retry_for(dir, timeout, op)
+        self.retry_for(dir, self.timeout(dir), op, |_| false)
     }
 
-    /// [`GreenFd::retry`] with an explicit timeout.
+    /// [`GreenFd::retry`] for a read or write of `len` bytes. A transfer shorter than asked
+    /// (but not 0) means the kernel buffer was drained (or filled): the next call waits for
+    /// the next readiness event instead of making a syscall that would only say `EAGAIN`.
+    pub(crate) fn retry_transfer(
+        &self,
+        dir: Direction,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.retry_for(dir, self.timeout(dir), op, |&n| n > 0 && n < len)
+    }
+
+    /// The loop itself, with an explicit timeout; `drained(&result)` says whether a success
+    /// used up the fd's readiness.
     pub(crate) fn retry_for<R>(
         &self,
         dir: Direction,
         timeout: Option<Duration>,
         mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
-        let mut deadline: Option<Option<Instant>> = None; // computed at the first WouldBlock
+        let mut deadline: Option<Option<Instant>> = None; // computed at the first wait
         loop {
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
+            if self.may_be_ready(dir) {
+                match op() {
+                    Ok(value) => {
+                        if drained(&value) {
+                            self.mark_unready(dir);
+                        }
+                        return Ok(value);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.mark_unready(dir),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
             }
             if self.options.nonblocking.load(Ordering::Relaxed) {
                 return Err(io::ErrorKind::WouldBlock.into());
@@ -140,6 +160,30 @@ impl<S: AsRawFd> GreenFd<S> {
             let deadline = *deadline.get_or_insert_with(|| timeout.map(|t| Instant::now() + t));
             self.wait(dir, deadline)?;
         }
+    }
+
+    /// False only when this thread's hub knows the fd is not ready for `dir` (no event since
+    /// the last `WouldBlock` or short transfer). Without a registration here: true.
+    fn may_be_ready(&self, dir: Direction) -> bool {
+        let Some(reg) = self.registration.get() else {
+            return true;
+        };
+        with_existing_hub(|hub| {
+            !Arc::ptr_eq(&reg.shared, &hub.reactor.shared) || hub.reactor.is_ready(reg.key, dir)
+        })
+        .unwrap_or(true)
+    }
+
+    /// Records that the fd is not ready for `dir` until the next event.
+    fn mark_unready(&self, dir: Direction) {
+        let Some(reg) = self.registration.get() else {
+            return;
+        };
+        with_existing_hub(|hub| {
+            if Arc::ptr_eq(&reg.shared, &hub.reactor.shared) {
+                hub.reactor.set_unready(reg.key, dir);
+            }
+        });
     }
 
     /// Blocks until the fd may be ready for `dir`; `TimedOut` once `deadline` passes.

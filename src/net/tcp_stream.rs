@@ -69,7 +69,7 @@ impl TcpStream {
     /// the handshake ended. `SO_ERROR` then tells whether it succeeded.
     fn connect_inner(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?);
-        stream.fd.retry_for(Direction::Write, timeout, || {
+        let connected = || {
             let inner = stream.fd.source();
             if let Some(err) = inner.take_error()? {
                 return Err(err);
@@ -81,7 +81,10 @@ impl TcpStream {
                 }
                 Err(e) => Err(e),
             }
-        })?;
+        };
+        stream
+            .fd
+            .retry_for(Direction::Write, timeout, connected, |_| false)?;
         Ok(stream)
     }
 
@@ -169,24 +172,28 @@ impl TcpStream {
     }
 
     fn read_with(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd
-            .retry(Direction::Read, || Read::read(&mut self.fd.source(), buf))
+        let len = buf.len();
+        self.fd.retry_transfer(Direction::Read, len, || {
+            Read::read(&mut self.fd.source(), buf)
+        })
     }
 
     fn read_vectored_with(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.fd.retry(Direction::Read, || {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.fd.retry_transfer(Direction::Read, len, || {
             Read::read_vectored(&mut self.fd.source(), bufs)
         })
     }
 
     fn write_with(&self, buf: &[u8]) -> io::Result<usize> {
-        self.fd.retry(Direction::Write, || {
+        self.fd.retry_transfer(Direction::Write, buf.len(), || {
             Write::write(&mut self.fd.source(), buf)
         })
     }
 
     fn write_vectored_with(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.fd.retry(Direction::Write, || {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.fd.retry_transfer(Direction::Write, len, || {
             Write::write_vectored(&mut self.fd.source(), bufs)
         })
     }
