@@ -11,9 +11,6 @@ mod args;
 mod echo;
 
 use std::cell::Cell;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 
 fn main() {
@@ -75,25 +72,11 @@ fn median(mut runs: Vec<echo::BenchReport>) -> echo::BenchReport {
 
 /// Starts this binary as one of the servers, benchmarks it, stops it.
 fn run_against(mode: &str, conns: usize, secs: f64, size: usize) -> echo::BenchReport {
-    let (mut child, addr) = start_server(mode).expect("start the server process");
+    let (mut child, addr) = echo::spawn_self_server(mode).expect("start the server process");
     let report = echo::bench(addr, conns, secs, size);
     let _ = child.kill();
     let _ = child.wait();
     report
-}
-
-fn start_server(mode: &str) -> std::io::Result<(Child, SocketAddr)> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg(mode)
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .parse()
-        .map_err(|_| std::io::Error::other(format!("bad address {line:?}")))?;
-    Ok((child, addr))
 }
 
 fn serve_greenrt() {

@@ -16,8 +16,6 @@ mod args;
 mod echo;
 
 use std::cell::{Cell, RefCell};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -262,7 +260,7 @@ fn timer_storm(plan: &Plan, report: &mut Report) {
 }
 
 fn echo_storm(plan: &Plan, report: &mut Report) {
-    let (mut child, addr) = match start_echo_child() {
+    let (mut child, addr) = match echo::spawn_self_server("--echo-server") {
         Ok(pair) => pair,
         Err(e) => {
             report.check(
@@ -302,22 +300,6 @@ fn echo_storm(plan: &Plan, report: &mut Report) {
             r.mismatches
         ),
     );
-}
-
-/// Starts this same binary as `--echo-server` and reads the address it bound.
-fn start_echo_child() -> std::io::Result<(Child, std::net::SocketAddr)> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("--echo-server")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .parse()
-        .map_err(|_| std::io::Error::other(format!("bad address line {line:?}")))?;
-    Ok((child, addr))
 }
 
 fn run_echo_server_child() {

@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -146,4 +147,22 @@ fn client(
     r.bytes += (latencies.len() * size) as u64;
     r.latencies_us.extend(latencies);
     Ok(())
+}
+
+/// Starts this same binary with `flag` as a server process that prints the address it bound
+/// on its first line of output; returns the child and that address.
+pub fn spawn_self_server(flag: &str) -> io::Result<(Child, SocketAddr)> {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg(flag)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = String::new();
+    io::BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .parse()
+        .map_err(|_| io::Error::other(format!("bad address line {line:?}")))?;
+    Ok((child, addr))
 }

@@ -21,6 +21,59 @@
 //! A socket registers with the hub of the first thread that waits on it, and stays with that
 //! hub: using it from another thread's hub afterwards is an error (see NOTES.md, "Rules").
 
+/// The fd traits every green socket has, written once: `AsRawFd`, `AsFd`, `IntoRawFd`
+/// (leaving the hub first), `FromRawFd` and `From` the std type (both switching the socket to
+/// non-blocking mode, which is how greenrt drives every socket). `$ty` must have a field `fd:
+/// GreenFd<$mio>`.
+macro_rules! fd_traits {
+    ($ty:ident, $std:ty, $mio:ty, $name:literal) => {
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(self.fd.source())
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.fd.source())
+            }
+        }
+
+        impl std::os::fd::IntoRawFd for $ty {
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::IntoRawFd::into_raw_fd(self.fd.into_source())
+            }
+        }
+
+        impl std::os::fd::FromRawFd for $ty {
+            #[doc = concat!("Takes ownership of an open socket fd of the kind a std `", $name, "` holds, and makes it non-blocking.")]
+            ///
+            /// # Panics
+            /// If the fd cannot be switched to non-blocking mode (it is not a socket).
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $ty {
+                // SAFETY: the caller promises `fd` is an open socket of this kind that it
+                // hands over to us.
+                <$ty>::from(unsafe { <$std as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+            }
+        }
+
+        impl From<$std> for $ty {
+            #[doc = concat!("Converts a std `", $name, "`, switching it to non-blocking mode.")]
+            ///
+            /// # Panics
+            /// If the socket cannot be made non-blocking, which happens only for an fd that is
+            /// not a socket.
+            fn from(socket: $std) -> $ty {
+                socket
+                    .set_nonblocking(true)
+                    .expect(concat!("greenrt: cannot make a std ", $name, " non-blocking"));
+                $ty { fd: GreenFd::new(<$mio>::from_std(socket)) }
+            }
+        }
+    };
+}
+use fd_traits;
+
 mod tcp_listener;
 mod tcp_stream;
 mod udp;

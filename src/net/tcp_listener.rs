@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::AsFd;
 
 use crate::hub::reactor::Direction;
 
@@ -104,46 +104,9 @@ impl fmt::Debug for TcpListener {
     }
 }
 
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        raw(&self.fd)
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.source().as_fd()
-    }
-}
-
-impl IntoRawFd for TcpListener {
-    fn into_raw_fd(self) -> RawFd {
-        self.fd.into_source().into_raw_fd()
-    }
-}
-
-impl FromRawFd for TcpListener {
-    /// Takes ownership of a listening TCP socket fd and makes it non-blocking.
-    ///
-    /// # Panics
-    /// If the fd cannot be switched to non-blocking mode (it is not a socket).
-    unsafe fn from_raw_fd(fd: RawFd) -> TcpListener {
-        // SAFETY: the caller promises `fd` is an open listening socket it hands over to us.
-        TcpListener::from(unsafe { std::net::TcpListener::from_raw_fd(fd) })
-    }
-}
-
-impl From<std::net::TcpListener> for TcpListener {
-    /// Converts a std listener, switching it to non-blocking mode.
-    ///
-    /// # Panics
-    /// If the socket cannot be made non-blocking (only for an fd that is not a socket).
-    fn from(listener: std::net::TcpListener) -> TcpListener {
-        listener
-            .set_nonblocking(true)
-            .expect("greenrt: cannot make a std TcpListener non-blocking");
-        TcpListener {
-            fd: GreenFd::new(mio::net::TcpListener::from_std(listener)),
-        }
-    }
-}
+super::fd_traits!(
+    TcpListener,
+    std::net::TcpListener,
+    mio::net::TcpListener,
+    "TcpListener"
+);

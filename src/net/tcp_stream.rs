@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::hub::reactor::Direction;
@@ -257,45 +257,9 @@ impl fmt::Debug for TcpStream {
     }
 }
 
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        raw(&self.fd)
-    }
-}
-
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.source().as_fd()
-    }
-}
-
-impl IntoRawFd for TcpStream {
-    fn into_raw_fd(self) -> RawFd {
-        self.fd.into_source().into_raw_fd()
-    }
-}
-
-impl FromRawFd for TcpStream {
-    /// Takes ownership of a connected TCP socket fd and makes it non-blocking.
-    ///
-    /// # Panics
-    /// If the fd cannot be switched to non-blocking mode (it is not a socket).
-    unsafe fn from_raw_fd(fd: RawFd) -> TcpStream {
-        // SAFETY: the caller promises `fd` is an open TCP socket that it hands over to us.
-        TcpStream::from(unsafe { std::net::TcpStream::from_raw_fd(fd) })
-    }
-}
-
-impl From<std::net::TcpStream> for TcpStream {
-    /// Converts a std stream, switching it to non-blocking mode.
-    ///
-    /// # Panics
-    /// If the socket cannot be made non-blocking, which happens only for an fd that is not a
-    /// socket.
-    fn from(stream: std::net::TcpStream) -> TcpStream {
-        stream
-            .set_nonblocking(true)
-            .expect("greenrt: cannot make a std TcpStream non-blocking");
-        TcpStream::from_mio(mio::net::TcpStream::from_std(stream))
-    }
-}
+super::fd_traits!(
+    TcpStream,
+    std::net::TcpStream,
+    mio::net::TcpStream,
+    "TcpStream"
+);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::hub::reactor::Direction;
@@ -139,46 +139,9 @@ impl fmt::Debug for UdpSocket {
     }
 }
 
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        raw(&self.fd)
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.source().as_fd()
-    }
-}
-
-impl IntoRawFd for UdpSocket {
-    fn into_raw_fd(self) -> RawFd {
-        self.fd.into_source().into_raw_fd()
-    }
-}
-
-impl FromRawFd for UdpSocket {
-    /// Takes ownership of a UDP socket fd and makes it non-blocking.
-    ///
-    /// # Panics
-    /// If the fd cannot be switched to non-blocking mode (it is not a socket).
-    unsafe fn from_raw_fd(fd: RawFd) -> UdpSocket {
-        // SAFETY: the caller promises `fd` is an open UDP socket it hands over to us.
-        UdpSocket::from(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
-    }
-}
-
-impl From<std::net::UdpSocket> for UdpSocket {
-    /// Converts a std socket, switching it to non-blocking mode.
-    ///
-    /// # Panics
-    /// If the socket cannot be made non-blocking (only for an fd that is not a socket).
-    fn from(socket: std::net::UdpSocket) -> UdpSocket {
-        socket
-            .set_nonblocking(true)
-            .expect("greenrt: cannot make a std UdpSocket non-blocking");
-        UdpSocket {
-            fd: GreenFd::new(mio::net::UdpSocket::from_std(socket)),
-        }
-    }
-}
+super::fd_traits!(
+    UdpSocket,
+    std::net::UdpSocket,
+    mio::net::UdpSocket,
+    "UdpSocket"
+);
