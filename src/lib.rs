@@ -41,6 +41,7 @@
     clippy::missing_safety_doc
 )]
 
+pub mod coro;
 pub mod current;
 pub mod hub;
 pub mod join;

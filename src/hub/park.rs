@@ -36,6 +36,7 @@ impl Hub {
     /// is killed or a `timeout` around it expires.
     #[inline]
     pub(crate) fn park(&self, wait: Wait) {
+        crate::coro::assert_not_in_generator();
         self.with_current(|me| {
             self.check_interrupt(me);
             if me.token.replace(false) {
@@ -52,6 +53,7 @@ impl Hub {
     /// Lets every other ready green thread run once, then continues (gevent's `sleep(0)`).
     #[inline(always)]
     pub(crate) fn yield_now(&self) {
+        crate::coro::assert_not_in_generator();
         self.with_current(|me| {
             self.check_interrupt(me);
             me.state.set(State::Ready);
