@@ -1,0 +1,212 @@
+//! [`Greenlet`]: symmetric switching, as in Python's greenlet library, built on corosensei's
+//! asymmetric coroutines.
+//!
+//! corosensei offers only *asymmetric* transfers: `resume` goes down into a coroutine,
+//! `suspend` goes back up to whoever resumed it. Greenlets switch *sideways*: `g2.switch(v)`
+//! inside `g1` continues `g2` directly. The bridge is a **trampoline**: the first `switch`
+//! made outside any greenlet (the *root*) runs a loop, and every greenlet runs as a coroutine
+//! resumed by that loop. A sideways switch is a suspend up to the loop carrying the request
+//! "continue g2 with v", and the loop resumes g2:
+//!
+//! ```text
+//!   root: gr1.switch(())                      loop: resume gr1 ------------> gr1 prints 12
+//!                                                   <- Switch(gr2, ()) ----- gr2.switch(())
+//!                                             loop: resume gr2 ------------> gr2 prints 56
+//!                                                   <- Switch(gr1, ()) ----- gr1.switch(())
+//!                                             loop: resume gr1 ------------> gr1 prints 34
+//!                                                   <- Switch(gr2, ()) ----- gr2.switch(())
+//!                                             loop: resume gr2 ------------> gr2 prints 78
+//!                                                   <- Return(()) ---------- gr2 ends
+//!                                             gr2's parent is the root: the loop returns
+//!   gr1.switch(()) returns ()
+//! ```
+//!
+//! A finished greenlet hands its return value to its *parent*: the greenlet that was running
+//! when it was made (or the root). Each switch costs two corosensei transfers (up, then down)
+//! instead of one; that is the price of symmetry on an asymmetric base.
+
+use std::any::TypeId;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use super::DepthGuard;
+use crate::hub::DEFAULT_STACK_SIZE;
+use crate::hub::stack::GreenStack;
+
+/// What a greenlet asks the trampoline when it suspends.
+struct SwitchTo<V>(Rc<Inner<V>>, V);
+
+type GreenletCoro<V> = Coroutine<V, SwitchTo<V>, V, GreenStack>;
+
+struct Inner<V> {
+    coro: RefCell<Option<GreenletCoro<V>>>,
+    /// Who gets our return value: the greenlet running when we were made; `None` = the root.
+    parent: Option<Rc<Inner<V>>>,
+    /// Our yielder, set when we start.
+    ///
+    /// # Invariant
+    /// Null, or the yielder on our own stack, valid while our coroutine is unfinished.
+    yielder: Cell<*const Yielder<V, SwitchTo<V>>>,
+}
+
+thread_local! {
+    /// The greenlet running on this thread (type-erased `*const Inner<V>`), with its `V`.
+    static CURRENT: Cell<(*const (), Option<TypeId>)> = const { Cell::new((std::ptr::null(), None)) };
+}
+
+/// A greenlet: a function you switch into and out of by hand. See the module docs.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use greenrt::coro::Greenlet;
+///
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let (l1, l2) = (log.clone(), log.clone());
+/// let gr2: Rc<RefCell<Option<Greenlet<()>>>> = Rc::default();
+/// let g2 = gr2.clone();
+/// let gr1 = Greenlet::new(move |()| {
+///     l1.borrow_mut().push(12);
+///     g2.borrow().as_ref().unwrap().switch(());
+///     l1.borrow_mut().push(34);
+/// });
+/// let g1 = gr1.clone();
+/// *gr2.borrow_mut() = Some(Greenlet::new(move |()| {
+///     l2.borrow_mut().push(56);
+///     g1.switch(());
+///     l2.borrow_mut().push(78); // never reached: gr1 ends and returns to the root
+/// }));
+/// gr1.switch(());
+/// assert_eq!(*log.borrow(), [12, 56, 34]);
+/// ```
+pub struct Greenlet<V: 'static = ()> {
+    inner: Rc<Inner<V>>,
+}
+
+impl<V: 'static> Clone for Greenlet<V> {
+    fn clone(&self) -> Self {
+        Greenlet {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<V: 'static> Greenlet<V> {
+    /// Makes a greenlet that will run `f` when first switched to; the value of that first
+    /// switch is `f`'s argument, and `f`'s return value goes to the parent.
+    ///
+    /// # Panics
+    /// If no stack can be mapped (out of address space).
+    pub fn new(f: impl FnOnce(V) -> V + 'static) -> Greenlet<V> {
+        let stack = GreenStack::new(DEFAULT_STACK_SIZE)
+            .unwrap_or_else(|e| panic!("greenrt: cannot map a greenlet stack: {e}"));
+        let inner = Rc::new_cyclic(|weak: &std::rc::Weak<Inner<V>>| {
+            let me = weak.clone();
+            let coro =
+                Coroutine::with_stack(stack, move |yielder: &Yielder<V, SwitchTo<V>>, first: V| {
+                    if let Some(me) = me.upgrade() {
+                        me.yielder.set(yielder);
+                    }
+                    f(first)
+                });
+            Inner {
+                coro: RefCell::new(Some(coro)),
+                parent: current::<V>(),
+                yielder: Cell::new(std::ptr::null()),
+            }
+        });
+        Greenlet { inner }
+    }
+
+    /// Transfers control to this greenlet, handing it `value`: starts it, or returns `value`
+    /// from the `switch` it is suspended in. Returns the value that control comes back with —
+    /// from a later `switch` into the caller, or the return value of a greenlet whose parent
+    /// the caller is. Switching to a finished greenlet goes to its parent.
+    pub fn switch(&self, value: V) -> V {
+        match current::<V>() {
+            Some(me) if Rc::ptr_eq(&me, &self.inner) => value,
+            Some(me) => {
+                let yielder = me.yielder.get();
+                drop(me);
+                // SAFETY: by the field's invariant the yielder is on the running greenlet's
+                // stack, and we are running on that stack (it is CURRENT).
+                unsafe { (*yielder).suspend(SwitchTo(self.inner.clone(), value)) }
+            }
+            None => trampoline(self.inner.clone(), value),
+        }
+    }
+
+    /// True once its function has returned.
+    pub fn is_dead(&self) -> bool {
+        self.inner.coro.borrow().as_ref().is_none_or(|c| c.done())
+    }
+}
+
+/// The running greenlet of family `V`, if any.
+fn current<V: 'static>() -> Option<Rc<Inner<V>>> {
+    let (ptr, ty) = CURRENT.with(Cell::get);
+    if ptr.is_null() || ty != Some(TypeId::of::<V>()) {
+        return None;
+    }
+    let ptr = ptr as *const Inner<V>;
+    // SAFETY: CURRENT holds a pointer from `Rc::as_ptr` of a greenlet of this `V` (checked by
+    // TypeId) that the trampoline keeps alive while it runs.
+    unsafe {
+        Rc::increment_strong_count(ptr);
+        Some(Rc::from_raw(ptr))
+    }
+}
+
+/// The loop that runs greenlets for a root `switch`. See the module docs.
+fn trampoline<V: 'static>(mut target: Rc<Inner<V>>, mut value: V) -> V {
+    loop {
+        if target.coro.borrow().as_ref().is_none_or(|c| c.done()) {
+            // A finished greenlet: the value goes on to its parent.
+            match target.parent.clone() {
+                Some(parent) => target = parent,
+                None => return value,
+            }
+            continue;
+        }
+        match run_one(&target, value) {
+            CoroutineResult::Yield(SwitchTo(next, v)) => (target, value) = (next, v),
+            CoroutineResult::Return(v) => {
+                target.coro.borrow_mut().take(); // frees its stack
+                match target.parent.clone() {
+                    Some(parent) => (target, value) = (parent, v),
+                    None => return v,
+                }
+            }
+        }
+    }
+}
+
+/// Resumes one greenlet with CURRENT pointing at it.
+fn run_one<V: 'static>(target: &Rc<Inner<V>>, value: V) -> CoroutineResult<SwitchTo<V>, V> {
+    let previous =
+        CURRENT.with(|c| c.replace((Rc::as_ptr(target).cast(), Some(TypeId::of::<V>()))));
+    let _restore = RestoreCurrent(previous);
+    let _body_runs = DepthGuard::enter();
+    let mut coro = target.coro.borrow_mut();
+    coro.as_mut()
+        .expect("checked unfinished above")
+        .resume(value)
+}
+
+struct RestoreCurrent((*const (), Option<TypeId>));
+
+impl Drop for RestoreCurrent {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+impl<V: 'static> fmt::Debug for Greenlet<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("dead", &self.is_dead())
+            .finish()
+    }
+}

@@ -1,0 +1,104 @@
+//! Greenlets: switch order, values passed both ways, return to parent, dead greenlets.
+
+mod util;
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use greenrt::coro::Greenlet;
+use util::{DropCounter, Log};
+
+#[test]
+fn smoke_switch_into_and_return() {
+    let g = Greenlet::new(|x: i32| x * 2);
+    assert_eq!(g.switch(21), 42);
+    assert!(g.is_dead());
+}
+
+#[test]
+fn the_classic_test1_test2_order() {
+    let log = Log::default();
+    let gr1_cell: Rc<OnceCell<Greenlet>> = Rc::default();
+    let gr2_cell: Rc<OnceCell<Greenlet>> = Rc::default();
+    let (l1, l2, c2, c1) = (log.clone(), log.clone(), gr2_cell.clone(), gr1_cell.clone());
+    let gr1 = Greenlet::new(move |()| {
+        l1.push("12");
+        c2.get().unwrap().switch(());
+        l1.push("34");
+        c2.get().unwrap().switch(());
+    });
+    let gr2 = Greenlet::new(move |()| {
+        l2.push("56");
+        c1.get().unwrap().switch(());
+        l2.push("78");
+    });
+    let _ = gr1_cell.set(gr1.clone());
+    let _ = gr2_cell.set(gr2.clone());
+    gr1.switch(());
+    assert_eq!(log.lines(), ["12", "56", "34", "78"]);
+    assert!(gr2.is_dead());
+    assert!(
+        !gr1.is_dead(),
+        "gr1 is still suspended in its second switch"
+    );
+}
+
+#[test]
+fn values_flow_both_ways_and_a_finished_child_returns_to_its_parent() {
+    // parent made in a greenlet: the child's return value comes back to that greenlet.
+    let outer = Greenlet::new(|start: i32| {
+        let child = Greenlet::new(|v: i32| v + 1); // parent: `outer`
+        let from_child = child.switch(start); // child returns start + 1 to us
+        from_child * 10
+    });
+    assert_eq!(outer.switch(4), 50);
+}
+
+#[test]
+fn ping_pong_passes_values() {
+    let pong_cell: Rc<OnceCell<Greenlet<u32>>> = Rc::default();
+    let p = pong_cell.clone();
+    let ping = Greenlet::new(move |mut n: u32| {
+        let pong = p.get().unwrap();
+        while n < 10 {
+            n = pong.switch(n + 1); // pong adds one and switches back
+        }
+        n
+    });
+    let ping_for_pong = ping.clone();
+    let pong = Greenlet::new(move |mut n: u32| {
+        loop {
+            n = ping_for_pong.switch(n + 1);
+        }
+    });
+    let _ = pong_cell.set(pong);
+    assert_eq!(ping.switch(0), 10);
+}
+
+#[test]
+fn switching_to_a_dead_greenlet_goes_to_its_parent() {
+    let g = Greenlet::new(|v: u8| v);
+    assert_eq!(g.switch(1), 1);
+    assert_eq!(
+        g.switch(7),
+        7,
+        "dead greenlet: the value goes straight back to the root"
+    );
+}
+
+#[test]
+fn dropping_a_suspended_greenlet_unwinds_it() {
+    let drops = DropCounter::default();
+    let token = drops.token();
+    let side = Greenlet::new(|()| ()); // finishes at once, returning to the root
+    let s = side.clone();
+    let g = Greenlet::new(move |()| {
+        let _t = token;
+        s.switch(()); // `side` ends: its parent (the root) gets control; we stay suspended
+    });
+    g.switch(());
+    assert_eq!(drops.dropped(), 0);
+    assert!(!g.is_dead());
+    drop(g);
+    assert_eq!(drops.dropped(), 1);
+}
