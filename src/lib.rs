@@ -47,6 +47,7 @@ pub mod hub;
 pub mod join;
 pub mod net;
 pub mod spawn;
+pub mod sync;
 mod sys;
 pub mod time;
 

@@ -5,6 +5,13 @@
 //! again. gevent raises `LoopExit` here and Go prints "all goroutines are asleep - deadlock!";
 //! greenrt panics in the main context with a list of every blocked green thread and what it
 //! waits on.
+//!
+//! One case cannot be decided: a green thread waiting on a `greenrt::sync` primitive (a lock,
+//! an event, a queue) can be released by *any* OS thread that holds the primitive, and a
+//! primitive can be moved to another thread without greenrt seeing it. So while green
+//! threads wait on such primitives and the process has other OS threads, the hub waits
+//! (another thread's release arrives through the hub's waker) instead of reporting. In a
+//! single-threaded process the report is exact.
 
 use std::fmt::Write;
 
@@ -12,6 +19,11 @@ use super::Hub;
 use super::green::{State, Wait};
 
 impl Hub {
+    /// True if a green thread waits on a sync primitive that another OS thread might release.
+    pub(crate) fn sync_wake_possible(&self) -> bool {
+        self.sync_waiters.get() > 0 && crate::sys::threads::thread_count() != 1
+    }
+
     #[cold]
     pub(crate) fn report_deadlock(&self) -> ! {
         let message = self.deadlock_message();

@@ -87,6 +87,10 @@ pub(crate) struct Hub {
     pub(crate) stacks: RefCell<StackPool>,
     /// Ids for `timeout` scopes.
     next_scope: Cell<u64>,
+    /// Green threads (or main) parked on a `greenrt::sync` primitive right now. Another OS
+    /// thread may release such a primitive, so while any exist and the process has other
+    /// threads, the hub does not report a deadlock (see `deadlock.rs`).
+    pub(crate) sync_waiters: Cell<usize>,
     /// Resumes since I/O and timers were last checked (see `run_loop.rs`).
     resumes_since_poll: Cell<u32>,
     /// An alternate signal stack we installed for this thread, to release on drop.
@@ -201,6 +205,7 @@ impl Hub {
             reactor,
             stacks: RefCell::new(StackPool::default()),
             next_scope: Cell::new(1),
+            sync_waiters: Cell::new(0),
             resumes_since_poll: Cell::new(0),
             alt_stack,
         }

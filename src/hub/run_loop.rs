@@ -90,7 +90,7 @@ impl Hub {
     /// something. If nothing ever could, report the deadlock instead of hanging.
     fn wait_for_work(&self) {
         let next_timer = self.timers.borrow_mut().next_deadline();
-        if next_timer.is_none() && !self.reactor.can_wake_anyone() {
+        if next_timer.is_none() && !self.reactor.can_wake_anyone() && !self.sync_wake_possible() {
             self.report_deadlock();
         }
         let mut until = next_timer.map_or(Until::Forever, Until::Deadline);

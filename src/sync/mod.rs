@@ -1,0 +1,22 @@
+//! Green synchronization: locks and signals whose waits park only the calling green thread.
+//!
+//! Every primitive here keeps its waiters in one kind of FIFO queue ([`waiter`]) and wakes
+//! them by *notify, then unpark* — directly on the same hub, through the hub's remote queue
+//! from any other OS thread. So they work between green threads, from the main context,
+//! from plain OS threads, and across OS threads.
+//!
+//! Why not `std::sync::Mutex` in green code? A std mutex blocks the whole OS thread: if green
+//! thread A holds it across a green `sleep` and green thread B on the same hub tries to lock
+//! it, B blocks the hub — and with it A, the only one who could unlock. The hub hangs. These
+//! primitives park B instead, and the hub runs A.
+//!
+//! Built so far: [`Mutex`], [`Event`], [`Semaphore`], [`BoundedSemaphore`].
+
+mod event;
+mod mutex;
+mod semaphore;
+pub(crate) mod waiter;
+
+pub use event::Event;
+pub use mutex::{Mutex, MutexGuard};
+pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};

@@ -1,0 +1,239 @@
+//! [`Semaphore`] and [`BoundedSemaphore`]: counted permits, handed over first come first
+//! served.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::waiter::{Waiter, lock_state, unqueue};
+use crate::hub::green::Wait;
+
+struct State {
+    permits: usize,
+    waiters: VecDeque<Arc<Waiter>>,
+}
+
+/// A counter of permits: `acquire` takes one, parking while there are none; `release` gives
+/// one back, straight to the longest waiter if there is one (so waiters cannot be starved).
+///
+/// ```
+/// use std::rc::Rc;
+/// use greenrt::sync::Semaphore;
+///
+/// let room = Rc::new(Semaphore::new(2)); // two seats
+/// let inside = Rc::new(std::cell::Cell::new(0));
+/// let handles: Vec<_> = (0..6).map(|_| {
+///     let (room, inside) = (room.clone(), inside.clone());
+///     greenrt::spawn(move || {
+///         let _seat = room.acquire();
+///         inside.set(inside.get() + 1);
+///         assert!(inside.get() <= 2);
+///         greenrt::sleep(std::time::Duration::from_millis(1));
+///         inside.set(inside.get() - 1);
+///     })
+/// }).collect();
+/// greenrt::joinall(handles);
+/// ```
+pub struct Semaphore {
+    state: std::sync::Mutex<State>,
+}
+
+/// A permit of a [`Semaphore`]; released when dropped.
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct Permit<'a> {
+    semaphore: &'a Semaphore,
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    pub const fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            state: std::sync::Mutex::new(State {
+                permits,
+                waiters: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// Takes a permit, parking while none is available.
+    pub fn acquire(&self) -> Permit<'_> {
+        self.acquire_deadline(None)
+            .expect("no deadline: only returns with a permit")
+    }
+
+    /// Takes a permit if one is available now.
+    pub fn try_acquire(&self) -> Option<Permit<'_>> {
+        let mut state = lock_state(&self.state);
+        if state.permits > 0 && state.waiters.is_empty() {
+            state.permits -= 1;
+            return Some(Permit { semaphore: self });
+        }
+        None
+    }
+
+    /// Takes a permit, waiting at most `timeout`.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<Permit<'_>> {
+        self.acquire_deadline(Some(Instant::now() + timeout))
+    }
+
+    /// Permits available right now.
+    pub fn available(&self) -> usize {
+        lock_state(&self.state).permits
+    }
+
+    /// Adds a permit (or hands it to the longest waiter). Also what dropping a `Permit` does;
+    /// call it directly for a permit taken with [`Permit::forget`].
+    pub fn release(&self) {
+        let next = {
+            let mut state = lock_state(&self.state);
+            let next = state.waiters.pop_front();
+            if next.is_none() {
+                state.permits += 1;
+            }
+            next
+        };
+        if let Some(waiter) = next {
+            waiter.notify(); // the permit goes to it directly
+        }
+    }
+
+    fn acquire_deadline(&self, deadline: Option<Instant>) -> Option<Permit<'_>> {
+        if let Some(permit) = self.try_acquire() {
+            return Some(permit);
+        }
+        let waiter = Waiter::for_current();
+        lock_state(&self.state).waiters.push_back(waiter.clone());
+        let mut give_up = GiveUp {
+            semaphore: self,
+            waiter: &waiter,
+            armed: true,
+        };
+        let handed = waiter.park(
+            Wait::Sync("Semaphore", self as *const Self as usize),
+            deadline,
+        );
+        give_up.armed = false;
+        (handed || !self.leave_queue(&waiter)).then_some(Permit { semaphore: self })
+    }
+
+    /// Leaves the queue; false if a permit was handed over meanwhile (then we hold it).
+    fn leave_queue(&self, waiter: &Arc<Waiter>) -> bool {
+        unqueue(&mut lock_state(&self.state).waiters, waiter)
+    }
+}
+
+/// A waiter that unwinds leaves the queue, and passes on a permit handed to it meanwhile.
+struct GiveUp<'a> {
+    semaphore: &'a Semaphore,
+    waiter: &'a Arc<Waiter>,
+    armed: bool,
+}
+
+impl Drop for GiveUp<'_> {
+    fn drop(&mut self) {
+        if self.armed && !self.semaphore.leave_queue(self.waiter) {
+            self.semaphore.release();
+        }
+    }
+}
+
+impl Permit<'_> {
+    /// Keeps the permit taken without releasing it (release later with
+    /// [`Semaphore::release`]).
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.semaphore.release();
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock_state(&self.state);
+        f.debug_struct("Semaphore")
+            .field("permits", &state.permits)
+            .field("waiters", &state.waiters.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Permit")
+    }
+}
+
+/// The error of releasing a [`BoundedSemaphore`] above its initial value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverRelease;
+
+impl fmt::Display for OverRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("semaphore released too many times")
+    }
+}
+
+impl std::error::Error for OverRelease {}
+
+/// A [`Semaphore`] that refuses to be released above its initial number of permits (an
+/// over-release is a bug: Python raises `ValueError`; we return [`OverRelease`]).
+///
+/// ```
+/// let s = greenrt::sync::BoundedSemaphore::new(1);
+/// s.acquire().forget();
+/// assert_eq!(s.release(), Ok(()));
+/// assert_eq!(s.release(), Err(greenrt::sync::OverRelease));
+/// ```
+#[derive(Debug)]
+pub struct BoundedSemaphore {
+    inner: Semaphore,
+    initial: usize,
+}
+
+impl BoundedSemaphore {
+    /// A bounded semaphore with `permits` permits, which is also its upper bound.
+    pub const fn new(permits: usize) -> BoundedSemaphore {
+        BoundedSemaphore {
+            inner: Semaphore::new(permits),
+            initial: permits,
+        }
+    }
+
+    /// See [`Semaphore::acquire`].
+    pub fn acquire(&self) -> Permit<'_> {
+        self.inner.acquire()
+    }
+
+    /// See [`Semaphore::try_acquire`].
+    pub fn try_acquire(&self) -> Option<Permit<'_>> {
+        self.inner.try_acquire()
+    }
+
+    /// See [`Semaphore::acquire_timeout`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<Permit<'_>> {
+        self.inner.acquire_timeout(timeout)
+    }
+
+    /// See [`Semaphore::available`].
+    pub fn available(&self) -> usize {
+        self.inner.available()
+    }
+
+    /// Gives a permit back; `Err(OverRelease)` (and nothing changes) if that would exceed
+    /// the initial number.
+    pub fn release(&self) -> Result<(), OverRelease> {
+        {
+            let state = lock_state(&self.inner.state);
+            if state.waiters.is_empty() && state.permits >= self.initial {
+                return Err(OverRelease);
+            }
+        }
+        self.inner.release();
+        Ok(())
+    }
+}

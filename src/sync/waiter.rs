@@ -1,0 +1,121 @@
+//! One waiting green thread (or main context, or plain OS thread) in a sync primitive's
+//! queue, and how it is woken from any thread.
+//!
+//! Every primitive in `greenrt::sync` keeps its waiters in a FIFO of `Arc<Waiter>` inside a
+//! short-held `std::sync::Mutex`. Waking is *notify, then unpark*: the waker sets `notified`
+//! (with whatever it hands over — a lock, a permit — already transferred) and unparks the
+//! waiter through its hub: directly if the waker runs on the same hub, through the hub's
+//! remote queue and `eventfd` otherwise. The waiter parks until it sees `notified`.
+//!
+//! ```text
+//!   primitive.state: Mutex<{ ..., queue: VecDeque<Arc<Waiter>> }>
+//!                                         |
+//!   Waiter { hub: Arc<Shared>, key, notified }  --notify()--> unpark (local or remote)
+//! ```
+//!
+//! A plain OS thread waits the same way: its first wait gives it a hub, whose main context
+//! parks in `epoll_wait` until the remote unpark arrives.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::hub::green::Wait;
+use crate::hub::reactor::Shared;
+use crate::hub::slab::Key;
+use crate::hub::timers::TimerAction;
+use crate::hub::{with_existing_hub, with_hub};
+
+/// See the module docs.
+pub(crate) struct Waiter {
+    hub: Arc<Shared>,
+    key: Key,
+    notified: AtomicBool,
+}
+
+impl Waiter {
+    /// A waiter for the calling green thread (or main context).
+    pub(crate) fn for_current() -> Arc<Waiter> {
+        with_hub(|hub| {
+            let key = hub.with_current(|me| me.key.get());
+            Arc::new(Waiter {
+                hub: hub.reactor.shared.clone(),
+                key,
+                notified: AtomicBool::new(false),
+            })
+        })
+    }
+
+    /// True once someone has notified this waiter.
+    pub(crate) fn is_notified(&self) -> bool {
+        self.notified.load(Ordering::Acquire)
+    }
+
+    /// Marks the waiter notified and wakes it. Whatever the notification hands over must be
+    /// transferred before this call.
+    pub(crate) fn notify(&self) {
+        self.notified.store(true, Ordering::Release);
+        let local = with_existing_hub(|hub| {
+            if !Arc::ptr_eq(&hub.reactor.shared, &self.hub) {
+                return false;
+            }
+            let green = hub.greens.borrow().get(self.key).cloned();
+            if let Some(green) = green {
+                hub.unpark(&green);
+            }
+            true
+        });
+        if local != Some(true) {
+            self.hub.unpark_remote(self.key);
+        }
+    }
+
+    /// Parks until notified (true) or until `deadline` passes (false). May unwind if the
+    /// green thread is killed or a `timeout` fires: callers clean up in a guard.
+    pub(crate) fn park(&self, what: Wait, deadline: Option<Instant>) -> bool {
+        with_hub(|hub| {
+            let _timer = deadline.map(|at| hub.arm_timer(at, TimerAction::Wake(hub.current())));
+            hub.sync_waiters.set(hub.sync_waiters.get() + 1);
+            let _count = SyncWaitCount(hub);
+            loop {
+                if self.is_notified() {
+                    return true;
+                }
+                if deadline.is_some_and(|at| Instant::now() >= at) {
+                    return false;
+                }
+                hub.park(what);
+            }
+        })
+    }
+}
+
+/// Keeps `Hub::sync_waiters` right, also when a park unwinds.
+struct SyncWaitCount<'a>(&'a crate::hub::Hub);
+
+impl Drop for SyncWaitCount<'_> {
+    fn drop(&mut self) {
+        self.0.sync_waiters.set(self.0.sync_waiters.get() - 1);
+    }
+}
+
+/// Takes `waiter` out of `queue` if it is still there (true), or says it has already been
+/// taken out by a notifier (false) — then whatever was handed over belongs to the waiter.
+pub(crate) fn unqueue(
+    queue: &mut std::collections::VecDeque<Arc<Waiter>>,
+    waiter: &Arc<Waiter>,
+) -> bool {
+    match queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+        Some(i) => {
+            queue.remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Locks a primitive's internal state. Its critical sections never run user code, so a
+/// poisoned lock cannot hold half-updated state: we take it as it is.
+pub(crate) fn lock_state<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
