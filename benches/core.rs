@@ -3,7 +3,8 @@
 //! * `switch`: one green-thread yield (green -> hub -> other green) vs a raw corosensei
 //!   resume/suspend round trip and a tokio `yield_now` between two tasks;
 //! * `spawn_join`: spawn a trivial green thread and join it vs tokio current_thread
-//!   spawn+await and may's `go!`+join (from inside a coroutine, one worker).
+//!   spawn+await and may's `go!`+join (from inside a coroutine, one worker);
+//! * `mutex_uncontended`: `greenrt::sync::Mutex` lock+unlock vs `std::sync::Mutex`.
 //!
 //! `cargo bench --bench core`. Figures and ratios go in NOTES.md.
 
@@ -113,6 +114,19 @@ fn spawn_join(c: &mut Criterion) {
     group.finish();
 }
 
+fn mutex(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mutex_uncontended");
+    let green = greenrt::sync::Mutex::new(0u64);
+    group.bench_function("greenrt::sync::Mutex lock+unlock", |b| {
+        b.iter(|| *green.lock() += 1);
+    });
+    let std_mutex = std::sync::Mutex::new(0u64);
+    group.bench_function("std::sync::Mutex lock+unlock", |b| {
+        b.iter(|| *std_mutex.lock().unwrap() += 1);
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -120,5 +134,5 @@ fn config() -> Criterion {
         .sample_size(30)
 }
 
-criterion_group! { name = benches; config = config(); targets = switch, spawn_join }
+criterion_group! { name = benches; config = config(); targets = switch, spawn_join, mutex }
 criterion_main!(benches);
