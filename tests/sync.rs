@@ -253,3 +253,76 @@ fn two_locks_in_opposite_order_end_with_the_deadlock_report() {
         "status {status:#x}"
     );
 }
+
+#[test]
+fn rlock_is_reentrant_per_green_thread_and_refuses_non_owners() {
+    use greenrt::sync::{NotOwner, RLock};
+    let r = Rc::new(RLock::new());
+    r.acquire();
+    r.acquire();
+    assert_eq!(r.count(), 2);
+    let r2 = r.clone();
+    let stranger = spawn(move || r2.release());
+    assert_eq!(
+        stranger.join().unwrap(),
+        Err(NotOwner),
+        "a non-owner cannot release"
+    );
+    let r3 = r.clone();
+    let waiter = spawn(move || {
+        let _g = r3.lock(); // parks until main releases both acquisitions
+        r3.count()
+    });
+    yield_now();
+    r.release().unwrap();
+    yield_now();
+    assert!(!waiter.is_finished(), "still held once");
+    r.release().unwrap();
+    assert_eq!(waiter.join().unwrap(), 1);
+    assert_eq!(r.release(), Err(NotOwner));
+}
+
+#[test]
+fn lock_is_a_data_less_mutex() {
+    let l = greenrt::sync::Lock::new();
+    let g = l.acquire();
+    assert!(l.locked() && l.try_acquire().is_none());
+    assert!(l.acquire_timeout(MS * 5).is_none());
+    drop(g);
+    assert!(!l.locked());
+}
+
+#[test]
+fn condition_wait_while_and_notify_counts() {
+    use greenrt::sync::Condition;
+    let state = Rc::new((Mutex::new(0u32), Condition::new()));
+    let consumers: Vec<_> = (0..5)
+        .map(|_| {
+            let s = state.clone();
+            spawn(move || {
+                let mut n = s.1.wait_while(s.0.lock(), |n| *n == 0);
+                *n -= 1; // take one item
+            })
+        })
+        .collect();
+    yield_now(); // all five wait
+    *state.0.lock() = 2;
+    assert_eq!(state.1.notify(2), 2);
+    sleep(MS);
+    *state.0.lock() += 3;
+    state.1.notify_all();
+    joinall(consumers);
+    assert_eq!(*state.0.lock(), 0);
+}
+
+#[test]
+fn condition_wait_timeout_reports_timeouts() {
+    use greenrt::sync::Condition;
+    let (m, c) = (Mutex::new(()), Condition::new());
+    let start = Instant::now();
+    let (_g, timed_out) = c.wait_timeout(m.lock(), MS * 20);
+    assert!(timed_out && start.elapsed() >= MS * 20);
+    drop(_g);
+    let (_g, still) = c.wait_while_timeout(m.lock(), MS * 5, |_| true);
+    assert!(still);
+}

@@ -10,13 +10,18 @@
 //! it, B blocks the hub — and with it A, the only one who could unlock. The hub hangs. These
 //! primitives park B instead, and the hub runs A.
 //!
-//! Built so far: [`Mutex`], [`Event`], [`Semaphore`], [`BoundedSemaphore`].
+//! Built so far: [`Mutex`], [`Lock`], [`RLock`], [`Condition`], [`Event`], [`Semaphore`],
+//! [`BoundedSemaphore`].
 
+mod condition;
 mod event;
 mod mutex;
+mod rlock;
 mod semaphore;
 pub(crate) mod waiter;
 
+pub use condition::Condition;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
+pub use rlock::{Lock, NotOwner, RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};

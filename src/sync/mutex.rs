@@ -260,6 +260,21 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
             _not_send: PhantomData,
         }
     }
+
+    /// The mutex this guard holds (for `Condition`, which must unlock and relock it).
+    pub(crate) fn mutex(&self) -> &'a Mutex<T> {
+        self.mutex
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Releases a lock whose guard was forgotten (`RLock` keeps the lock across calls).
+    ///
+    /// # Safety
+    /// The caller must own the lock: it locked it and forgot the guard.
+    pub(crate) unsafe fn force_unlock(&self) {
+        self.unlock();
+    }
 }
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
