@@ -11,11 +11,12 @@
 //! primitives park B instead, and the hub runs A.
 //!
 //! Built so far: [`Mutex`], [`Lock`], [`RLock`], [`Condition`], [`Event`], [`Semaphore`],
-//! [`BoundedSemaphore`].
+//! [`BoundedSemaphore`], [`Queue`], [`LifoQueue`], [`PriorityQueue`].
 
 mod condition;
 mod event;
 mod mutex;
+mod queue;
 mod rlock;
 mod semaphore;
 pub(crate) mod waiter;
@@ -23,5 +24,9 @@ pub(crate) mod waiter;
 pub use condition::Condition;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
+pub use queue::{
+    Fifo, GetError, Lifo, LifoQueue, Order, PriorityQueue, PutError, Queue, Smallest,
+    TaskDoneTooOften,
+};
 pub use rlock::{Lock, NotOwner, RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};

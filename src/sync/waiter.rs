@@ -31,6 +31,9 @@ pub(crate) struct Waiter {
     hub: Arc<Shared>,
     key: Key,
     notified: AtomicBool,
+    /// Set by [`Waiter::grant`]: the notifier reserved something for this waiter (a queue
+    /// item or place), as opposed to a plain wake-up (such as a queue's `close`).
+    granted: AtomicBool,
 }
 
 impl Waiter {
@@ -42,6 +45,7 @@ impl Waiter {
                 hub: hub.reactor.shared.clone(),
                 key,
                 notified: AtomicBool::new(false),
+                granted: AtomicBool::new(false),
             })
         })
     }
@@ -49,6 +53,17 @@ impl Waiter {
     /// True once someone has notified this waiter.
     pub(crate) fn is_notified(&self) -> bool {
         self.notified.load(Ordering::Acquire)
+    }
+
+    /// Notifies the waiter that something was reserved for it.
+    pub(crate) fn grant(&self) {
+        self.granted.store(true, Ordering::Release);
+        self.notify();
+    }
+
+    /// True if a notifier reserved something for this waiter.
+    pub(crate) fn is_granted(&self) -> bool {
+        self.granted.load(Ordering::Acquire)
     }
 
     /// Marks the waiter notified and wakes it. Whatever the notification hands over must be
