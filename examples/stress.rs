@@ -7,6 +7,7 @@
 //! * spawn — many parked green threads at once (RSS per green thread), then the spawn+join
 //!   rate of trivial green threads;
 //! * timer — green threads sleeping random 0..T ms; how late each wakes (p50/p99/max);
+//! * sync  — 10k green threads contending one green Mutex and one bounded Queue;
 //! * echo  — an echo server in a child process and the green load generator in this one,
 //!   every round trip checked.
 
@@ -28,6 +29,8 @@ struct Plan {
     timer_secs: f64,
     echo_conns: usize,
     echo_secs: f64,
+    sync_threads: usize,
+    sync_rounds: usize,
 }
 
 const FULL: Plan = Plan {
@@ -38,6 +41,8 @@ const FULL: Plan = Plan {
     timer_secs: 5.0,
     echo_conns: 50,
     echo_secs: 10.0,
+    sync_threads: 10_000,
+    sync_rounds: 100,
 };
 
 const QUICK: Plan = Plan {
@@ -48,6 +53,8 @@ const QUICK: Plan = Plan {
     timer_secs: 1.0,
     echo_conns: 20,
     echo_secs: 1.0,
+    sync_threads: 10_000,
+    sync_rounds: 5,
 };
 
 /// Figures and invariant outcomes, printed at the end.
@@ -82,6 +89,7 @@ fn main() {
     let started = Instant::now();
     spawn_storm(&plan, &mut report);
     timer_storm(&plan, &mut report);
+    sync_storm(&plan, &mut report);
     echo_storm(&plan, &mut report);
     print_summary(&report, started.elapsed());
     if report.checks.iter().any(|(ok, _)| !ok) {
@@ -256,6 +264,65 @@ fn timer_storm(plan: &Plan, report: &mut Report) {
     report.check(
         early.get() == 0,
         format!("timer: no sleeper woke early ({} did)", early.get()),
+    );
+}
+
+fn sync_storm(plan: &Plan, report: &mut Report) {
+    use greenrt::sync::{Mutex, Queue};
+    let (n, rounds) = (plan.sync_threads, plan.sync_rounds);
+    println!(
+        "[sync] {n} green threads, {rounds} rounds each on one Mutex and one bounded Queue ..."
+    );
+    // Each round: lock, read, yield while holding the lock, write back (a lost update shows
+    // as a wrong total), then pass a token through the queue.
+    let counter = Rc::new(Mutex::new(0usize));
+    let inside = Rc::new(Cell::new(0usize));
+    let overlap = Rc::new(Cell::new(false));
+    let queue: Rc<Queue<usize>> = Rc::new(Queue::new(64));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..n)
+        .map(|i| {
+            let (counter, inside, overlap, queue) = (
+                counter.clone(),
+                inside.clone(),
+                overlap.clone(),
+                queue.clone(),
+            );
+            greenrt::spawn(move || {
+                for _ in 0..rounds {
+                    let mut c = counter.lock();
+                    inside.set(inside.get() + 1);
+                    overlap.set(overlap.get() || inside.get() > 1);
+                    let seen = *c;
+                    greenrt::yield_now();
+                    *c = seen + 1;
+                    inside.set(inside.get() - 1);
+                    drop(c);
+                    queue.put(i).expect("open");
+                    queue.get().expect("open");
+                }
+            })
+        })
+        .collect();
+    let ok = greenrt::joinall(workers).iter().all(Result::is_ok);
+    let secs = start.elapsed().as_secs_f64();
+    let ops = n * rounds;
+    report.figure(
+        "sync",
+        "contended lock+unlock rate",
+        format!("{:.0}/s", ops as f64 / secs),
+    );
+    report.check(
+        ok && *counter.lock() == ops,
+        format!("sync: counter is exactly {ops} (no lost update)"),
+    );
+    report.check(
+        !overlap.get(),
+        "sync: never two holders of the Mutex at once".into(),
+    );
+    report.check(
+        queue.empty(),
+        "sync: the queue is empty at the end (every put got)".into(),
     );
 }
 
