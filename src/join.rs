@@ -144,28 +144,15 @@ impl<T> JoinHandle<T> {
         Ok(outcome.unwrap_or(Err(JoinError::JoinSelf)))
     }
 
-    /// Parks until the green thread finishes or `deadline` passes; true if it finished.
-    /// Joining oneself returns true at once with no outcome stored (reported as `JoinSelf`).
     fn wait_finished(&self, deadline: Option<Instant>) -> bool {
-        with_hub(|hub| {
-            let me = hub.current();
-            if Rc::ptr_eq(&me, &self.green) {
-                return true;
-            }
-            let _timer = deadline.map(|at| hub.arm_timer(at, TimerAction::Wake(me.clone())));
-            while self.green.state.get() != State::Finished {
-                if deadline.is_some_and(|at| Instant::now() >= at) {
-                    return false;
-                }
-                self.green.exit_waiters.borrow_mut().push(me.clone());
-                let _unlist = ExitWaiterGuard {
-                    target: &self.green,
-                    waiter: &me,
-                };
-                hub.park(Wait::Join(self.green.id));
-            }
-            true
-        })
+        self.watcher().wait_finished(deadline)
+    }
+
+    /// A non-generic handle on the same green thread, for pools that track many of them.
+    pub(crate) fn watcher(&self) -> Watcher {
+        Watcher {
+            green: self.green.clone(),
+        }
     }
 
     /// True once the green thread has returned, panicked or been killed.
@@ -190,20 +177,7 @@ impl<T> JoinHandle<T> {
     /// assert!(h.join().unwrap_err().is_killed());
     /// ```
     pub fn kill(&self) {
-        if self.is_finished() {
-            return;
-        }
-        with_hub(|hub| {
-            let me = hub.current();
-            assert!(
-                !Rc::ptr_eq(&me, &self.green),
-                "greenrt: green thread {} tried to kill itself; return from its function instead",
-                self.green.id
-            );
-            self.green.kill_requested.set(true);
-            hub.interrupt(&self.green);
-        });
-        self.wait_finished(None);
+        self.watcher().kill();
     }
 
     /// The green thread's process-wide unique id.
@@ -223,6 +197,61 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("id", &self.green.id)
             .field("name", &self.green.name)
             .finish()
+    }
+}
+
+/// A non-generic, crate-internal handle on a green thread: wait for it, kill it. Pools keep
+/// these for the green threads they run, whatever their result types.
+pub(crate) struct Watcher {
+    green: Rc<Green>,
+}
+
+impl Watcher {
+    /// Parks until the green thread finishes or `deadline` passes; true if it finished.
+    /// Joining oneself returns true at once with no outcome stored (reported as `JoinSelf`).
+    pub(crate) fn wait_finished(&self, deadline: Option<Instant>) -> bool {
+        with_hub(|hub| {
+            let me = hub.current();
+            if Rc::ptr_eq(&me, &self.green) {
+                return true;
+            }
+            let _timer = deadline.map(|at| hub.arm_timer(at, TimerAction::Wake(me.clone())));
+            while self.green.state.get() != State::Finished {
+                if deadline.is_some_and(|at| Instant::now() >= at) {
+                    return false;
+                }
+                self.green.exit_waiters.borrow_mut().push(me.clone());
+                let _unlist = ExitWaiterGuard {
+                    target: &self.green,
+                    waiter: &me,
+                };
+                hub.park(Wait::Join(self.green.id));
+            }
+            true
+        })
+    }
+
+    /// True once the green thread has finished.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.green.state.get() == State::Finished
+    }
+
+    /// See [`JoinHandle::kill`].
+    pub(crate) fn kill(&self) {
+        if self.is_finished() {
+            return;
+        }
+        with_hub(|hub| {
+            let me = hub.current();
+            assert!(
+                !Rc::ptr_eq(&me, &self.green),
+                "greenrt: green thread {} tried to kill itself; return from its function instead",
+                self.green.id
+            );
+            self.green.kill_requested.set(true);
+            hub.interrupt(&self.green);
+        });
+        self.wait_finished(None);
     }
 }
 

@@ -46,6 +46,7 @@ pub mod current;
 pub mod hub;
 pub mod join;
 pub mod net;
+pub mod pool;
 pub mod spawn;
 pub mod sync;
 mod sys;
