@@ -50,6 +50,7 @@ pub mod pool;
 pub mod spawn;
 pub mod sync;
 mod sys;
+pub mod thread_pool;
 pub mod time;
 
 pub use current::{Current, current};

@@ -1,0 +1,330 @@
+//! [`ThreadPool`]: OS worker threads with futures and callbacks (Python's
+//! `concurrent.futures.ThreadPoolExecutor`).
+//!
+//! Work that must not run on a hub — CPU-heavy code, a blocking library — goes to a pool of
+//! OS threads. `submit` queues a job and returns a [`Task`] handle. The handle's completion
+//! flag is a green [`Event`], so waiting for a result from a green thread parks only that
+//! green thread: the worker that finishes the job sets the event from its own OS thread,
+//! which reaches the waiter's hub through its remote wake-up queue.
+//!
+//! ```text
+//!   green thread: pool.submit(f) --> jobs (Mutex + Condvar) --> worker OS thread runs f
+//!                 task.result() parks on task.done (Event) <-- set() by the worker
+//! ```
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar};
+use std::time::Duration;
+
+use crate::sync::Event;
+use crate::sync::waiter::lock_state;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Why a [`Task`] has no value.
+pub enum TaskError {
+    /// The job panicked; this is the payload.
+    Panicked(Box<dyn Any + Send + 'static>),
+    /// The task was cancelled before it started.
+    Cancelled,
+}
+
+impl TaskError {
+    /// The panic message, for a job that panicked with a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        let TaskError::Panicked(p) = self else {
+            return None;
+        };
+        p.downcast_ref::<&str>()
+            .copied()
+            .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked(_) => {
+                write!(f, "Panicked({:?})", self.panic_message().unwrap_or(".."))
+            }
+            TaskError::Cancelled => f.write_str("Cancelled"),
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked(_) => {
+                write!(f, "task panicked: {}", self.panic_message().unwrap_or(".."))
+            }
+            TaskError::Cancelled => f.write_str("task was cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+type Callback<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + 'static>;
+
+enum Status<T> {
+    Pending,
+    Running,
+    Done(Result<T, TaskError>),
+    Taken,
+}
+
+struct TaskState<T> {
+    status: std::sync::Mutex<(Status<T>, Vec<Callback<T>>)>,
+    done: Event,
+}
+
+/// The handle of a submitted job (a `concurrent.futures.Future`).
+pub struct Task<T> {
+    state: Arc<TaskState<T>>,
+}
+
+impl<T: Send + 'static> Task<T> {
+    /// Waits for the job and returns its value (or why there is none). From a green thread
+    /// this parks only that green thread.
+    pub fn result(self) -> Result<T, TaskError> {
+        self.state.done.wait();
+        self.take()
+    }
+
+    /// Waits at most `timeout`; gives the handle back if the job has not finished by then.
+    pub fn result_timeout(self, timeout: Duration) -> Result<Result<T, TaskError>, Task<T>> {
+        if self.state.done.wait_timeout(timeout) {
+            Ok(self.take())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// True once the job has finished, panicked or been cancelled.
+    pub fn done(&self) -> bool {
+        self.state.done.is_set()
+    }
+
+    /// Cancels the job if it has not started; returns whether it did.
+    pub fn cancel(&self) -> bool {
+        let callbacks = {
+            let mut status = lock_state(&self.state.status);
+            if !matches!(status.0, Status::Pending) {
+                return false;
+            }
+            status.0 = Status::Done(Err(TaskError::Cancelled));
+            std::mem::take(&mut status.1)
+        };
+        finish(&self.state, callbacks);
+        true
+    }
+
+    /// Runs `callback` with the outcome when the job finishes — on the worker thread that
+    /// finished it — or at once, on this thread, if it already has. Callbacks run while the
+    /// task's state is locked: they must not call methods of the same task.
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Result<T, TaskError>) + Send + 'static) {
+        let mut status = lock_state(&self.state.status);
+        match &status.0 {
+            Status::Done(outcome) => callback(outcome),
+            Status::Taken => panic!("greenrt: add_done_callback after the result was taken"),
+            _ => status.1.push(Box::new(callback)),
+        }
+    }
+
+    fn take(self) -> Result<T, TaskError> {
+        let mut status = lock_state(&self.state.status);
+        match std::mem::replace(&mut status.0, Status::Taken) {
+            Status::Done(outcome) => outcome,
+            _ => unreachable!("taken only once, after `done` was set"),
+        }
+    }
+}
+
+/// Runs the callbacks (outside the status lock), then wakes the waiters.
+fn finish<T>(state: &TaskState<T>, callbacks: Vec<Callback<T>>) {
+    if !callbacks.is_empty() {
+        let status = lock_state(&state.status);
+        if let Status::Done(outcome) = &status.0 {
+            for callback in callbacks {
+                // A panicking callback is reported by the panic hook and must not take the
+                // worker (or the waiters' wake-up) down with it.
+                let _ = catch_unwind(AssertUnwindSafe(|| callback(outcome)));
+            }
+        }
+    }
+    state.done.set();
+}
+
+struct Shared {
+    jobs: std::sync::Mutex<(VecDeque<Job>, bool)>, // (queue, shut down)
+    available: Condvar,
+    exited: Vec<Event>,
+}
+
+/// A fixed set of OS worker threads; see the module docs.
+///
+/// ```
+/// let pool = greenrt::thread_pool::ThreadPool::new(3);
+/// let task = pool.submit(|| 6 * 7);
+/// assert_eq!(task.result().unwrap(), 42);
+/// let squares = pool.map(|i: u64| i * i, 0..5);
+/// assert_eq!(squares, [0, 1, 4, 9, 16]);
+/// pool.shutdown(true);
+/// ```
+pub struct ThreadPool {
+    shared: Arc<Shared>,
+}
+
+impl ThreadPool {
+    /// Starts `workers` OS threads.
+    ///
+    /// # Panics
+    /// If `workers` is 0, or a thread cannot be started.
+    pub fn new(workers: usize) -> ThreadPool {
+        assert!(
+            workers > 0,
+            "greenrt: a ThreadPool needs at least one worker"
+        );
+        let shared = Arc::new(Shared {
+            jobs: std::sync::Mutex::new((VecDeque::new(), false)),
+            available: Condvar::new(),
+            exited: (0..workers).map(|_| Event::new()).collect(),
+        });
+        for i in 0..workers {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("greenrt-worker-{i}"))
+                .spawn(move || work(&shared, i))
+                .expect("greenrt: cannot start a ThreadPool worker");
+        }
+        ThreadPool { shared }
+    }
+
+    /// Queues `f` for a worker and returns its [`Task`].
+    ///
+    /// # Panics
+    /// After [`ThreadPool::shutdown`].
+    pub fn submit<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Task<T> {
+        let state = Arc::new(TaskState {
+            status: std::sync::Mutex::new((Status::Pending, Vec::new())),
+            done: Event::new(),
+        });
+        let job_state = state.clone();
+        let job: Job = Box::new(move || run_job(&job_state, f));
+        {
+            let mut jobs = lock_state(&self.shared.jobs);
+            assert!(!jobs.1, "greenrt: submit after ThreadPool::shutdown");
+            jobs.0.push_back(job);
+        }
+        self.shared.available.notify_one();
+        Task { state }
+    }
+
+    /// Runs `f` on every item in the pool and returns the results in input order; a job's
+    /// panic is re-raised here.
+    pub fn map<A, T, I>(&self, f: impl Fn(A) -> T + Send + Sync + 'static, items: I) -> Vec<T>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        let f = Arc::new(f);
+        let tasks: Vec<_> = items
+            .into_iter()
+            .map(|item| {
+                let f = f.clone();
+                self.submit(move || f(item))
+            })
+            .collect();
+        tasks
+            .into_iter()
+            .map(|t| match t.result() {
+                Ok(value) => value,
+                Err(TaskError::Panicked(p)) => std::panic::resume_unwind(p),
+                Err(TaskError::Cancelled) => {
+                    panic!("greenrt: a ThreadPool::map task was cancelled")
+                }
+            })
+            .collect()
+    }
+
+    /// Stops accepting jobs; the workers finish what is queued and exit. With `wait`, parks
+    /// (only the calling green thread) until they have.
+    pub fn shutdown(&self, wait: bool) {
+        lock_state(&self.shared.jobs).1 = true;
+        self.shared.available.notify_all();
+        if wait {
+            self.shared.exited.iter().for_each(Event::wait);
+        }
+    }
+}
+
+impl Drop for ThreadPool {
+    /// Shuts down and waits for queued jobs, like leaving a Python `with` block.
+    fn drop(&mut self) {
+        self.shutdown(true);
+    }
+}
+
+fn run_job<T>(state: &TaskState<T>, f: impl FnOnce() -> T) {
+    {
+        let mut status = lock_state(&state.status);
+        if !matches!(status.0, Status::Pending) {
+            return; // cancelled
+        }
+        status.0 = Status::Running;
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(TaskError::Panicked);
+    let callbacks = {
+        let mut status = lock_state(&state.status);
+        status.0 = Status::Done(outcome);
+        std::mem::take(&mut status.1)
+    };
+    finish(state, callbacks);
+}
+
+/// A worker: take jobs until shut down and drained.
+fn work(shared: &Shared, index: usize) {
+    loop {
+        let job = {
+            let mut jobs = lock_state(&shared.jobs);
+            loop {
+                if let Some(job) = jobs.0.pop_front() {
+                    break Some(job);
+                }
+                if jobs.1 {
+                    break None;
+                }
+                jobs = shared
+                    .available
+                    .wait(jobs)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        match job {
+            Some(job) => job(),
+            None => break,
+        }
+    }
+    shared.exited[index].set();
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("done", &self.state.done.is_set())
+            .finish()
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("workers", &self.shared.exited.len())
+            .finish()
+    }
+}

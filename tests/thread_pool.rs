@@ -1,0 +1,111 @@
+//! ThreadPool: results, callbacks, cancel, panics, green-only waiting, shutdown.
+
+mod util;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use greenrt::thread_pool::{TaskError, ThreadPool};
+
+#[test]
+fn smoke_submit_and_result() {
+    let pool = ThreadPool::new(2);
+    assert_eq!(pool.submit(|| 1 + 1).result().unwrap(), 2);
+}
+
+#[test]
+fn results_and_callbacks_for_twenty_tasks_on_three_threads() {
+    let pool = ThreadPool::new(3);
+    let tasks: Vec<_> = (0..20u64)
+        .map(|i| pool.submit(move || i * (i + 1)))
+        .collect();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for t in &tasks {
+        let seen = seen.clone();
+        t.add_done_callback(move |r| seen.lock().unwrap().push(*r.as_ref().unwrap()));
+    }
+    let values: Vec<u64> = tasks.into_iter().map(|t| t.result().unwrap()).collect();
+    assert_eq!(values, (0..20u64).map(|i| i * (i + 1)).collect::<Vec<_>>());
+    pool.shutdown(true);
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, values, "every callback ran once with its value");
+}
+
+#[test]
+fn a_callback_added_after_completion_runs_at_once() {
+    let pool = ThreadPool::new(1);
+    let t = pool.submit(|| "done");
+    while !t.done() {
+        greenrt::sleep(Duration::from_millis(1));
+    }
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    t.add_done_callback(move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn panics_report_through_result_and_cancel_works_before_start() {
+    let pool = ThreadPool::new(1);
+    let blocker = pool.submit(|| std::thread::sleep(Duration::from_millis(50)));
+    let queued = pool.submit(|| 1);
+    assert!(queued.cancel(), "not started yet: cancellable");
+    assert!(matches!(queued.result(), Err(TaskError::Cancelled)));
+    assert!(
+        !blocker.cancel() || blocker.done(),
+        "running tasks cannot be cancelled"
+    );
+    let bad = pool.submit(|| -> u8 { panic!("job failed") });
+    assert_eq!(
+        bad.result().unwrap_err().panic_message(),
+        Some("job failed")
+    );
+    assert_eq!(
+        pool.submit(|| 3).result().unwrap(),
+        3,
+        "the worker survived the panic"
+    );
+}
+
+#[test]
+fn waiting_for_a_result_parks_only_the_green_thread() {
+    let pool = ThreadPool::new(1);
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    let ticker = greenrt::spawn(move || {
+        for _ in 0..5 {
+            greenrt::sleep(Duration::from_millis(5));
+            t.set(t.get() + 1);
+        }
+    });
+    let slow = pool.submit(|| {
+        std::thread::sleep(Duration::from_millis(60));
+        7
+    });
+    let waiter = greenrt::spawn(move || slow.result().unwrap());
+    assert_eq!(waiter.join().unwrap(), 7);
+    ticker.join().unwrap();
+    assert_eq!(ticks.get(), 5);
+}
+
+#[test]
+fn result_timeout_gives_the_handle_back() {
+    let pool = ThreadPool::new(1);
+    let t = pool.submit(|| {
+        std::thread::sleep(Duration::from_millis(50));
+        9
+    });
+    let t = t
+        .result_timeout(Duration::from_millis(5))
+        .expect_err("not done yet");
+    assert_eq!(
+        t.result_timeout(Duration::from_secs(5)).unwrap().unwrap(),
+        9
+    );
+}
