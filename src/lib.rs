@@ -41,6 +41,7 @@
     clippy::missing_safety_doc
 )]
 
+pub mod bridge;
 pub mod coro;
 pub mod current;
 pub mod hub;
@@ -53,6 +54,7 @@ mod sys;
 pub mod thread_pool;
 pub mod time;
 
+pub use bridge::block_on;
 pub use current::{Current, current};
 pub use join::{JoinError, JoinHandle, joinall, joinall_timeout};
 pub use spawn::{Builder, spawn, spawn_later};

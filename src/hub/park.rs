@@ -115,6 +115,23 @@ impl Hub {
     }
 }
 
+/// Unparks green thread `key` of the hub owning `shared`, from any thread.
+pub(crate) fn unpark_key(shared: &Arc<Shared>, key: Key) {
+    let local = super::with_existing_hub(|hub| {
+        if !Arc::ptr_eq(&hub.reactor.shared, shared) {
+            return false;
+        }
+        let green = hub.greens.borrow().get(key).cloned();
+        if let Some(green) = green {
+            hub.unpark(&green);
+        }
+        true
+    });
+    if local != Some(true) {
+        shared.unpark_remote(key);
+    }
+}
+
 /// Parks the current green thread until an [`Unparker`] for it is used (or spuriously).
 ///
 /// This is the primitive that greenrt's own blocking calls are made of; use it to build your
@@ -163,10 +180,11 @@ impl Unparker {
         Unparker { shared, key }
     }
 
-    /// Wakes the green thread. Costs one mutex push and, if the hub is asleep in `epoll_wait`,
-    /// one `eventfd` write.
+    /// Wakes the green thread: directly when called on its own hub's thread, otherwise
+    /// through the hub's remote queue (a mutex push and, if the hub sleeps in `epoll_wait`,
+    /// an `eventfd` write).
     pub fn unpark(&self) {
-        self.shared.unpark_remote(self.key);
+        unpark_key(&self.shared, self.key);
     }
 }
 

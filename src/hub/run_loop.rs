@@ -133,6 +133,7 @@ impl Hub {
             match due {
                 None => return,
                 Some(TimerAction::Wake(green)) => self.unpark(&green),
+                Some(TimerAction::Waker(waker)) => waker.wake(),
                 Some(TimerAction::Timeout { green, scope }) => {
                     let fired = green.timeout_fired.get();
                     if fired == 0 || scope < fired {

@@ -24,6 +24,8 @@ pub(crate) enum TimerAction {
     Wake(Rc<Green>),
     /// Interrupt this green thread for the `timeout` scope with this id.
     Timeout { green: Rc<Green>, scope: u64 },
+    /// Wake a `std::task::Waker` (the `bridge::Sleep` future).
+    Waker(std::task::Waker),
 }
 
 /// Names a timer so it can be cancelled.

@@ -24,7 +24,7 @@ use crate::hub::green::Wait;
 use crate::hub::reactor::Shared;
 use crate::hub::slab::Key;
 use crate::hub::timers::TimerAction;
-use crate::hub::{with_existing_hub, with_hub};
+use crate::hub::with_hub;
 
 /// See the module docs.
 pub(crate) struct Waiter {
@@ -70,19 +70,7 @@ impl Waiter {
     /// transferred before this call.
     pub(crate) fn notify(&self) {
         self.notified.store(true, Ordering::Release);
-        let local = with_existing_hub(|hub| {
-            if !Arc::ptr_eq(&hub.reactor.shared, &self.hub) {
-                return false;
-            }
-            let green = hub.greens.borrow().get(self.key).cloned();
-            if let Some(green) = green {
-                hub.unpark(&green);
-            }
-            true
-        });
-        if local != Some(true) {
-            self.hub.unpark_remote(self.key);
-        }
+        crate::hub::park::unpark_key(&self.hub, self.key);
     }
 
     /// Parks until notified (true) or until `deadline` passes (false). May unwind if the
