@@ -139,8 +139,11 @@ fn queue(c: &mut Criterion) {
             let start = Instant::now();
             let qp = q.clone();
             let producer = greenrt::spawn(move || (0..iters).for_each(|i| qp.put(i).unwrap()));
-            let consumer =
-                greenrt::spawn(move || (0..iters).for_each(|_| drop(black_box(q.get().unwrap()))));
+            let consumer = greenrt::spawn(move || {
+                (0..iters).for_each(|_| {
+                    black_box(q.get().unwrap());
+                })
+            });
             producer.join().unwrap();
             consumer.join().unwrap();
             start.elapsed()
@@ -177,8 +180,9 @@ fn queue(c: &mut Criterion) {
                 let (tx, rx) = may::sync::mpsc::channel();
                 let start = Instant::now();
                 let producer = may::go!(move || (0..iters).for_each(|i| tx.send(i).unwrap()));
-                let consumer =
-                    may::go!(move || (0..iters).for_each(|_| drop(black_box(rx.recv().unwrap()))));
+                let consumer = may::go!(move || (0..iters).for_each(|_| {
+                    black_box(rx.recv().unwrap());
+                }));
                 producer.join().unwrap();
                 consumer.join().unwrap();
                 start.elapsed()
