@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::waiter::{Waiter, lock_state, unqueue};
+use super::waiter::{LeaveQueue, Waiter, lock_state};
 use super::{Mutex, MutexGuard};
 use crate::hub::green::Wait;
 
@@ -118,7 +118,7 @@ impl Condition {
         drop(guard); // queued first, so a notify between unlock and park is not lost
         let notified = {
             let _leave = LeaveQueue {
-                condition: self,
+                queue: &self.waiters,
                 waiter: &waiter,
             };
             waiter.park(
@@ -127,20 +127,6 @@ impl Condition {
             )
         };
         (mutex.lock(), !notified)
-    }
-}
-
-/// Takes a waiter that stopped waiting (deadline, kill, timeout) out of the queue.
-struct LeaveQueue<'a> {
-    condition: &'a Condition,
-    waiter: &'a Arc<Waiter>,
-}
-
-impl Drop for LeaveQueue<'_> {
-    fn drop(&mut self) {
-        if !self.waiter.is_notified() {
-            unqueue(&mut lock_state(&self.condition.waiters), self.waiter);
-        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::waiter::{Waiter, lock_state, unqueue};
+use super::waiter::{LeaveQueue, Waiter, lock_state};
 use crate::hub::green::Wait;
 
 /// A flag that starts cleared; `wait` parks until it is set. Setting wakes every waiter.
@@ -94,24 +94,10 @@ impl Event {
             queue.push_back(waiter.clone());
         }
         let _leave = LeaveQueue {
-            event: self,
+            queue: &self.waiters,
             waiter: &waiter,
         };
         waiter.park(Wait::Sync("Event", self as *const Self as usize), deadline) || self.is_set()
-    }
-}
-
-/// Takes a waiter that stopped waiting (deadline, kill, timeout) out of the queue.
-struct LeaveQueue<'a> {
-    event: &'a Event,
-    waiter: &'a Arc<Waiter>,
-}
-
-impl Drop for LeaveQueue<'_> {
-    fn drop(&mut self) {
-        if !self.waiter.is_notified() {
-            unqueue(&mut lock_state(&self.event.waiters), self.waiter);
-        }
     }
 }
 

@@ -122,3 +122,18 @@ pub(crate) fn unqueue(
 pub(crate) fn lock_state<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Takes a waiter that stopped waiting without being notified (deadline, kill, timeout) out
+/// of its queue when dropped. For primitives whose notification hands nothing over.
+pub(crate) struct LeaveQueue<'a> {
+    pub(crate) queue: &'a std::sync::Mutex<std::collections::VecDeque<Arc<Waiter>>>,
+    pub(crate) waiter: &'a Arc<Waiter>,
+}
+
+impl Drop for LeaveQueue<'_> {
+    fn drop(&mut self) {
+        if !self.waiter.is_notified() {
+            unqueue(&mut lock_state(self.queue), self.waiter);
+        }
+    }
+}
