@@ -48,6 +48,7 @@ pub mod hub;
 pub mod join;
 pub mod net;
 pub mod pool;
+pub mod process;
 pub mod spawn;
 pub mod sync;
 mod sys;

@@ -141,7 +141,7 @@ pub(crate) struct GreenFd<S: AsRawFd> {
 
 impl<S: AsRawFd> GreenFd<S> {
     /// Wraps a socket that is already in non-blocking mode.
-    fn new(source: S) -> GreenFd<S> {
+    pub(crate) fn new(source: S) -> GreenFd<S> {
         GreenFd {
             source,
             registration: OnceLock::new(),

@@ -10,6 +10,7 @@
 //! | small process facts          | [`mem::page_size`]   | everywhere pages matter         |
 //! | sub-millisecond timer wake-up| [`timerfd`]          | `hub::reactor`                  |
 //! | the process's thread count   | [`threads`]          | the deadlock report             |
+//! | fork, pidfds, reaping        | [`process`]          | `process::Process`              |
 //!
 //! Every function here is a thin, documented wrapper: it turns a C return code into an
 //! `io::Result` and says in a `// SAFETY:` comment why its arguments are valid.
@@ -19,6 +20,7 @@ compile_error!("greenrt supports Linux on x86_64 only (futexes, epoll, MADV_GUAR
 
 pub(crate) mod mem;
 pub(crate) mod poll;
+pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod threads;
 pub(crate) mod timerfd;

@@ -1,0 +1,243 @@
+//! Processes: `fork` with the green runtime in mind (Python's `multiprocessing.Process`).
+//!
+//! * [`Process::spawn`] forks. The child forgets the parent's hub (it shares the parent's
+//!   epoll instance and must never touch it, see `hub::reset_after_fork`), runs the function
+//!   on a fresh hub, and ends with `_exit`: status 0 after a normal return, 1 after a panic
+//!   (whose message the panic hook has printed).
+//! * The parent holds a *pidfd* for the child. `join` waits for it on the reactor like a
+//!   socket — parking only the calling green thread — and reaps it with
+//!   `waitid(P_PIDFD)`; signals go through `pidfd_send_signal`, so a recycled pid can never
+//!   be hit.
+//! * Every child is reaped: a `Process` dropped before its child ended hands the pidfd to a
+//!   small reaper thread, so no zombie is left behind.
+//! * A *daemon* child gets `PR_SET_PDEATHSIG`: the kernel kills it when the parent ends, even
+//!   by SIGKILL. A daemon may not start children of its own (as in Python).
+
+mod reaper;
+
+use std::fmt;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::hub::reactor::Direction;
+use crate::net::GreenFd;
+use crate::sys::process as sys;
+
+/// Set in a daemon child: it may not spawn processes.
+static IS_DAEMON: AtomicBool = AtomicBool::new(false);
+
+/// The pid of the calling process.
+pub fn current_pid() -> u32 {
+    std::process::id()
+}
+
+/// Configures a process before spawning it.
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    daemon: bool,
+}
+
+impl Builder {
+    /// A builder for a named, non-daemon process.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the process (shown by `Process::name`).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A daemon ends when its parent ends, even if the parent is killed.
+    pub fn daemon(mut self, daemon: bool) -> Builder {
+        self.daemon = daemon;
+        self
+    }
+
+    /// Forks a child that runs `f` and exits. See the module docs.
+    ///
+    /// Errors: a daemon trying to spawn (`PermissionDenied`), or `fork`/`pidfd_open` failing.
+    pub fn spawn(self, f: impl FnOnce()) -> io::Result<Process> {
+        if IS_DAEMON.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "daemonic processes are not allowed to have children",
+            ));
+        }
+        let parent = current_pid() as libc::pid_t;
+        // SAFETY: the child runs only `run_child`, which never returns (it ends with _exit).
+        let pid = unsafe { sys::fork()? };
+        if pid == 0 {
+            run_child(self.daemon, parent, f);
+        }
+        let pidfd = sys::pidfd_open(pid)?;
+        Ok(Process {
+            pid: pid as u32,
+            name: self.name,
+            daemon: self.daemon,
+            pidfd: Some(GreenFd::new(pidfd)),
+            status: Mutex::new(None),
+        })
+    }
+}
+
+/// In the child: a fresh hub, the daemon rules, `f`, then `_exit`.
+fn run_child(daemon: bool, parent: libc::pid_t, f: impl FnOnce()) -> ! {
+    crate::hub::reset_after_fork();
+    if daemon {
+        IS_DAEMON.store(true, Ordering::Relaxed);
+        // Set the death signal, then re-check: the parent may have died before it was set.
+        if sys::die_with_parent().is_err() || sys::parent_pid() != parent {
+            sys::exit_now(1);
+        }
+    }
+    let code = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => 0,
+        Err(_) => 1, // the panic hook has printed the message
+    };
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    sys::exit_now(code)
+}
+
+/// A child process; see the module docs.
+///
+/// ```
+/// let child = greenrt::process::Process::spawn(|| println!("hello from the child")).unwrap();
+/// assert!(child.join().unwrap().success());
+/// ```
+pub struct Process {
+    pid: u32,
+    name: Option<String>,
+    daemon: bool,
+    /// `None` once handed to the reaper in `Drop`.
+    pidfd: Option<GreenFd<OwnedFd>>,
+    /// The exit status, once reaped.
+    status: Mutex<Option<ExitStatus>>,
+}
+
+impl Process {
+    /// Forks a child running `f`; see [`Builder::spawn`].
+    pub fn spawn(f: impl FnOnce()) -> io::Result<Process> {
+        Builder::new().spawn(f)
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The name given with [`Builder::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Whether it was started as a daemon.
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// Waits for the child to end and reaps it. From a green thread this parks only that
+    /// green thread (the pidfd is on the reactor).
+    pub fn join(&self) -> io::Result<ExitStatus> {
+        self.wait(None)
+    }
+
+    /// Waits at most `timeout`; `Ok(None)` if the child still runs.
+    pub fn join_timeout(&self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        match self.wait(Some(timeout)) {
+            Ok(status) => Ok(Some(status)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the child still runs (reaping it if it has ended).
+    pub fn is_alive(&self) -> bool {
+        self.reaped().is_none()
+            && matches!(self.try_reap(), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// The exit code once it ended normally (`None` while running or after a signal).
+    pub fn exit_code(&self) -> Option<i32> {
+        if self.reaped().is_none() {
+            let _ = self.try_reap();
+        }
+        self.reaped().and_then(|s| s.code())
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) -> io::Result<()> {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    fn signal(&self, signal: libc::c_int) -> io::Result<()> {
+        if self.reaped().is_some() {
+            return Ok(()); // already gone and reaped: nothing to signal
+        }
+        sys::pidfd_send_signal(self.fd().source(), signal)
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> io::Result<ExitStatus> {
+        if let Some(status) = self.reaped() {
+            return Ok(status);
+        }
+        self.fd()
+            .retry_for(Direction::Read, timeout, || self.try_reap(), |_| false)
+    }
+
+    fn try_reap(&self) -> io::Result<ExitStatus> {
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = *status {
+            return Ok(s);
+        }
+        let s = sys::try_reap(self.fd().source())?;
+        *status = Some(s);
+        Ok(s)
+    }
+
+    fn reaped(&self) -> Option<ExitStatus> {
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fd(&self) -> &GreenFd<OwnedFd> {
+        self.pidfd
+            .as_ref()
+            .expect("the pidfd is taken only in Drop")
+    }
+}
+
+impl Drop for Process {
+    /// A child that has not been reaped goes to the reaper thread: never a zombie.
+    fn drop(&mut self) {
+        if self.reaped().is_some() || self.try_reap().is_ok() {
+            return;
+        }
+        if let Some(fd) = self.pidfd.take() {
+            reaper::adopt(fd.into_source());
+        }
+    }
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid)
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .field("status", &self.reaped())
+            .finish()
+    }
+}

@@ -1,0 +1,108 @@
+//! Processes: `fork`, pidfds, reaping, signals, the parent-death signal.
+//!
+//! A *pidfd* (Linux 5.3) is a file descriptor that names one process for good: unlike a pid it
+//! cannot be recycled while we hold it, it becomes readable when the process exits (so a green
+//! thread can wait for it on the reactor like a socket), `waitid(P_PIDFD)` reaps exactly that
+//! process, and `pidfd_send_signal` never hits a stranger that inherited a reused pid.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+/// `fork(2)`: `Ok(0)` in the child, `Ok(pid)` in the parent.
+///
+/// # Safety
+/// In a multi-threaded process the child has only the calling thread; it must not touch
+/// locks another thread may have held at the fork (see NOTES.md, "fork").
+pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
+    // SAFETY: the caller takes on fork's rules, stated above.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(pid)
+    }
+}
+
+/// A pidfd for child `pid`, non-blocking and close-on-exec.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags; PIDFD_NONBLOCK is O_NONBLOCK.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::O_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Reaps the process if it has exited: `Ok(Some(status))`, or `Err(WouldBlock)` while it runs.
+pub(crate) fn try_reap(pidfd: &OwnedFd) -> io::Result<ExitStatus> {
+    // SAFETY: a zeroed siginfo_t is valid; waitid writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: P_PIDFD with our pidfd; `info` is valid for writing.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled `info` for a child state change (or left it zeroed).
+    let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+    if pid == 0 {
+        return Err(io::ErrorKind::WouldBlock.into()); // still running
+    }
+    Ok(ExitStatus::from_raw(match code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        libc::CLD_DUMPED => status | 0x80,
+        _ => status, // killed by a signal
+    }))
+}
+
+/// Sends `signal` to the process named by `pidfd` (never to a recycled pid).
+pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with a null siginfo and no flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Asks the kernel to SIGKILL this process when its parent (thread) ends.
+pub(crate) fn die_with_parent() -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The parent's pid.
+pub(crate) fn parent_pid() -> libc::pid_t {
+    // SAFETY: getppid has no preconditions.
+    unsafe { libc::getppid() }
+}
+
+/// Ends the process at once with `code`: no atexit handlers, no thread-local destructors —
+/// what a forked child must do, since those belong to the parent's copy of the program.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
+}

@@ -1,0 +1,152 @@
+//! Processes: exit statuses, green-only join, timeouts, signals, daemons, no zombies.
+
+mod util;
+
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use greenrt::process::{Builder, Process};
+
+/// The tests fork; a child inherits whatever another test thread holds. Take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Running (not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+fn exists(pid: u32) -> bool {
+    // A zombie still has a /proc entry; a reaped process has none.
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn smoke_spawn_and_join() {
+    let _t = turn();
+    let p = Process::spawn(|| ()).unwrap();
+    assert!(p.join().unwrap().success());
+    assert_eq!(p.exit_code(), Some(0));
+    assert!(!exists(p.pid()), "reaped");
+}
+
+#[test]
+fn exit_codes_panics_and_signals() {
+    let _t = turn();
+    let code = Process::spawn(|| std::process::exit(3)).unwrap();
+    assert_eq!(code.join().unwrap().code(), Some(3));
+    let panicked = Process::spawn(|| panic!("child panics")).unwrap();
+    assert_eq!(panicked.join().unwrap().code(), Some(1));
+    let sleeper = Process::spawn(|| std::thread::sleep(Duration::from_secs(60))).unwrap();
+    assert!(sleeper.is_alive());
+    sleeper.terminate().unwrap();
+    assert_eq!(sleeper.join().unwrap().signal(), Some(libc::SIGTERM));
+    assert!(!sleeper.is_alive());
+    let stubborn = Process::spawn(|| std::thread::sleep(Duration::from_secs(60))).unwrap();
+    stubborn.kill().unwrap();
+    assert_eq!(stubborn.join().unwrap().signal(), Some(libc::SIGKILL));
+    stubborn.kill().unwrap(); // a reaped child: nothing to signal, not an error
+}
+
+#[test]
+fn join_from_a_green_thread_parks_only_it() {
+    let _t = turn();
+    let child = Process::spawn(|| std::thread::sleep(Duration::from_millis(80))).unwrap();
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    let ticker = greenrt::spawn(move || {
+        for _ in 0..5 {
+            greenrt::sleep(Duration::from_millis(5));
+            t.set(t.get() + 1);
+        }
+    });
+    let joiner = greenrt::spawn(move || child.join().unwrap().success());
+    assert!(joiner.join().unwrap());
+    ticker.join().unwrap();
+    assert_eq!(ticks.get(), 5);
+}
+
+#[test]
+fn join_timeout_returns_none_while_running() {
+    let _t = turn();
+    let child = Process::spawn(|| std::thread::sleep(Duration::from_millis(300))).unwrap();
+    let start = Instant::now();
+    assert_eq!(child.join_timeout(Duration::from_millis(30)).unwrap(), None);
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    assert!(
+        child
+            .join_timeout(Duration::from_secs(10))
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn a_dropped_running_child_is_reaped_not_left_a_zombie() {
+    let _t = turn();
+    let child = Process::spawn(|| std::thread::sleep(Duration::from_millis(50))).unwrap();
+    let pid = child.pid();
+    drop(child);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while exists(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!exists(pid), "the reaper reaped it");
+}
+
+#[test]
+fn a_daemon_dies_with_its_parent_even_on_sigkill_and_cannot_have_children() {
+    let _t = turn();
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two fds into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: each fd is owned once from here on.
+    let (mut reader, writer) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    let middle = Process::spawn(move || {
+        let mut w = &writer;
+        let daemon = Builder::new()
+            .daemon(true)
+            .spawn(|| {
+                let refused = Process::spawn(|| ()).unwrap_err().kind()
+                    == std::io::ErrorKind::PermissionDenied;
+                if refused {
+                    std::thread::sleep(Duration::from_secs(60));
+                }
+            })
+            .unwrap();
+        writeln!(w, "{}", daemon.pid()).unwrap();
+        std::thread::sleep(Duration::from_secs(60)); // killed before this ends
+    })
+    .unwrap();
+    let mut line = String::new();
+    let mut byte = [0; 1];
+    while reader.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0] as char);
+    }
+    let daemon_pid: u32 = line.trim().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(100)); // the daemon tried to spawn and was refused
+    assert!(
+        alive(daemon_pid),
+        "the daemon runs while its parent does (it was refused a child and sleeps)"
+    );
+    middle.kill().unwrap(); // SIGKILL the parent of the daemon
+    middle.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // The daemon's parent is gone; it is reparented and reaped by init (or a subreaper).
+    while alive(daemon_pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!alive(daemon_pid), "the daemon died with its parent");
+}
