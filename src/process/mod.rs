@@ -71,7 +71,7 @@ impl Builder {
                 "daemonic processes are not allowed to have children",
             ));
         }
-        let parent = current_pid() as libc::pid_t;
+        let parent = current_pid() as sys::Pid;
         // SAFETY: the child runs only `run_child`, which never returns (it ends with _exit).
         let pid = unsafe { sys::fork()? };
         if pid == 0 {
@@ -89,7 +89,7 @@ impl Builder {
 }
 
 /// In the child: a fresh hub, the daemon rules, `f`, then `_exit`.
-fn run_child(daemon: bool, parent: libc::pid_t, f: impl FnOnce()) -> ! {
+fn run_child(daemon: bool, parent: sys::Pid, f: impl FnOnce()) -> ! {
     crate::hub::reset_after_fork();
     if daemon {
         IS_DAEMON.store(true, Ordering::Relaxed);
@@ -175,15 +175,15 @@ impl Process {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) -> io::Result<()> {
-        self.signal(libc::SIGTERM)
+        self.signal(sys::SIGTERM)
     }
 
     /// Sends SIGKILL.
     pub fn kill(&self) -> io::Result<()> {
-        self.signal(libc::SIGKILL)
+        self.signal(sys::SIGKILL)
     }
 
-    fn signal(&self, signal: libc::c_int) -> io::Result<()> {
+    fn signal(&self, signal: i32) -> io::Result<()> {
         if self.reaped().is_some() {
             return Ok(()); // already gone and reaped: nothing to signal
         }

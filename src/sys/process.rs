@@ -10,6 +10,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
+/// A process id as the kernel spells it.
+pub(crate) type Pid = libc::pid_t;
+
+/// The signals `Process::terminate` and `Process::kill` send.
+pub(crate) const SIGTERM: libc::c_int = libc::SIGTERM;
+pub(crate) const SIGKILL: libc::c_int = libc::SIGKILL;
+
 /// `fork(2)`: `Ok(0)` in the child, `Ok(pid)` in the parent.
 ///
 /// # Safety
