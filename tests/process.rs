@@ -150,3 +150,31 @@ fn a_daemon_dies_with_its_parent_even_on_sigkill_and_cannot_have_children() {
     }
     assert!(!alive(daemon_pid), "the daemon died with its parent");
 }
+
+#[test]
+fn fork_from_a_green_thread_while_others_run() {
+    let _t = turn();
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    let ticker = greenrt::spawn(move || {
+        for _ in 0..10 {
+            greenrt::sleep(Duration::from_millis(3));
+            t.set(t.get() + 1);
+        }
+    });
+    let forker = greenrt::spawn(|| {
+        // The child starts on this green thread's stack, gets a fresh hub, and runs green
+        // threads of its own; the parent's green threads are not carried over.
+        let child = Process::spawn(|| {
+            let hs: Vec<_> = (0..10).map(|i| greenrt::spawn(move || i)).collect();
+            let sum: i32 = greenrt::joinall(hs).into_iter().map(Result::unwrap).sum();
+            assert_eq!(greenrt::hub::stats().alive, 0);
+            std::process::exit(if sum == 45 { 0 } else { 9 });
+        })
+        .unwrap();
+        child.join().unwrap().code()
+    });
+    assert_eq!(forker.join().unwrap(), Some(0));
+    ticker.join().unwrap();
+    assert_eq!(ticks.get(), 10);
+}
