@@ -2,10 +2,8 @@
 
 mod util;
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -61,19 +59,11 @@ fn a_waker_fired_from_another_os_thread_unparks_only_the_green_thread() {
         };
         waker.expect("polled before").wake();
     });
-    let ticks = Rc::new(Cell::new(0));
-    let t = ticks.clone();
-    let ticker = greenrt::spawn(move || {
-        for _ in 0..4 {
-            greenrt::sleep(Duration::from_millis(5));
-            t.set(t.get() + 1);
-        }
-    });
+    let ticker = util::Ticker::start(4, Duration::from_millis(5));
     let waiter = greenrt::spawn(move || greenrt::block_on(Remote(slot)));
     assert_eq!(waiter.join().unwrap(), 11);
-    ticker.join().unwrap();
     assert_eq!(
-        ticks.get(),
+        ticker.finish(),
         4,
         "other green threads ran while the future was pending"
     );

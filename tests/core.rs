@@ -365,14 +365,7 @@ fn unparker_wakes_a_green_thread_from_another_os_thread() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
-    let ticks = Rc::new(Cell::new(0));
-    let t = ticks.clone();
-    let ticker = spawn(move || {
-        for _ in 0..5 {
-            sleep(MS * 5);
-            t.set(t.get() + 1);
-        }
-    });
+    let ticker = util::Ticker::start(5, MS * 5);
     let waiter = spawn(move || {
         let unparker = greenrt::hub::unparker();
         std::thread::spawn(move || {
@@ -386,9 +379,8 @@ fn unparker_wakes_a_green_thread_from_another_os_thread() {
         "woken"
     });
     assert_eq!(waiter.join().unwrap(), "woken");
-    ticker.join().unwrap();
     assert_eq!(
-        ticks.get(),
+        ticker.finish(),
         5,
         "the hub kept running other green threads meanwhile"
     );

@@ -374,21 +374,13 @@ fn full_backlog_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>) 
 fn connect_timeout_fires_when_the_peer_never_answers() {
     let (listener, _fillers) = full_backlog_listener();
     let addr = listener.local_addr().unwrap();
-    let ticks = Rc::new(Cell::new(0));
-    let t = ticks.clone();
-    let ticker = spawn(move || {
-        for _ in 0..5 {
-            sleep(MS * 10);
-            t.set(t.get() + 1);
-        }
-    });
+    let ticker = util::Ticker::start(5, MS * 10);
     let start = Instant::now();
     let err = TcpStream::connect_timeout(&addr, MS * 150).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
     assert!(start.elapsed() >= MS * 150 && start.elapsed() < Duration::from_secs(3));
-    ticker.join().unwrap();
     assert_eq!(
-        ticks.get(),
+        ticker.finish(),
         5,
         "the hub ran other green threads during the connect"
     );

@@ -2,11 +2,9 @@
 
 mod util;
 
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::process::ExitStatusExt;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use greenrt::process::{Builder, Process};
@@ -59,18 +57,10 @@ fn exit_codes_panics_and_signals() {
 fn join_from_a_green_thread_parks_only_it() {
     let _t = turn();
     let child = Process::spawn(|| std::thread::sleep(Duration::from_millis(80))).unwrap();
-    let ticks = Rc::new(Cell::new(0));
-    let t = ticks.clone();
-    let ticker = greenrt::spawn(move || {
-        for _ in 0..5 {
-            greenrt::sleep(Duration::from_millis(5));
-            t.set(t.get() + 1);
-        }
-    });
+    let ticker = util::Ticker::start(5, Duration::from_millis(5));
     let joiner = greenrt::spawn(move || child.join().unwrap().success());
     assert!(joiner.join().unwrap());
-    ticker.join().unwrap();
-    assert_eq!(ticks.get(), 5);
+    assert_eq!(ticker.finish(), 5);
 }
 
 #[test]
@@ -154,14 +144,7 @@ fn a_daemon_dies_with_its_parent_even_on_sigkill_and_cannot_have_children() {
 #[test]
 fn fork_from_a_green_thread_while_others_run() {
     let _t = turn();
-    let ticks = Rc::new(Cell::new(0));
-    let t = ticks.clone();
-    let ticker = greenrt::spawn(move || {
-        for _ in 0..10 {
-            greenrt::sleep(Duration::from_millis(3));
-            t.set(t.get() + 1);
-        }
-    });
+    let ticker = util::Ticker::start(10, Duration::from_millis(3));
     let forker = greenrt::spawn(|| {
         // The child starts on this green thread's stack, gets a fresh hub, and runs green
         // threads of its own; the parent's green threads are not carried over.
@@ -175,6 +158,5 @@ fn fork_from_a_green_thread_while_others_run() {
         child.join().unwrap().code()
     });
     assert_eq!(forker.join().unwrap(), Some(0));
-    ticker.join().unwrap();
-    assert_eq!(ticks.get(), 10);
+    assert_eq!(ticker.finish(), 10);
 }

@@ -118,22 +118,14 @@ fn a_std_thread_releasing_a_green_mutex_wakes_the_green_waiter() {
         *g = 7;
     });
     ready.wait();
-    let ticks = Rc::new(Cell::new(0));
-    let tk = ticks.clone();
-    let ticker = spawn(move || {
-        for _ in 0..3 {
-            sleep(MS * 2);
-            tk.set(tk.get() + 1);
-        }
-    });
+    let ticker = util::Ticker::start(3, MS * 2);
     let waiter = {
         let m = m.clone();
         spawn(move || *m.lock())
     };
     assert_eq!(waiter.join().unwrap(), 7);
-    ticker.join().unwrap();
     assert_eq!(
-        ticks.get(),
+        ticker.finish(),
         3,
         "the hub ran other green threads while waiting"
     );

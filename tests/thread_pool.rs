@@ -2,8 +2,6 @@
 
 mod util;
 
-use std::cell::Cell;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,22 +74,14 @@ fn panics_report_through_result_and_cancel_works_before_start() {
 #[test]
 fn waiting_for_a_result_parks_only_the_green_thread() {
     let pool = ThreadPool::new(1);
-    let ticks = Rc::new(Cell::new(0));
-    let t = ticks.clone();
-    let ticker = greenrt::spawn(move || {
-        for _ in 0..5 {
-            greenrt::sleep(Duration::from_millis(5));
-            t.set(t.get() + 1);
-        }
-    });
+    let ticker = util::Ticker::start(5, Duration::from_millis(5));
     let slow = pool.submit(|| {
         std::thread::sleep(Duration::from_millis(60));
         7
     });
     let waiter = greenrt::spawn(move || slow.result().unwrap());
     assert_eq!(waiter.join().unwrap(), 7);
-    ticker.join().unwrap();
-    assert_eq!(ticks.get(), 5);
+    assert_eq!(ticker.finish(), 5);
 }
 
 #[test]

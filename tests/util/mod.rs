@@ -80,3 +80,30 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A green thread that ticks `times` times, sleeping `every` between ticks: proof that the
+/// hub kept running other green threads while something else waited.
+pub struct Ticker {
+    handle: greenrt::JoinHandle<()>,
+    ticks: Rc<std::cell::Cell<u32>>,
+}
+
+impl Ticker {
+    pub fn start(times: u32, every: std::time::Duration) -> Ticker {
+        let ticks = Rc::new(std::cell::Cell::new(0));
+        let t = ticks.clone();
+        let handle = greenrt::spawn(move || {
+            for _ in 0..times {
+                greenrt::sleep(every);
+                t.set(t.get() + 1);
+            }
+        });
+        Ticker { handle, ticks }
+    }
+
+    /// Waits for the ticker to end and returns how many times it ticked.
+    pub fn finish(self) -> u32 {
+        self.handle.join().expect("the ticker does not panic");
+        self.ticks.get()
+    }
+}
