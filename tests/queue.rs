@@ -198,3 +198,48 @@ fn producers_on_os_threads_consumers_on_green_threads() {
     let total: u64 = joinall(consumers).into_iter().map(Result::unwrap).sum();
     assert_eq!(total, (0..4000).sum());
 }
+
+#[test]
+fn short_get_timeouts_racing_with_cross_thread_puts_lose_nothing() {
+    // Getters keep timing out while other OS threads put: a reservation made for a getter
+    // that is giving up at that moment must pass to someone else, never strand an item.
+    let q: Arc<Queue<u64>> = Arc::new(Queue::new(8));
+    let producers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    q.put(t * 10_000 + i).unwrap();
+                    if i % 64 == 0 {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            })
+        })
+        .collect();
+    let got = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let getters: Vec<_> = (0..4)
+        .map(|_| {
+            let (q, got) = (q.clone(), got.clone());
+            spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while got.borrow().len() < 4000 && Instant::now() < deadline {
+                    match q.get_timeout(Duration::from_micros(300)) {
+                        Ok(v) => got.borrow_mut().push(v),
+                        Err(GetError::Empty) => {}
+                        Err(GetError::Closed) => unreachable!(),
+                    }
+                }
+            })
+        })
+        .collect();
+    joinall(getters);
+    while !producers.iter().all(|p| p.is_finished()) {
+        greenrt::sleep(MS);
+    }
+    let mut got = got.take();
+    got.sort_unstable();
+    let mut expected: Vec<u64> = (0..2000).chain(10_000..12_000).collect();
+    expected.sort_unstable();
+    assert_eq!(got, expected, "every item delivered exactly once");
+}

@@ -321,7 +321,7 @@ impl<T, O: Order<T>> Queue<T, O> {
     }
 
     /// Reserves spare items for waiting getters and spare room for waiting putters, longest
-    /// waiting first. Returns the waiters to grant once the lock is released.
+    /// waiting first. Returns the waiters to notify once the lock is released.
     fn dispatch(&self, s: &mut State<T, O>) -> Vec<Arc<Waiter>> {
         let mut granted = Vec::new();
         while s.items.len() > s.reserved_items {
@@ -329,6 +329,7 @@ impl<T, O: Order<T>> Queue<T, O> {
                 break;
             };
             s.reserved_items += 1;
+            getter.mark_granted();
             granted.push(getter);
         }
         while self.has_room(s) {
@@ -336,6 +337,7 @@ impl<T, O: Order<T>> Queue<T, O> {
                 break;
             };
             s.reserved_space += 1;
+            putter.mark_granted();
             granted.push(putter);
         }
         granted
@@ -352,7 +354,7 @@ impl<T, O: Order<T>> Queue<T, O> {
                 if s.closed {
                     let granted = self.dispatch(&mut s); // pass our reservation on
                     drop(s);
-                    granted.iter().for_each(|w| w.grant());
+                    granted.iter().for_each(|w| w.notify());
                     return Err(PutError::Closed(item));
                 }
                 if reserved || (s.putters.is_empty() && self.has_room(&s)) {
@@ -360,7 +362,7 @@ impl<T, O: Order<T>> Queue<T, O> {
                     s.unfinished += 1;
                     let granted = self.dispatch(&mut s);
                     drop(s);
-                    granted.iter().for_each(|w| w.grant());
+                    granted.iter().for_each(|w| w.notify());
                     return Ok(());
                 }
                 if deadline.is_some_and(|at| Instant::now() >= at) {
@@ -392,7 +394,7 @@ impl<T, O: Order<T>> Queue<T, O> {
                     let item = s.items.pop().expect("a reserved or spare item is there");
                     let granted = self.dispatch(&mut s);
                     drop(s);
-                    granted.iter().for_each(|w| w.grant());
+                    granted.iter().for_each(|w| w.notify());
                     return Ok(item);
                 }
                 if s.closed {
@@ -469,7 +471,7 @@ impl<T, O: Order<T>> Drop for Leave<'_, T, O> {
         *(self.reservations)(&mut s) -= 1;
         let granted = self.queue.dispatch(&mut s);
         drop(s);
-        granted.iter().for_each(|w| w.grant());
+        granted.iter().for_each(|w| w.notify());
     }
 }
 

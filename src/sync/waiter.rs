@@ -31,7 +31,7 @@ pub(crate) struct Waiter {
     hub: Arc<Shared>,
     key: Key,
     notified: AtomicBool,
-    /// Set by [`Waiter::grant`]: the notifier reserved something for this waiter (a queue
+    /// Set by [`Waiter::mark_granted`]: the notifier reserved something for this waiter (a queue
     /// item or place), as opposed to a plain wake-up (such as a queue's `close`).
     granted: AtomicBool,
 }
@@ -55,10 +55,12 @@ impl Waiter {
         self.notified.load(Ordering::Acquire)
     }
 
-    /// Notifies the waiter that something was reserved for it.
-    pub(crate) fn grant(&self) {
+    /// Records that something was reserved for this waiter. Call it *under the primitive's
+    /// lock*, in the same critical section that takes the waiter off its queue, and
+    /// [`Waiter::notify`] after unlocking: a waiter that gives up (timeout, unwind) and finds
+    /// itself off the queue can then always tell a reservation from a plain wake-up.
+    pub(crate) fn mark_granted(&self) {
         self.granted.store(true, Ordering::Release);
-        self.notify();
     }
 
     /// True if a notifier reserved something for this waiter.
