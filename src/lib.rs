@@ -45,6 +45,7 @@ pub mod bridge;
 pub mod coro;
 pub mod current;
 pub mod hub;
+pub mod ipc;
 pub mod join;
 pub mod net;
 pub mod pool;

@@ -305,3 +305,23 @@ impl Drop for Hub {
         }
     }
 }
+
+/// True when blocking this OS thread would stall other green threads: the caller is a green
+/// thread, or the main context of a hub that has green threads. ipc waits then park instead
+/// of sleeping in the kernel.
+pub(crate) fn others_could_run() -> bool {
+    with_existing_hub(|hub| !hub.with_current(|me| me.is_main) || hub.greens.borrow().len() > 1)
+        .unwrap_or(false)
+}
+
+/// Who is calling, as a number unique in this process: the green thread's id, or for a
+/// plain thread or a hub's main context an id drawn once per OS thread from the same counter.
+/// ipc's RLock records it as its owner.
+pub(crate) fn caller_token() -> u64 {
+    thread_local! {
+        static THREAD_TOKEN: u64 = next_green_id();
+    }
+    with_existing_hub(|hub| hub.with_current(|me| (!me.is_main).then_some(me.id)))
+        .flatten()
+        .unwrap_or_else(|| THREAD_TOKEN.with(|t| *t))
+}

@@ -11,6 +11,9 @@
 //! | sub-millisecond timer wake-up| [`timerfd`]          | `hub::reactor`                  |
 //! | the process's thread count   | [`threads`]          | the deadlock report             |
 //! | fork, pidfds, reaping        | [`process`]          | `process::Process`              |
+//! | is a lock owner alive?       | [`process::pid_state`]| `ipc` owner-death checks       |
+//! | shared futexes, futex_waitv  | [`futex`]            | `ipc` primitives and waiting    |
+//! | shared mappings, atexit      | [`shm`]              | `ipc::region`                   |
 //!
 //! Every function here is a thin, documented wrapper: it turns a C return code into an
 //! `io::Result` and says in a `// SAFETY:` comment why its arguments are valid.
@@ -18,9 +21,11 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("greenrt supports Linux on x86_64 only (futexes, epoll, MADV_GUARD_INSTALL)");
 
+pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod poll;
 pub(crate) mod process;
+pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod threads;
 pub(crate) mod timerfd;

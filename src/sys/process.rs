@@ -113,3 +113,73 @@ pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions and does not return.
     unsafe { libc::_exit(code) }
 }
+
+/// What `/proc` says about a pid, for telling a live lock owner from a dead one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PidState {
+    /// No such process, or only its zombie: it holds nothing any more.
+    Gone,
+    /// A running (or stopped) process that started at this many clock ticks after boot.
+    Alive { start_ticks: u64 },
+}
+
+/// Looks up `pid` without signalling it: `kill(pid, 0)`, then `/proc/<pid>/stat` for its
+/// state and start time (field 22, in clock ticks since boot).
+pub(crate) fn pid_state(pid: u32) -> PidState {
+    // SAFETY: signal 0 only checks that the process exists; it delivers nothing.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    if rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return PidState::Gone;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return PidState::Gone;
+    };
+    // The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let mut fields = after.split_whitespace();
+    let state = fields.next().unwrap_or("X");
+    if state == "Z" || state == "X" || state == "x" {
+        return PidState::Gone;
+    }
+    // After the state (field 3) come fields 4..; the start time is field 22.
+    match fields.nth(18).and_then(|s| s.parse().ok()) {
+        Some(start_ticks) => PidState::Alive { start_ticks },
+        None => PidState::Gone,
+    }
+}
+
+/// Now, in the clock ticks since boot that `/proc/<pid>/stat` uses for start times.
+pub(crate) fn boot_ticks_now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; CLOCK_BOOTTIME exists on every supported kernel.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ts.tv_sec as u64 * hz + ts.tv_nsec as u64 * hz / 1_000_000_000
+}
+
+/// This process's pid, cached: `getpid` is a real syscall, and ipc fast paths make none.
+/// A `fork` (by any means that runs `pthread_atfork` handlers, as glibc's `fork` does)
+/// clears the cache in the child.
+pub(crate) fn cached_pid() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forget_in_child() {
+        PID.store(0, Ordering::Relaxed);
+    }
+    let pid = PID.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    HOOK.call_once(|| {
+        // SAFETY: registers a plain function that only stores to an atomic.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
+    });
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}

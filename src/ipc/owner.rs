@@ -1,0 +1,96 @@
+//! Is the process holding a lock still alive?
+//!
+//! ipc locks record their holder's **pid** in the lock word (see `ipc::raw_lock`). A waiter
+//! that has waited a while asks the kernel about that pid:
+//!
+//! 1. `kill(pid, 0)` fails with `ESRCH`, or `/proc/<pid>/stat` shows a zombie: the holder died.
+//! 2. The pid exists but its process **started after** this waiter first saw it holding the
+//!    lock: the holder died and the pid was reused by an unrelated process. (The holder took
+//!    the lock before we looked, so it started before we looked.)
+//!
+//! Start times are in clock ticks (10 ms), so rule 2 cannot tell a reuse within the same tick
+//! as our first look; that needs the kernel to cycle through `pid_max` (4 million) pids in
+//! 10 ms, and such a process is then treated as the holder until it ends.
+//!
+//! Checks cost two syscalls and a small `/proc` read, so they run at most every
+//! [`CHECK_EVERY`], and only after a waiter has waited: the fast paths never make them.
+
+use std::time::{Duration, Instant};
+
+use crate::sys::process::{PidState, boot_ticks_now, cached_pid, pid_state};
+
+/// How often a waiter asks whether the holder is alive.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(10);
+
+/// How long a waiter sleeps on the lock word between checks.
+pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(20);
+
+/// One waiter's view of one holder. See the module docs.
+#[derive(Debug)]
+pub(crate) struct OwnerWatch {
+    pid: u32,
+    since_ticks: u64,
+    next_check: Instant,
+}
+
+impl OwnerWatch {
+    pub(crate) fn new() -> OwnerWatch {
+        OwnerWatch {
+            pid: 0,
+            since_ticks: 0,
+            next_check: Instant::now(),
+        }
+    }
+
+    /// True when `pid`, seen holding the lock just now, has certainly died.
+    pub(crate) fn holder_died(&mut self, pid: u32) -> bool {
+        if pid == cached_pid() {
+            return false;
+        }
+        let now = Instant::now();
+        if pid != self.pid {
+            self.pid = pid;
+            self.since_ticks = boot_ticks_now();
+            self.next_check = now;
+        }
+        if now < self.next_check {
+            return false;
+        }
+        self.next_check = now + CHECK_EVERY;
+        match pid_state(pid) {
+            PidState::Gone => true,
+            PidState::Alive { start_ticks } => start_ticks > self.since_ticks,
+        }
+    }
+}
+
+/// The deadline of one wait slice: `WAIT_SLICE` from now, or `deadline` if sooner.
+pub(crate) fn slice_deadline(deadline: Option<Instant>) -> Instant {
+    let slice = Instant::now() + WAIT_SLICE;
+    deadline.map_or(slice, |d| d.min(slice))
+}
+
+/// This process's start time in boot ticks (cached per pid, so a forked child re-reads it).
+pub(crate) fn my_start_ticks() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CACHE: AtomicU64 = AtomicU64::new(0); // pid << 42 | ticks (ticks < 2^42: 1,393 years)
+    let pid = u64::from(cached_pid());
+    let cached = CACHE.load(Ordering::Relaxed);
+    if cached >> 42 == pid {
+        return cached & ((1 << 42) - 1);
+    }
+    let ticks = match pid_state(pid as u32) {
+        PidState::Alive { start_ticks } => start_ticks & ((1 << 42) - 1),
+        PidState::Gone => 0,
+    };
+    CACHE.store(pid << 42 | ticks, Ordering::Relaxed);
+    ticks
+}
+
+/// True when the process recorded as (`pid`, started at `start_ticks`) no longer runs.
+pub(crate) fn process_gone(pid: u32, start_ticks: u64) -> bool {
+    match pid_state(pid) {
+        PidState::Gone => true,
+        PidState::Alive { start_ticks: now } => now != start_ticks,
+    }
+}

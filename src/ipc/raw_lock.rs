@@ -1,0 +1,188 @@
+//! The robust lock word every ipc lock is built on.
+//!
+//! One `u32` in shared memory:
+//!
+//! | bits   | meaning                                                             |
+//! |--------|---------------------------------------------------------------------|
+//! | 0..=21 | pid of the holding process; 0 = unlocked (Linux pids are < 2^22)    |
+//! | 22..=30| always 0 (a set bit means the word is corrupt)                      |
+//! | 31     | `WAITERS`: someone may be asleep on the word; unlock must wake one  |
+//!
+//! | word            | state                                  |
+//! |-----------------|----------------------------------------|
+//! | `0`             | free, nobody waiting                   |
+//! | `WAITERS`       | free, a woken waiter is on its way     |
+//! | `pid`           | held by `pid`, nobody waiting          |
+//! | `pid | WAITERS` | held by `pid`, waiters may be asleep   |
+//!
+//! * **lock**: CAS `0 -> me` (no syscall). Otherwise spin briefly, then set `WAITERS` and wait
+//!   on the word; a waiter takes a free word as `me | WAITERS`, since others may still sleep.
+//! * **unlock**: swap in `0`; if `WAITERS` was set, `futex_wake(1)` (the only syscall).
+//! * **holder died**: a waiter that finds the holder dead (see `ipc::owner`) CASes the word
+//!   from `dead | bits` to `me | WAITERS` and reports `Acquired::OwnerDied`. Exactly one waiter
+//!   wins that CAS.
+//!
+//! The holder is a *process*: threads and green threads of one process share its pid. Locks
+//! that care which thread holds them (RLock) keep that next to the word.
+
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use super::owner::{OwnerWatch, slice_deadline};
+use super::region::{SharedLayout, invalid};
+use super::wait;
+use crate::sys::process::cached_pid;
+
+const WAITERS: u32 = 1 << 31;
+const PID_MASK: u32 = (1 << 22) - 1;
+const MUST_BE_ZERO: u32 = !(PID_MASK | WAITERS);
+
+/// How a lock was acquired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// From a live holder or free.
+    Clean,
+    /// Taken over from a holder that died holding it: the data it guards may be half-updated.
+    OwnerDied,
+}
+
+/// The lock word. See the module docs.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct RawLock {
+    word: AtomicU32,
+}
+
+// SAFETY: repr(C), one atomic.
+unsafe impl SharedLayout for RawLock {}
+
+impl RawLock {
+    /// Takes the lock if it is free. `Ok(None)` if it is held.
+    pub(crate) fn try_lock(&self) -> io::Result<Option<Acquired>> {
+        let me = cached_pid();
+        match self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => Ok(Some(Acquired::Clean)),
+            Err(w) => {
+                check(w)?;
+                if w & PID_MASK == 0 && self.take_free(w, me) {
+                    return Ok(Some(Acquired::Clean));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Takes the lock, waiting until `deadline`. `Ok(None)` if the deadline passed.
+    #[inline]
+    pub(crate) fn lock(&self, deadline: Option<Instant>) -> io::Result<Option<Acquired>> {
+        let me = cached_pid();
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(Some(Acquired::Clean));
+        }
+        self.lock_slow(me, deadline)
+    }
+
+    #[cold]
+    fn lock_slow(&self, me: u32, deadline: Option<Instant>) -> io::Result<Option<Acquired>> {
+        for _ in 0..100 {
+            let w = self.word.load(Ordering::Relaxed);
+            if w == 0 && self.take_free(w, me) {
+                return Ok(Some(Acquired::Clean));
+            }
+            std::hint::spin_loop();
+        }
+        let mut watch = OwnerWatch::new();
+        loop {
+            let w = self.word.load(Ordering::Relaxed);
+            check(w)?;
+            let holder = w & PID_MASK;
+            if holder == 0 {
+                if self.take(w, me | WAITERS) {
+                    return Ok(Some(Acquired::Clean));
+                }
+                continue;
+            }
+            if w & WAITERS == 0 && !self.take(w, w | WAITERS) {
+                continue;
+            }
+            if watch.holder_died(holder) {
+                if self.take(w | WAITERS, me | WAITERS) {
+                    return Ok(Some(Acquired::OwnerDied));
+                }
+                continue;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            wait::wait(&self.word, w | WAITERS, Some(slice_deadline(deadline)));
+        }
+    }
+
+    /// Releases the lock, which this process must hold.
+    ///
+    /// Errors: `InvalidData` if the word does not name this process (corrupt shared memory, or
+    /// an unlock without a lock).
+    #[inline]
+    pub(crate) fn unlock(&self) -> io::Result<()> {
+        let me = cached_pid();
+        if self
+            .word
+            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        self.unlock_slow(me)
+    }
+
+    #[cold]
+    fn unlock_slow(&self, me: u32) -> io::Result<()> {
+        let w = self.word.load(Ordering::Relaxed);
+        if w & PID_MASK != me || w & MUST_BE_ZERO != 0 {
+            return Err(invalid(format!(
+                "ipc lock word {w:#x} does not name this process ({me}) as its holder"
+            )));
+        }
+        let prev = self.word.swap(0, Ordering::Release);
+        if prev & WAITERS != 0 {
+            wait::wake(&self.word, 1);
+        }
+        Ok(())
+    }
+
+    /// The pid holding the lock now, if any (a snapshot).
+    pub(crate) fn holder(&self) -> Option<u32> {
+        match self.word.load(Ordering::Relaxed) & PID_MASK {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+
+    fn take_free(&self, seen: u32, me: u32) -> bool {
+        self.take(seen, me | (seen & WAITERS))
+    }
+
+    fn take(&self, seen: u32, new: u32) -> bool {
+        self.word
+            .compare_exchange(seen, new, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
+/// A word with reserved bits set was not written by greenrt.
+fn check(w: u32) -> io::Result<()> {
+    if w & MUST_BE_ZERO != 0 {
+        return Err(invalid(format!(
+            "ipc lock word {w:#x} is corrupt (reserved bits set)"
+        )));
+    }
+    Ok(())
+}
