@@ -448,3 +448,35 @@ fn bounded_semaphore_refuses_over_release_and_signals_are_not_tracked() {
     );
     assert!(start.elapsed() >= Duration::from_millis(30));
 }
+
+#[test]
+fn a_semaphore_acquire_killed_midway_leaks_no_permit() {
+    let _t = turn();
+    let sem = greenrt::ipc::Semaphore::new(3).unwrap();
+    let child = Process::spawn({
+        let sem = sem.clone();
+        move || {
+            use greenrt::ipc::fault::{CrashPoint, kill_self_at};
+            let _held = sem.acquire().unwrap();
+            kill_self_at(CrashPoint::SemaphoreBeforeCommit, 1);
+            let _second = sem.acquire();
+            unreachable!("the crash point was not reached");
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&child.join().unwrap()),
+        Some(9)
+    );
+    // The half-done acquire is rolled back and the finished one returned: all 3 available.
+    let permits: Vec<_> = (0..3)
+        .map(|_| {
+            sem.acquire_timeout(Duration::from_secs(5))
+                .unwrap()
+                .expect("a permit")
+        })
+        .collect();
+    assert!(sem.try_acquire().unwrap().is_none());
+    drop(permits);
+    assert_eq!(sem.value(), 3);
+}

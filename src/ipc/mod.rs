@@ -33,8 +33,11 @@
 
 mod condition;
 mod event;
+#[doc(hidden)]
+pub mod fault;
 mod lock;
 mod owner;
+mod queue;
 mod raw_lock;
 pub(crate) mod region;
 mod rlock;
@@ -48,6 +51,7 @@ use std::io;
 pub use condition::{Condition, ConditionGuard};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
+pub use queue::{DEFAULT_CAPACITY, GetError, PutError, Queue, QueueBuilder, TaskDoneTooOften};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};

@@ -47,7 +47,7 @@ pub(crate) enum Kind {
     Semaphore = 3,
     Event = 4,
     Condition = 5,
-    // 6: Queue (in the next step)
+    Queue = 6,
     Value = 7,
 }
 

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::event::Uncount;
+use super::fault::{self, CrashPoint};
 use super::owner::{CHECK_EVERY, my_start_ticks, process_gone, slice_deadline};
 use super::raw_lock::{Acquired, RawLock};
 use super::region::{Kind, Region, SharedLayout, invalid};
@@ -258,6 +259,7 @@ impl Inside<'_> {
         let slot = self.my_slot();
         self.begin(slot);
         self.s.count.store(count - 1, Ordering::Relaxed);
+        fault::point(CrashPoint::SemaphoreBeforeCommit);
         if let Some(i) = slot {
             let sl = &self.s.slots[i];
             sl.start.store(my_start_ticks(), Ordering::Relaxed);

@@ -1,0 +1,47 @@
+//! Fault injection for crash-safety tests: make this process SIGKILL itself at a chosen
+//! instant *inside* an ipc critical section — the moment a random `kill -9` almost never hits.
+//!
+//! Not for production use; hidden from the docs. When nothing is armed, a crash point costs
+//! one relaxed atomic load.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Where inside an operation to die.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum CrashPoint {
+    /// Queue put: the length and half of the payload are in the ring; nothing is published.
+    PutMidCopy = 1,
+    /// Queue put: `tail` has moved, `count` and the journal commit have not.
+    PutBeforeCommit = 2,
+    /// Queue get: `head` has moved, `count` and the journal commit have not.
+    GetBeforeCommit = 3,
+    /// Semaphore: `count` has changed, the holder's slot and the journal commit have not.
+    SemaphoreBeforeCommit = 4,
+}
+
+static POINT: AtomicU32 = AtomicU32::new(0);
+static COUNTDOWN: AtomicU64 = AtomicU64::new(0);
+
+/// Arms a crash: the `nth` time (1 = the next time) this process passes `point`, it sends
+/// itself SIGKILL. Meant to be called in a forked child.
+pub fn kill_self_at(point: CrashPoint, nth: u64) {
+    COUNTDOWN.store(nth.max(1), Ordering::Relaxed);
+    POINT.store(point as u32, Ordering::Relaxed);
+}
+
+/// A crash point: dies here if armed for `point` and the countdown reaches zero.
+#[inline(always)]
+pub(crate) fn point(point: CrashPoint) {
+    if POINT.load(Ordering::Relaxed) == point as u32 {
+        hit(point);
+    }
+}
+
+#[cold]
+fn hit(point: CrashPoint) {
+    if COUNTDOWN.fetch_sub(1, Ordering::Relaxed) == 1 {
+        let _ = point;
+        crate::sys::process::kill_self();
+    }
+}
