@@ -9,7 +9,7 @@
 //! | [`Event`]                 | a flag processes wait for                   | `event.rs`    |
 //! | [`Condition`]             | a lock with wait/notify                     | `condition.rs`|
 //! | [`Queue`]                 | bounded FIFO of serde values, crash-safe    | `queue.rs`    |
-//! | [`Pipe`]                  | a duplex pair of message connections        | `pipe.rs`     |
+//! | [`pipe()`]                | a duplex pair of message [`Connection`]s    | `pipe.rs`     |
 //! | [`Value`], [`Array`]      | plain data with its own lock                | `value.rs`    |
 //!
 //! Every object lives in a shared region (`region.rs`): anonymous (`new`, inherited across
@@ -37,6 +37,7 @@ mod event;
 pub mod fault;
 mod lock;
 mod owner;
+mod pipe;
 mod queue;
 mod raw_lock;
 pub(crate) mod region;
@@ -51,6 +52,7 @@ use std::io;
 pub use condition::{Condition, ConditionGuard};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
+pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, MessageTooLarge, pipe};
 pub use queue::{DEFAULT_CAPACITY, GetError, PutError, Queue, QueueBuilder, TaskDoneTooOften};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};

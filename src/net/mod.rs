@@ -240,7 +240,7 @@ impl<S: AsRawFd> GreenFd<S> {
     }
 
     /// Blocks until the fd may be ready for `dir`; `TimedOut` once `deadline` passes.
-    fn wait(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+    pub(crate) fn wait(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
         let fd = self.source.as_raw_fd();
         if let Some(result) = with_existing_hub(|hub| self.wait_on_hub(hub, dir, deadline)) {
             return result;

@@ -43,3 +43,24 @@ pub(crate) fn wait_fd(fd: RawFd, write: bool, deadline: Option<Instant>) -> io::
         }
     }
 }
+
+/// True if `fd` is readable (or writable, if `write`) right now; never blocks.
+pub(crate) fn ready_now(fd: RawFd, write: bool) -> io::Result<bool> {
+    let events = if write { libc::POLLOUT } else { libc::POLLIN };
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `pfd` is a valid pollfd array of length 1 that lives across the call.
+        let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if rc >= 0 {
+            return Ok(rc > 0);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! `ipc::pipe()`: a duplex pair of message connections between processes
+//! (multiprocessing.Pipe).
+//!
+//! The pair is a Unix `socketpair`: made before `fork`, one end stays in the parent and the
+//! other goes to the child. Messages are framed on the byte stream:
+//!
+//! ```text
+//!   | len: u32 little-endian | len bytes (postcard for send/recv, raw for send_bytes) |
+//! ```
+//!
+//! Waiting goes through the reactor like a socket, so it parks only the calling green
+//! thread. A frame longer than the connection's maximum is refused before anything is
+//! written (`InvalidInput` carrying [`MessageTooLarge`]); on the receiving side such a length
+//! means the stream is corrupt (`InvalidData`) and the connection is unusable after it. A
+//! peer killed mid-message leaves a partial frame: `recv` reports `UnexpectedEof`, never a
+//! torn message.
+//!
+//! One writer per end at a time: frames from two processes writing the same end could
+//! interleave (within one process, a lock keeps a green thread's frame whole).
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::hub::reactor::Direction;
+use crate::net::GreenFd;
+
+/// The default largest message a connection accepts: 32 MiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 32 << 20;
+
+/// A message longer than the connection allows (inside an `InvalidInput` `io::Error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageTooLarge {
+    /// The message's size in bytes.
+    pub size: usize,
+    /// The connection's maximum.
+    pub max: usize,
+}
+
+impl fmt::Display for MessageTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "message of {} bytes exceeds the maximum of {}",
+            self.size, self.max
+        )
+    }
+}
+
+impl std::error::Error for MessageTooLarge {}
+
+/// Makes a connected pair: what one end sends, the other receives, both ways.
+///
+/// ```
+/// let (parent, child_end) = greenrt::ipc::pipe()?;
+/// let child = greenrt::process::Process::spawn(move || {
+///     let n: u64 = child_end.recv().unwrap();
+///     child_end.send(&(n * n)).unwrap();
+/// })?;
+/// parent.send(&12u64)?;
+/// assert_eq!(parent.recv::<u64>()?, 144);
+/// child.join()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn pipe() -> io::Result<(Connection, Connection)> {
+    let (a, b) = UnixStream::pair()?;
+    Ok((Connection::new(a)?, Connection::new(b)?))
+}
+
+/// One end of a [`pipe`].
+pub struct Connection {
+    stream: Arc<UnixStream>,
+    max_message: AtomicUsize,
+    /// The stream as the hub of the *current process* sees it; remade after a fork.
+    green: std::sync::Mutex<Option<(u32, Arc<GreenFd<SharedStream>>)>>,
+    send_lock: crate::sync::Mutex<()>,
+    recv_lock: crate::sync::Mutex<()>,
+}
+
+/// The stream, shared with the connection (the `GreenFd` does not own the fd alone).
+struct SharedStream(Arc<UnixStream>);
+
+impl AsRawFd for SharedStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl Connection {
+    fn new(stream: UnixStream) -> io::Result<Connection> {
+        stream.set_nonblocking(true)?;
+        Ok(Connection {
+            stream: Arc::new(stream),
+            max_message: AtomicUsize::new(DEFAULT_MAX_MESSAGE),
+            green: std::sync::Mutex::new(None),
+            send_lock: crate::sync::Mutex::new(()),
+            recv_lock: crate::sync::Mutex::new(()),
+        })
+    }
+
+    /// Sets the largest message this end sends or accepts (default [`DEFAULT_MAX_MESSAGE`]).
+    pub fn set_max_message(&self, bytes: usize) {
+        self.max_message
+            .store(bytes.min(u32::MAX as usize), Ordering::Relaxed);
+    }
+
+    /// This process's view of the stream (see the `green` field).
+    fn green(&self) -> Arc<GreenFd<SharedStream>> {
+        let pid = crate::sys::process::cached_pid();
+        let mut slot = self.green.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some((p, g)) if *p == pid => g.clone(),
+            _ => {
+                let g = Arc::new(GreenFd::new(SharedStream(self.stream.clone())));
+                *slot = Some((pid, g.clone()));
+                g
+            }
+        }
+    }
+
+    /// Sends `value`, encoded with postcard.
+    pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+        let bytes = postcard::to_stdvec(value)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.send_bytes(&bytes)
+    }
+
+    /// Receives a value sent with [`send`](Connection::send).
+    pub fn recv<T: DeserializeOwned>(&self) -> io::Result<T> {
+        let bytes = self.recv_bytes()?;
+        postcard::from_bytes(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "pipe message is not a valid {}: {e}",
+                    std::any::type_name::<T>()
+                ),
+            )
+        })
+    }
+
+    /// Sends `bytes` as one message.
+    pub fn send_bytes(&self, bytes: &[u8]) -> io::Result<()> {
+        let max = self.max_message.load(Ordering::Relaxed);
+        if bytes.len() > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                MessageTooLarge {
+                    size: bytes.len(),
+                    max,
+                },
+            ));
+        }
+        let _one_frame_at_a_time = self.send_lock.lock();
+        let green = self.green();
+        self.write_all(&green, &(bytes.len() as u32).to_le_bytes())?;
+        self.write_all(&green, bytes)
+    }
+
+    /// Receives one message's bytes.
+    ///
+    /// Errors: `UnexpectedEof` when the other end is closed (or died mid-message);
+    /// `InvalidData` for a length above this end's maximum.
+    pub fn recv_bytes(&self) -> io::Result<Vec<u8>> {
+        let _one_frame_at_a_time = self.recv_lock.lock();
+        let green = self.green();
+        let mut len = [0u8; 4];
+        self.read_exact(&green, &mut len)?;
+        let len = u32::from_le_bytes(len) as usize;
+        let max = self.max_message.load(Ordering::Relaxed);
+        if len > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "pipe frame of {len} bytes exceeds the maximum of {max}: the stream is corrupt"
+                ),
+            ));
+        }
+        let mut bytes = vec![0; len];
+        self.read_exact(&green, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// True if a message (or the end of the stream) can be read now or arrives within
+    /// `timeout`; `None` waits as long as it takes.
+    pub fn poll(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let fd = self.stream.as_raw_fd();
+        loop {
+            if crate::sys::poll::ready_now(fd, false)? {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            match self.green().wait(Direction::Read, deadline) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn write_all(&self, green: &GreenFd<SharedStream>, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = green.retry_transfer(Direction::Write, bytes.len(), || {
+                (&*self.stream).write(bytes)
+            })?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    fn read_exact(&self, green: &GreenFd<SharedStream>, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n =
+                green.retry_transfer(Direction::Read, buf.len(), || (&*self.stream).read(buf))?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the other end of the pipe is closed",
+                ));
+            }
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+}
+
+impl AsRawFd for Connection {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("fd", &self.stream.as_raw_fd())
+            .finish()
+    }
+}
