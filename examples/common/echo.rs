@@ -49,7 +49,7 @@ fn is_out_of_fds(e: &io::Error) -> bool {
 }
 
 /// Echoes until the peer closes its writing side, then closes ours.
-fn echo(mut conn: TcpStream) -> io::Result<()> {
+pub fn echo(mut conn: TcpStream) -> io::Result<()> {
     conn.set_nodelay(true)?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {

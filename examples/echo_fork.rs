@@ -1,0 +1,73 @@
+//! An echo server that forks a process per connection (socketserver.ForkingTCPServer): the
+//! parent only accepts; each child serves one client on its own fresh hub and exits.
+//!
+//! `cargo run --release --example echo_fork -- [--addr 127.0.0.1:0] [--clients 5] [--serve]`
+//!
+//! By default it also runs `--clients` green client threads against itself, checks every
+//! echo, and exits; with `--serve` it serves until killed.
+
+#[path = "common/args.rs"]
+mod args;
+#[path = "common/echo.rs"]
+mod echo;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+
+use greenrt::net::{TcpListener, TcpStream};
+use greenrt::process::{Process, current_pid};
+
+/// Accepts forever, forking a child per connection. Dropped `Process` handles are reaped by
+/// greenrt's reaper thread, so finished children never linger as zombies.
+fn serve(listener: TcpListener) -> ! {
+    loop {
+        match listener.accept() {
+            Ok((conn, peer)) => {
+                let child = Process::spawn(move || {
+                    println!("[pid {}] serving {peer}", current_pid());
+                    let _ = echo::echo(conn);
+                    println!("[pid {}] {peer} done", current_pid());
+                });
+                // The parent's copy of `conn` was moved into the closure and dropped here:
+                // only the child keeps the connection open.
+                if let Err(e) = child {
+                    eprintln!("[pid {}] fork failed: {e}", current_pid());
+                }
+            }
+            Err(e) => eprintln!("[pid {}] accept: {e}", current_pid()),
+        }
+    }
+}
+
+fn client(addr: SocketAddr, id: usize) -> std::io::Result<usize> {
+    let mut conn = TcpStream::connect(addr)?;
+    let message = format!("hello from client {id} ").repeat(100 + id * 37);
+    conn.write_all(message.as_bytes())?;
+    conn.shutdown(std::net::Shutdown::Write)?;
+    let mut echoed = Vec::new();
+    conn.read_to_end(&mut echoed)?;
+    assert_eq!(echoed, message.as_bytes(), "client {id}: wrong echo");
+    Ok(echoed.len())
+}
+
+fn main() -> std::io::Result<()> {
+    let args = args::Args::from_env();
+    let addr: String = args.get("addr", "127.0.0.1:0".to_string());
+    let clients: usize = args.get("clients", 5);
+    let listener = TcpListener::bind(&addr)?;
+    let local = listener.local_addr()?;
+    println!("[pid {}] forking echo server on {local}", current_pid());
+    if args.has("serve") {
+        serve(listener);
+    }
+    greenrt::spawn(move || serve(listener));
+    let handles: Vec<_> = (0..clients)
+        .map(|id| greenrt::spawn(move || client(local, id)))
+        .collect();
+    let mut bytes = 0;
+    for h in handles {
+        bytes += h.join().expect("client panicked")?;
+    }
+    println!("echo_fork: {clients} clients echoed {bytes} bytes through forked children");
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Queues between processes, as in the multiprocessing notes: a child process puts `n * n`
+//! for a few n, the parent gets them in order; then `try_get` (Python's `get_nowait`) on
+//! the empty queue reports `Empty` instead of blocking.
+//!
+//! `cargo run --release --example mp_queue -- [--n 5]`
+
+#[path = "common/args.rs"]
+mod args;
+
+use greenrt::ipc::{GetError, Queue};
+use greenrt::process::{Process, current_pid};
+
+fn main() -> std::io::Result<()> {
+    let n: u64 = args::Args::from_env().get("n", 5);
+    let q: Queue<(u32, u64)> = Queue::new(64 * 1024)?;
+    let child = Process::spawn({
+        let q = q.clone();
+        move || {
+            for i in 1..=n {
+                q.put(&(current_pid(), i * i)).expect("put");
+                println!("[pid {}] child put {}", current_pid(), i * i);
+            }
+        }
+    })?;
+    for _ in 1..=n {
+        let (from, square) = q.get().map_err(std::io::Error::other)?;
+        println!(
+            "[pid {}] parent got {square} from pid {from}",
+            current_pid()
+        );
+    }
+    child.join()?;
+    match q.try_get() {
+        Err(GetError::Empty) => println!(
+            "[pid {}] get_nowait on the empty queue: Empty",
+            current_pid()
+        ),
+        other => println!("[pid {}] unexpected: {other:?}", current_pid()),
+    }
+    Ok(())
+}
