@@ -15,6 +15,11 @@
 //! peer killed mid-message leaves a partial frame: `recv` reports `UnexpectedEof`, never a
 //! torn message.
 //!
+//! **Close what you do not use.** A forked child inherits *both* ends (every fd is copied by
+//! `fork`), so `recv` sees end-of-stream only once every copy of the other end is closed —
+//! exactly as with Python's `Pipe`. A child that should stop when the parent is done
+//! needs a sentinel message, or the parent must make the pipe after forking that child.
+//!
 //! One writer per end at a time: frames from two processes writing the same end could
 //! interleave (within one process, a lock keeps a green thread's frame whole).
 
@@ -80,9 +85,23 @@ pub struct Connection {
     max_message: AtomicUsize,
     /// The stream as the hub of the *current process* sees it; remade after a fork.
     green: std::sync::Mutex<Option<(u32, Arc<GreenFd<SharedStream>>)>>,
-    send_lock: crate::sync::Mutex<()>,
-    recv_lock: crate::sync::Mutex<()>,
+    /// Held while a frame is written, so a green thread's frame stays whole; holds the
+    /// buffer small frames are assembled in (one `write` per small message).
+    send_lock: crate::sync::Mutex<Vec<u8>>,
+    /// Held while a frame is read; holds bytes read ahead (one `read` serves many small
+    /// messages).
+    recv_lock: crate::sync::Mutex<ReadAhead>,
 }
+
+/// Bytes read from the stream but not yet consumed: `buf[start..]`.
+#[derive(Default)]
+struct ReadAhead {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+/// Frames up to this size are assembled and written with one syscall; reads ask for this much.
+const CHUNK: usize = 64 * 1024;
 
 /// The stream, shared with the connection (the `GreenFd` does not own the fd alone).
 struct SharedStream(Arc<UnixStream>);
@@ -100,8 +119,8 @@ impl Connection {
             stream: Arc::new(stream),
             max_message: AtomicUsize::new(DEFAULT_MAX_MESSAGE),
             green: std::sync::Mutex::new(None),
-            send_lock: crate::sync::Mutex::new(()),
-            recv_lock: crate::sync::Mutex::new(()),
+            send_lock: crate::sync::Mutex::new(Vec::new()),
+            recv_lock: crate::sync::Mutex::new(ReadAhead::default()),
         })
     }
 
@@ -158,9 +177,16 @@ impl Connection {
                 },
             ));
         }
-        let _one_frame_at_a_time = self.send_lock.lock();
+        let mut frame = self.send_lock.lock();
         let green = self.green();
-        self.write_all(&green, &(bytes.len() as u32).to_le_bytes())?;
+        let header = (bytes.len() as u32).to_le_bytes();
+        if bytes.len() + header.len() <= CHUNK {
+            frame.clear();
+            frame.extend_from_slice(&header);
+            frame.extend_from_slice(bytes);
+            return self.write_all(&green, &frame);
+        }
+        self.write_all(&green, &header)?;
         self.write_all(&green, bytes)
     }
 
@@ -169,10 +195,10 @@ impl Connection {
     /// Errors: `UnexpectedEof` when the other end is closed (or died mid-message);
     /// `InvalidData` for a length above this end's maximum.
     pub fn recv_bytes(&self) -> io::Result<Vec<u8>> {
-        let _one_frame_at_a_time = self.recv_lock.lock();
+        let mut ahead = self.recv_lock.lock();
         let green = self.green();
         let mut len = [0u8; 4];
-        self.read_exact(&green, &mut len)?;
+        self.read_exact(&green, &mut ahead, &mut len)?;
         let len = u32::from_le_bytes(len) as usize;
         let max = self.max_message.load(Ordering::Relaxed);
         if len > max {
@@ -184,7 +210,7 @@ impl Connection {
             ));
         }
         let mut bytes = vec![0; len];
-        self.read_exact(&green, &mut bytes)?;
+        self.read_exact(&green, &mut ahead, &mut bytes)?;
         Ok(bytes)
     }
 
@@ -193,6 +219,12 @@ impl Connection {
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<bool> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let fd = self.stream.as_raw_fd();
+        {
+            let ahead = self.recv_lock.lock();
+            if ahead.start < ahead.buf.len() {
+                return Ok(true);
+            }
+        }
         loop {
             if crate::sys::poll::ready_now(fd, false)? {
                 return Ok(true);
@@ -221,17 +253,39 @@ impl Connection {
         Ok(())
     }
 
-    fn read_exact(&self, green: &GreenFd<SharedStream>, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            let n =
-                green.retry_transfer(Direction::Read, buf.len(), || (&*self.stream).read(buf))?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the other end of the pipe is closed",
-                ));
+    /// Fills `out` from the read-ahead bytes, reading more from the stream as needed.
+    fn read_exact(
+        &self,
+        green: &GreenFd<SharedStream>,
+        ahead: &mut ReadAhead,
+        mut out: &mut [u8],
+    ) -> io::Result<()> {
+        while !out.is_empty() {
+            if ahead.start == ahead.buf.len() {
+                self.read_more(green, ahead)?;
             }
-            buf = &mut buf[n..];
+            let n = out.len().min(ahead.buf.len() - ahead.start);
+            out[..n].copy_from_slice(&ahead.buf[ahead.start..ahead.start + n]);
+            ahead.start += n;
+            out = &mut out[n..];
+        }
+        Ok(())
+    }
+
+    /// Replaces the (consumed) read-ahead with up to `CHUNK` new bytes.
+    fn read_more(&self, green: &GreenFd<SharedStream>, ahead: &mut ReadAhead) -> io::Result<()> {
+        ahead.buf.resize(CHUNK, 0);
+        ahead.start = 0;
+        let read = green.retry_transfer(Direction::Read, CHUNK, || {
+            (&*self.stream).read(&mut ahead.buf)
+        });
+        let n = read.inspect_err(|_| ahead.buf.clear())?;
+        ahead.buf.truncate(n);
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the other end of the pipe is closed",
+            ));
         }
         Ok(())
     }
