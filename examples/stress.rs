@@ -10,12 +10,16 @@
 //! * timer — green threads sleeping random 0..T ms; how late each wakes (p50/p99/max);
 //! * sync  — 10k green threads contending one green Mutex and one bounded Queue;
 //! * echo  — an echo server in a child process and the green load generator in this one,
-//!   every round trip checked.
+//!   every round trip checked;
+//! * ipc   — producer and consumer processes on one `ipc::Queue`, and workers on one
+//!   `ipc::Lock`, while random ones are SIGKILLed (see examples/common/ipc_storm.rs).
 
 #[path = "common/args.rs"]
 mod args;
 #[path = "common/echo.rs"]
 mod echo;
+#[path = "common/ipc_storm.rs"]
+mod ipc_storm;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -32,6 +36,7 @@ struct Plan {
     echo_secs: f64,
     sync_threads: usize,
     sync_rounds: usize,
+    ipc_secs: f64,
 }
 
 const FULL: Plan = Plan {
@@ -44,6 +49,7 @@ const FULL: Plan = Plan {
     echo_secs: 10.0,
     sync_threads: 10_000,
     sync_rounds: 100,
+    ipc_secs: 5.0,
 };
 
 const QUICK: Plan = Plan {
@@ -56,6 +62,7 @@ const QUICK: Plan = Plan {
     echo_secs: 1.0,
     sync_threads: 10_000,
     sync_rounds: 5,
+    ipc_secs: 1.0,
 };
 
 /// Figures and invariant outcomes, printed at the end.
@@ -92,6 +99,7 @@ fn main() {
     timer_storm(&plan, &mut report);
     sync_storm(&plan, &mut report);
     echo_storm(&plan, &mut report);
+    ipc_storm(&plan, &mut report);
     print_summary(&report, started.elapsed());
     if report.checks.iter().any(|(ok, _)| !ok) {
         std::process::exit(1);
@@ -368,6 +376,84 @@ fn echo_storm(plan: &Plan, report: &mut Report) {
             r.mismatches
         ),
     );
+}
+
+fn ipc_storm(plan: &Plan, report: &mut Report) {
+    let secs = plan.ipc_secs;
+    println!(
+        "[ipc] 3 producers + 3 consumers on one ipc::Queue, one SIGKILLed every ~12 ms, {secs} s ..."
+    );
+    match ipc_storm::queue_storm(secs, 3, seed()) {
+        Ok(r) => {
+            report.figure(
+                "ipc",
+                "queue messages/s under kill -9",
+                format!("{:.0}", r.delivered as f64 / r.secs),
+            );
+            report.figure(
+                "ipc",
+                "queue kills (producers / consumers)",
+                format!("{} / {}", r.producer_kills, r.consumer_kills),
+            );
+            report.check(
+                r.duplicates == 0,
+                format!("ipc: no message delivered twice ({} were)", r.duplicates),
+            );
+            report.check(
+                r.failed_consumers == 0,
+                format!(
+                    "ipc: no torn message, no failed consumer ({} failed)",
+                    r.failed_consumers
+                ),
+            );
+            report.check(
+                r.hung_consumers == 0,
+                format!("ipc: no survivor hung ({} did)", r.hung_consumers),
+            );
+            report.check(
+                r.lost <= r.consumer_kills,
+                format!(
+                    "ipc: returned puts not delivered ({}) <= consumer kills ({}), {} delivered",
+                    r.lost, r.consumer_kills, r.delivered
+                ),
+            );
+        }
+        Err(e) => report.check(false, format!("ipc: queue storm could not run: {e}")),
+    }
+    println!("[ipc] 3 workers on one ipc::Lock, one SIGKILLed every ~6 ms, {secs} s ...");
+    match ipc_storm::lock_storm(secs, 3, seed() ^ 0xabcd) {
+        Ok(r) => {
+            report.figure(
+                "ipc",
+                "lock entries/s under kill -9",
+                format!("{:.0}", r.entries as f64 / r.secs),
+            );
+            report.figure(
+                "ipc",
+                "lock holders killed / recovered",
+                format!("{} / {}", r.kills, r.recoveries),
+            );
+            report.check(
+                r.overlaps == 0,
+                format!(
+                    "ipc: never two lock holders at once ({} overlaps)",
+                    r.overlaps
+                ),
+            );
+            report.check(
+                r.entries > 0,
+                format!("ipc: the lock kept working ({} entries)", r.entries),
+            );
+        }
+        Err(e) => report.check(false, format!("ipc: lock storm could not run: {e}")),
+    }
+}
+
+/// A seed for the storms' random choices, printed so a run can be told apart.
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
 }
 
 fn run_echo_server_child() {

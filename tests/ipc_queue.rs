@@ -1,13 +1,15 @@
 //! ipc::Queue: FIFO with wrap-around, many processes, limits, task_done/join, close, green
 //! waiting, and producers and consumers killed with SIGKILL at random instants.
 
+#[path = "../examples/common/ipc_storm.rs"]
+mod storm;
 mod util;
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use greenrt::ipc::{Array, GetError, LockError, PutError, Queue, QueueBuilder};
+use greenrt::ipc::{GetError, PutError, Queue, QueueBuilder};
 use greenrt::process::Process;
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -249,124 +251,38 @@ fn corrupt_indices_are_invalid_data() {
     }
 }
 
-/// A message whose payload proves it is whole: made from (incarnation, seq).
-fn payload(inc: u32, seq: u32) -> Vec<u8> {
-    let len = (seq as usize * 7919 + inc as usize * 31) % 700;
-    util::pattern(u64::from(inc) << 32 | u64::from(seq), len)
-}
-
-const INCARNATIONS: usize = 400;
-const SEQS: usize = 4096;
-
-fn spawn_producer(q: &Queue<(u32, u32, Vec<u8>)>, returned: &Array<u32>, inc: u32) -> Process {
-    let (q, returned) = (q.clone(), returned.clone());
-    Process::spawn(move || {
-        for seq in 0..SEQS as u32 {
-            q.put(&(inc, seq, payload(inc, seq))).unwrap();
-            // Recorded only after put returned: "every message whose put returned".
-            returned.lock().or_else(LockError::recover).unwrap()[inc as usize] = seq + 1;
-        }
-    })
-    .unwrap()
-}
-
-fn spawn_consumer(q: &Queue<(u32, u32, Vec<u8>)>, seen: &Array<u8>) -> Process {
-    let (q, seen) = (q.clone(), seen.clone());
-    Process::spawn(move || {
-        while let Ok((inc, seq, data)) = q.get() {
-            assert_eq!(data, payload(inc, seq), "a torn or corrupt message");
-            let mut s = seen.lock().or_else(LockError::recover).unwrap();
-            s[inc as usize * SEQS + seq as usize] += 1;
-        }
-    })
-    .unwrap()
-}
-
 #[test]
 fn kill_9_storm_never_loses_tears_duplicates_or_deadlocks() {
     let _t = turn();
-    let q: Queue<(u32, u32, Vec<u8>)> = Queue::new(16 * 1024).unwrap();
-    let returned = Array::<u32>::new(INCARNATIONS).unwrap();
-    let seen = Array::<u8>::new(INCARNATIONS * SEQS).unwrap();
-    let mut next_inc = 0u32;
-    let mut producers: Vec<(u32, Process)> = Vec::new();
-    let mut consumers: Vec<Process> = Vec::new();
-    let mut consumer_kills = 0;
-    let mut rng = 0x9e3779b97f4a7c15u64;
-    let end = Instant::now() + Duration::from_millis(2500);
-    while Instant::now() < end && (next_inc as usize) < INCARNATIONS - 4 {
-        while producers.len() < 3 {
-            producers.push((next_inc, spawn_producer(&q, &returned, next_inc)));
-            next_inc += 1;
-        }
-        while consumers.len() < 3 {
-            consumers.push(spawn_consumer(&q, &seen));
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_micros(2000 + rng % 20_000));
-        let victim = (rng >> 20) as usize % 6;
-        if victim < 3 {
-            let (_, p) = producers.remove(victim);
-            p.kill().unwrap();
-            p.join().unwrap();
-        } else {
-            let c = consumers.remove(victim - 3);
-            c.kill().unwrap();
-            let status = c.join().unwrap();
-            assert!(
-                status.signal().is_some() || status.success(),
-                "consumer failed: {status:?}"
-            );
-            consumer_kills += 1;
-        }
-    }
-    for (_, p) in producers.drain(..) {
-        p.kill().unwrap();
-        p.join().unwrap();
-    }
-    q.close().unwrap();
-    for c in consumers.drain(..) {
-        // Survivors drain the queue and stop at Closed: no deadlock.
-        let status = c
-            .join_timeout(Duration::from_secs(20))
-            .unwrap()
-            .expect("a consumer hung");
-        assert!(status.success(), "consumer failed: {status:?}");
-    }
-    while let Ok((inc, seq, data)) = q.try_get() {
-        assert_eq!(data, payload(inc, seq));
-        seen.lock().unwrap()[inc as usize * SEQS + seq as usize] += 1;
-    }
-    let seen = seen.to_vec().unwrap();
-    let returned = returned.to_vec().unwrap();
-    assert!(
-        seen.iter().all(|&n| n <= 1),
-        "a message was delivered twice"
+    let r = storm::queue_storm(2.5, 3, 0x9e37_79b9_7f4a_7c15).unwrap();
+    eprintln!("{r:?}");
+    assert_eq!(r.duplicates, 0, "a message was delivered twice");
+    assert_eq!(
+        r.failed_consumers, 0,
+        "a consumer saw a torn message or failed"
     );
-    let mut lost = 0;
-    let mut delivered = 0;
-    for inc in 0..next_inc as usize {
-        for seq in 0..returned[inc] as usize {
-            match seen[inc * SEQS + seq] {
-                0 => lost += 1,
-                _ => delivered += 1,
-            }
-        }
-    }
+    assert_eq!(r.hung_consumers, 0, "a surviving consumer hung");
     // A consumer killed after its get returned took at most one message with it.
     assert!(
-        lost <= consumer_kills,
-        "{lost} returned puts never delivered ({consumer_kills} consumer kills)"
+        r.lost <= r.consumer_kills,
+        "{} returned puts never delivered",
+        r.lost
     );
     assert!(
-        delivered > 1000,
-        "the storm moved only {delivered} messages"
+        r.delivered > 1000,
+        "the storm moved only {} messages",
+        r.delivered
     );
-    eprintln!(
-        "storm: {next_inc} producer incarnations, {consumer_kills} consumer kills, {delivered} delivered, {lost} taken by killed consumers"
-    );
+}
+
+#[test]
+fn lock_storm_kills_holders_and_the_lock_survives() {
+    let _t = turn();
+    let r = storm::lock_storm(1.5, 3, 42).unwrap();
+    eprintln!("{r:?}");
+    assert_eq!(r.overlaps, 0, "two holders at once");
+    assert!(r.kills > 20 && r.entries > 1000, "{r:?}");
+    assert!(r.recoveries <= r.kills as u64, "{r:?}");
 }
 
 /// A child puts `returned` messages, then is killed at `point` inside put number
