@@ -99,3 +99,23 @@ fn result_timeout_gives_the_handle_back() {
         9
     );
 }
+
+/// Regression: a worker that woke the main context and exited between the hub's two looks
+/// (pending wake-ups, then thread count) made the hub report a deadlock that was not one.
+/// The report is only made in a single-threaded process, so the loop runs in a forked child.
+#[test]
+fn shutdown_right_after_work_never_reports_a_false_deadlock() {
+    let child = greenrt::process::Process::spawn(|| {
+        for _ in 0..3000 {
+            let pool = greenrt::thread_pool::ThreadPool::new(3);
+            assert_eq!(pool.submit(|| 6 * 7).result().unwrap(), 42);
+            assert_eq!(pool.map(|i: u64| i * i, 0..5), [0, 1, 4, 9, 16]);
+            pool.shutdown(true);
+        }
+    })
+    .unwrap();
+    assert!(
+        child.join().unwrap().success(),
+        "the child reported a deadlock (see stderr)"
+    );
+}

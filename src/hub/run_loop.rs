@@ -90,7 +90,11 @@ impl Hub {
     /// something. If nothing ever could, report the deadlock instead of hanging.
     fn wait_for_work(&self) {
         let next_timer = self.timers.borrow_mut().next_deadline();
-        if next_timer.is_none() && !self.reactor.can_wake_anyone() && !self.sync_wake_possible() {
+        // Order matters: count the other threads *before* looking for pending wake-ups. A
+        // thread may wake us and exit between the two looks; read the other way round we
+        // would miss its wake-up and then find it gone, and report a deadlock that is not.
+        let sync_wake_possible = next_timer.is_none() && self.sync_wake_possible();
+        if next_timer.is_none() && !sync_wake_possible && !self.reactor.can_wake_anyone() {
             self.report_deadlock();
         }
         let mut until = next_timer.map_or(Until::Forever, Until::Deadline);
