@@ -13,6 +13,7 @@
 //! * A *daemon* child gets `PR_SET_PDEATHSIG`: the kernel kills it when the parent ends, even
 //!   by SIGKILL. A daemon may not start children of its own (as in Python).
 
+mod pool;
 mod reaper;
 
 use std::fmt;
@@ -23,6 +24,8 @@ use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+pub use pool::{AsyncResult, Pool, PoolError, TaskError};
 
 use crate::hub::reactor::Direction;
 use crate::net::GreenFd;
@@ -41,6 +44,8 @@ pub fn current_pid() -> u32 {
 pub struct Builder {
     name: Option<String>,
     daemon: bool,
+    /// Internal (process pools): end with the parent like a daemon, yet may fork.
+    exit_with_parent: bool,
 }
 
 impl Builder {
@@ -61,6 +66,13 @@ impl Builder {
         self
     }
 
+    /// The child ends when its parent ends (like a daemon) but may still fork: for a pool's
+    /// worker factory, whose workers must not outlive the pool's owner.
+    pub(crate) fn exit_with_parent(mut self) -> Builder {
+        self.exit_with_parent = true;
+        self
+    }
+
     /// Forks a child that runs `f` and exits. See the module docs.
     ///
     /// Errors: a daemon trying to spawn (`PermissionDenied`), or `fork`/`pidfd_open` failing.
@@ -75,7 +87,7 @@ impl Builder {
         // SAFETY: the child runs only `run_child`, which never returns (it ends with _exit).
         let pid = unsafe { sys::fork()? };
         if pid == 0 {
-            run_child(self.daemon, parent, f);
+            run_child(self.daemon, self.exit_with_parent, parent, f);
         }
         let pidfd = sys::pidfd_open(pid)?;
         Ok(Process {
@@ -89,10 +101,10 @@ impl Builder {
 }
 
 /// In the child: a fresh hub, the daemon rules, `f`, then `_exit`.
-fn run_child(daemon: bool, parent: sys::Pid, f: impl FnOnce()) -> ! {
+fn run_child(daemon: bool, exit_with_parent: bool, parent: sys::Pid, f: impl FnOnce()) -> ! {
     crate::hub::reset_after_fork();
-    if daemon {
-        IS_DAEMON.store(true, Ordering::Relaxed);
+    if daemon || exit_with_parent {
+        IS_DAEMON.store(daemon, Ordering::Relaxed);
         // Set the death signal, then re-check: the parent may have died before it was set.
         if sys::die_with_parent().is_err() || sys::parent_pid() != parent {
             sys::exit_now(1);

@@ -1,0 +1,104 @@
+//! The two kinds of pool process: the worker **factory** and the **workers** it forks.
+//!
+//! The factory is forked once, by `Pool::new`, while the owner is typically still simple
+//! (before its manager thread starts). Every worker — the first ones and every replacement —
+//! is forked by the factory, a process with a single OS thread. So a worker never inherits a
+//! lock that some other thread of the owner happened to hold at the moment of the fork (the
+//! hazard of forking from a multi-threaded process that made Python switch its default start
+//! method to "forkserver").
+//!
+//! The factory exits when its owner dies (`PR_SET_PDEATHSIG`), and workers when the factory
+//! does, so no process of a pool outlives the pool's owner.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::Channels;
+use super::wire::{Control, Done, Event, Task};
+use crate::process::{Builder, Process};
+
+/// The factory's main loop: fork workers on request, report their births and deaths.
+pub(crate) fn factory_main(ch: &Channels) {
+    let workers: Rc<RefCell<HashMap<u32, Rc<Process>>>> = Rc::default();
+    let mut watchers = Vec::new();
+    loop {
+        match ch.control.get() {
+            Ok(Control::Spawn { slot }) => match spawn_worker(ch, slot) {
+                Ok(process) => {
+                    let process = Rc::new(process);
+                    let _ = ch.events.put(&Event::Spawned {
+                        slot,
+                        pid: process.pid(),
+                    });
+                    workers.borrow_mut().insert(slot, process.clone());
+                    let (events, workers) = (ch.events.clone(), workers.clone());
+                    watchers.push(crate::spawn(move || {
+                        let status = process.join();
+                        workers.borrow_mut().remove(&slot);
+                        let (code, signal) = match status {
+                            Ok(s) => (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)),
+                            Err(_) => (None, None),
+                        };
+                        let _ = events.put(&Event::Died {
+                            slot,
+                            pid: process.pid(),
+                            code,
+                            signal,
+                        });
+                    }));
+                }
+                Err(e) => {
+                    let _ = ch.events.put(&Event::SpawnFailed {
+                        slot,
+                        error: e.to_string(),
+                    });
+                }
+            },
+            Ok(Control::Close) | Err(_) => break,
+            Ok(Control::Kill) => {
+                for process in workers.borrow().values() {
+                    let _ = process.kill();
+                }
+                break;
+            }
+        }
+    }
+    for watcher in watchers {
+        let _ = watcher.join();
+    }
+}
+
+fn spawn_worker(ch: &Channels, slot: u32) -> std::io::Result<Process> {
+    let inbox = ch.inboxes[slot as usize].clone();
+    let (results, key) = (ch.results.clone(), ch.key.clone());
+    Builder::new()
+        .name(format!("pool worker {slot}"))
+        .daemon(true)
+        .spawn(move || {
+            while let Ok(Task::Run {
+                id,
+                call,
+                func,
+                tag,
+                arg,
+            }) = inbox.get()
+            {
+                let outcome = match key.check(call, func, tag) {
+                    Some(trampoline) => trampoline(func, &arg),
+                    None => Err(
+                        "rejected: the task's function tag is wrong (corrupt shared memory?)"
+                            .into(),
+                    ),
+                };
+                let done = Done { id, outcome };
+                if let Err(e) = results.put(&done) {
+                    let why = format!("the task's result could not be sent back: {e}");
+                    let _ = results.put(&Done {
+                        id,
+                        outcome: Err(why),
+                    });
+                }
+            }
+        })
+}

@@ -1,0 +1,351 @@
+//! The owner's manager thread: one OS thread with its own hub, where four green threads keep
+//! the pool's books.
+//!
+//! | green thread | waits on                | does                                              |
+//! |--------------|-------------------------|---------------------------------------------------|
+//! | submissions  | the owner's submit queue| queues jobs, handles close and terminate          |
+//! | results      | `results` (ipc)         | completes tasks, refills the worker's inbox       |
+//! | events       | `events` (ipc)          | worker born: dispatch; worker died: reconcile, respawn |
+//! | factory      | the factory's pidfd     | the factory ended: fail what is left, stop        |
+//!
+//! **Exact accounting when a worker dies.** The manager knows, per worker, which tasks it sent
+//! and in what order. When a worker dies it first reads every result already sent (a result is
+//! put before the worker can die, so it is in the queue), then empties the dead worker's inbox:
+//! those tasks never started and go back to the front of the queue. What is left was running:
+//! exactly that task fails with `WorkerDied`. Nothing is lost and nothing runs twice.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+use super::task::{Completion, TaskError};
+use super::wire::{Control, Done, Event, Task};
+use super::{Channels, Submit};
+use crate::ipc::{GetError, PutError};
+use crate::process::Process;
+
+/// Tasks sent to one worker and not finished yet, at most.
+const DEPTH: usize = 64;
+
+/// A task the owner submitted: its message and where its outcome goes.
+pub(crate) struct Job {
+    pub(crate) id: u64,
+    pub(crate) task: Task,
+    pub(crate) completion: Completion,
+}
+
+#[derive(Default)]
+struct Slot {
+    pid: Option<u32>,
+    spawning: bool,
+    stop_sent: bool,
+    assigned: VecDeque<u64>,
+}
+
+struct Books {
+    ch: Rc<Channels>,
+    pending: VecDeque<Job>,
+    running: HashMap<u64, Job>,
+    slots: Vec<Slot>,
+    closing: bool,
+    terminated: bool,
+    close_sent: bool,
+}
+
+/// Runs the manager until the factory has ended; see the module docs.
+pub(crate) fn run(
+    ch: Channels,
+    factory: Process,
+    submissions: &std::sync::Arc<crate::sync::Queue<Submit>>,
+) {
+    let ch = Rc::new(ch);
+    let slots = (0..ch.inboxes.len()).map(|_| Slot::default()).collect();
+    let books = Rc::new(RefCell::new(Books {
+        ch: ch.clone(),
+        pending: VecDeque::new(),
+        running: HashMap::new(),
+        slots,
+        closing: false,
+        terminated: false,
+        close_sent: false,
+    }));
+    for slot in 0..ch.inboxes.len() {
+        books.borrow_mut().spawn(slot);
+    }
+    let submissions = submissions.clone();
+    let loops = [
+        crate::spawn({
+            let (books, submissions) = (books.clone(), submissions.clone());
+            move || submissions_loop(&books, &submissions)
+        }),
+        crate::spawn({
+            let books = books.clone();
+            move || results_loop(&books)
+        }),
+        crate::spawn({
+            let books = books.clone();
+            move || events_loop(&books)
+        }),
+    ];
+    // The factory ends after Close or Kill (or if someone kills it): then nothing more can
+    // run, so whatever is left fails, and the loops are told to stop.
+    let status = factory.join();
+    let leftover = books.borrow_mut().take_all();
+    let why = if books.borrow().terminated {
+        TaskError::Terminated
+    } else {
+        let (code, signal) = status.map_or((None, None), |s| {
+            (s.code(), std::os::unix::process::ExitStatusExt::signal(&s))
+        });
+        TaskError::WorkerDied {
+            pid: factory.pid(),
+            code,
+            signal,
+        }
+    };
+    for job in leftover {
+        complete(job, Err(why.clone()));
+    }
+    let _ = ch.results.close();
+    let _ = ch.events.close();
+    submissions.close();
+    for l in loops {
+        let _ = l.join();
+    }
+}
+
+fn submissions_loop(books: &Rc<RefCell<Books>>, submissions: &crate::sync::Queue<Submit>) {
+    while let Ok(submit) = submissions.get() {
+        match submit {
+            Submit::Job(job) => {
+                if books.borrow().terminated {
+                    complete(job, Err(TaskError::Terminated));
+                    continue;
+                }
+                books.borrow_mut().pending.push_back(job);
+            }
+            Submit::Close => books.borrow_mut().closing = true,
+            Submit::Terminate => {
+                let mut b = books.borrow_mut();
+                b.terminated = true;
+                b.closing = true;
+                let _ = b.ch.control.put(&Control::Kill);
+            }
+        }
+        let failed = books.borrow_mut().dispatch();
+        failed
+            .into_iter()
+            .for_each(|(job, e)| complete(job, Err(e)));
+    }
+}
+
+fn results_loop(books: &Rc<RefCell<Books>>) {
+    let results = books.borrow().ch.results.clone();
+    while let Ok(done) = results.get() {
+        handle_done(books, done);
+        let failed = books.borrow_mut().dispatch();
+        failed
+            .into_iter()
+            .for_each(|(job, e)| complete(job, Err(e)));
+    }
+}
+
+fn handle_done(books: &Rc<RefCell<Books>>, done: Done) {
+    let job = books.borrow_mut().finish(done.id);
+    if let Some(job) = job {
+        complete(job, done.outcome.map_err(TaskError::Panicked));
+    }
+}
+
+fn events_loop(books: &Rc<RefCell<Books>>) {
+    let events = books.borrow().ch.events.clone();
+    while let Ok(event) = events.get() {
+        match event {
+            Event::Spawned { slot, pid } => {
+                let mut b = books.borrow_mut();
+                if let Some(s) = b.slots.get_mut(slot as usize) {
+                    s.pid = Some(pid);
+                    s.spawning = false;
+                }
+            }
+            Event::Died {
+                slot,
+                pid,
+                code,
+                signal,
+            } => worker_died(books, slot as usize, pid, code, signal),
+            Event::SpawnFailed { slot, error } => {
+                eprintln!("greenrt: process pool: cannot fork worker {slot}: {error}; retrying");
+                crate::sleep(std::time::Duration::from_millis(100));
+                let mut b = books.borrow_mut();
+                if let Some(s) = b.slots.get_mut(slot as usize) {
+                    s.spawning = false;
+                }
+                b.spawn(slot as usize);
+            }
+        }
+        let failed = books.borrow_mut().dispatch();
+        failed
+            .into_iter()
+            .for_each(|(job, e)| complete(job, Err(e)));
+    }
+}
+
+/// See the module docs: read what the worker finished, take back what it never started, fail
+/// what it was running, replace it.
+fn worker_died(
+    books: &Rc<RefCell<Books>>,
+    slot: usize,
+    pid: u32,
+    code: Option<i32>,
+    signal: Option<i32>,
+) {
+    let results = books.borrow().ch.results.clone();
+    while let Ok(done) = results.try_get() {
+        handle_done(books, done);
+    }
+    let inbox = books.borrow().ch.inboxes[slot].clone();
+    let mut unstarted = HashSet::new();
+    loop {
+        match inbox.try_get() {
+            Ok(Task::Run { id, .. }) => {
+                unstarted.insert(id);
+            }
+            Ok(Task::Stop) => {}
+            Err(GetError::Empty | GetError::Closed) => break,
+            Err(GetError::Io(e)) => {
+                eprintln!("greenrt: process pool: worker {slot}'s inbox is corrupt: {e}");
+                break;
+            }
+        }
+    }
+    let lost = books.borrow_mut().reconcile(slot, &unstarted);
+    let why = if books.borrow().terminated {
+        TaskError::Terminated
+    } else {
+        TaskError::WorkerDied { pid, code, signal }
+    };
+    for job in lost {
+        complete(job, Err(why.clone()));
+    }
+    let mut b = books.borrow_mut();
+    if !b.terminated && (!b.closing || !b.pending.is_empty()) {
+        b.spawn(slot);
+    }
+}
+
+impl Books {
+    fn spawn(&mut self, slot: usize) {
+        self.slots[slot].spawning = true;
+        if self
+            .ch
+            .control
+            .put(&Control::Spawn { slot: slot as u32 })
+            .is_err()
+        {
+            self.slots[slot].spawning = false;
+        }
+    }
+
+    /// The job `id` if it was running; forgets it.
+    fn finish(&mut self, id: u64) -> Option<Job> {
+        let job = self.running.remove(&id)?;
+        for slot in &mut self.slots {
+            if let Some(i) = slot.assigned.iter().position(|&a| a == id) {
+                slot.assigned.remove(i);
+                break;
+            }
+        }
+        Some(job)
+    }
+
+    /// After a death: unstarted jobs go back to the front, in order; the rest are returned
+    /// (they were running).
+    fn reconcile(&mut self, slot: usize, unstarted: &HashSet<u64>) -> Vec<Job> {
+        let s = &mut self.slots[slot];
+        s.pid = None;
+        s.stop_sent = false;
+        let assigned: Vec<u64> = s.assigned.drain(..).collect();
+        let mut lost = Vec::new();
+        for id in assigned.into_iter().rev() {
+            if let Some(job) = self.running.remove(&id) {
+                if unstarted.contains(&id) {
+                    self.pending.push_front(job);
+                } else {
+                    lost.push(job);
+                }
+            }
+        }
+        lost
+    }
+
+    /// Sends pending jobs to live workers (fewest in flight first), `Stop` to idle workers
+    /// once closing, and `Close` to the factory when all is done. Returns jobs that cannot be
+    /// sent at all.
+    fn dispatch(&mut self) -> Vec<(Job, TaskError)> {
+        let mut failed = Vec::new();
+        while let Some(slot) = self.least_busy() {
+            let Some(job) = self.pending.pop_front() else {
+                break;
+            };
+            match self.ch.inboxes[slot].try_put(&job.task) {
+                Ok(()) => {
+                    self.slots[slot].assigned.push_back(job.id);
+                    self.running.insert(job.id, job);
+                }
+                Err(PutError::Full) => {
+                    self.pending.push_front(job);
+                    break;
+                }
+                Err(e) => failed.push((job, TaskError::Rejected(e.to_string()))),
+            }
+        }
+        if self.closing && self.pending.is_empty() {
+            self.stop_idle_workers();
+        }
+        failed
+    }
+
+    fn least_busy(&self) -> Option<usize> {
+        (0..self.slots.len())
+            .filter(|&i| {
+                let s = &self.slots[i];
+                s.pid.is_some() && !s.stop_sent && s.assigned.len() < DEPTH
+            })
+            .min_by_key(|&i| self.slots[i].assigned.len())
+    }
+
+    fn stop_idle_workers(&mut self) {
+        for slot in 0..self.slots.len() {
+            let s = &self.slots[slot];
+            if s.pid.is_some() && !s.stop_sent && self.ch.inboxes[slot].try_put(&Task::Stop).is_ok()
+            {
+                self.slots[slot].stop_sent = true;
+            }
+        }
+        let quiet = self.slots.iter().all(|s| s.pid.is_none() && !s.spawning);
+        if quiet && !self.close_sent {
+            self.close_sent = self.ch.control.put(&Control::Close).is_ok();
+        }
+    }
+
+    fn take_all(&mut self) -> Vec<Job> {
+        let mut jobs: Vec<Job> = self.pending.drain(..).collect();
+        jobs.extend(self.running.drain().map(|(_, job)| job));
+        jobs
+    }
+}
+
+/// Runs a job's completion (user callbacks included) without letting a panicking callback take
+/// the manager down.
+fn complete(job: Job, outcome: Result<Vec<u8>, TaskError>) {
+    let completion = job.completion;
+    if let Err(payload) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| completion(outcome)))
+    {
+        eprintln!(
+            "greenrt: process pool: a task callback panicked: {}",
+            super::wire::panic_message(&*payload)
+        );
+    }
+}

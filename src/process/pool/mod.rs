@@ -1,0 +1,407 @@
+//! `process::Pool`: a pool of worker processes (multiprocessing.Pool), which never hangs on
+//! a dead worker.
+//!
+//! ```text
+//!   owner process                                  factory process       worker processes
+//!   -------------                                  ---------------       ----------------
+//!   apply_async / map --submit--> manager thread --control--> fork ----> worker 0 .. n-1
+//!        ^                         (own hub)     <--events---  join       |  inbox[k] (ipc)
+//!        |                           |  ^                                 |  runs fn(A) -> R
+//!        +--- AsyncResult <---------+  +---------------- results (ipc) <--+
+//! ```
+//!
+//! * `f` is a plain `fn(A) -> R`: it is named by address, valid in the forked workers (see
+//!   `wire.rs`); `A` and `R` travel as postcard-encoded serde values.
+//! * A panicking task fails with its message ([`TaskError::Panicked`]); the worker lives on.
+//! * A worker that dies (SIGKILL, abort, segfault) fails exactly the task it was running
+//!   with [`TaskError::WorkerDied`]; tasks queued behind it are re-sent to other workers, and
+//!   it is replaced (see `manager.rs`). Python's Pool hangs in this case.
+//! * Callbacks run on the pool's manager thread, in completion order, like Python's
+//!   result-handler thread; they must not block for long.
+//! * `close` then `join` waits for every task; `terminate` (and dropping the pool) kills the
+//!   workers at once. No zombies: the factory reaps workers, the owner reaps the factory.
+//! * Functions from libraries loaded with `dlopen` after `Pool::new` cannot run in the
+//!   workers (the factory was forked before they were loaded).
+
+mod factory;
+mod manager;
+mod task;
+mod wire;
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use task::{AsyncResult, TaskError};
+
+use crate::ipc::{Queue, QueueBuilder};
+use crate::sync::Event as GreenEvent;
+use manager::Job;
+use task::{Callback, ErrorCallback};
+use wire::{Control, Done, Event, TagKey, Task};
+
+/// The shared queues of one pool, made before the factory is forked.
+pub(crate) struct Channels {
+    control: Queue<Control>,
+    events: Queue<Event>,
+    inboxes: Vec<Queue<Task>>,
+    results: Queue<Done>,
+    key: TagKey,
+}
+
+/// What the owner's threads hand the manager thread.
+pub(crate) enum Submit {
+    Job(Job),
+    Close,
+    Terminate,
+}
+
+/// Bytes of each worker's inbox (the largest task argument is a little less).
+const INBOX_BYTES: usize = 1 << 20;
+/// Bytes of the shared results queue (the largest result is a little less).
+const RESULTS_BYTES: usize = 4 << 20;
+
+/// A misuse of the pool's life cycle (Python raises `ValueError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolError {
+    /// `join` before `close` or `terminate`.
+    StillRunning,
+    /// `close` or `join` after `terminate`... or a task after `close`.
+    Closed,
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PoolError::StillRunning => {
+                f.write_str("the pool is still running: call close() or terminate() before join()")
+            }
+            PoolError::Closed => f.write_str("the pool is closed"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+/// A pool of worker processes; see the module docs.
+///
+/// ```
+/// use greenrt::process::Pool;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = Pool::new(2)?;
+/// assert_eq!(pool.apply(square, 7).unwrap(), 49);
+/// assert_eq!(pool.map(square, 1..=4).unwrap(), [1, 4, 9, 16]);
+/// pool.close();
+/// pool.join().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Pool {
+    workers: usize,
+    submissions: Arc<crate::sync::Queue<Submit>>,
+    key: TagKey,
+    /// Set by the manager thread as it ends.
+    finished: Arc<GreenEvent>,
+    next_id: AtomicU64,
+    closed: AtomicBool,
+    terminated: AtomicBool,
+    manager: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.workers)
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Starts a pool of `workers` processes (each with its own hub).
+    ///
+    /// # Panics
+    /// If `workers` is 0.
+    pub fn new(workers: usize) -> io::Result<Pool> {
+        assert!(
+            workers > 0,
+            "greenrt: a process Pool needs at least one worker"
+        );
+        let small = QueueBuilder::new().capacity(64 * 1024);
+        let ch = Channels {
+            control: small.build()?,
+            events: small.build()?,
+            inboxes: (0..workers)
+                .map(|_| Queue::new(INBOX_BYTES))
+                .collect::<io::Result<_>>()?,
+            results: Queue::new(RESULTS_BYTES)?,
+            key: TagKey::new(),
+        };
+        let key = ch.key.clone();
+        let factory = crate::process::Builder::new()
+            .name("pool factory")
+            .exit_with_parent()
+            .spawn(|| factory::factory_main(&ch))?;
+        let submissions = Arc::new(crate::sync::Queue::new(0));
+        let finished = Arc::new(GreenEvent::new());
+        let manager = {
+            let (submissions, finished) = (submissions.clone(), finished.clone());
+            std::thread::Builder::new()
+                .name("greenrt-pool-manager".into())
+                .spawn(move || {
+                    manager::run(ch, factory, &submissions);
+                    finished.set();
+                })?
+        };
+        Ok(Pool {
+            workers,
+            submissions,
+            key,
+            finished,
+            next_id: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+            terminated: AtomicBool::new(false),
+            manager: Mutex::new(Some(manager)),
+        })
+    }
+
+    /// The number of worker processes.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Runs `f(arg)` in a worker and waits for its value (parking only the green thread).
+    pub fn apply<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<R, TaskError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.apply_async(f, arg).get()
+    }
+
+    /// Starts `f(arg)` in a worker; the value comes through the returned [`AsyncResult`].
+    pub fn apply_async<A, R>(&self, f: fn(A) -> R, arg: A) -> AsyncResult<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.submit(wire::call::<A, R>, f as usize, &arg, None, None)
+    }
+
+    /// Like [`apply_async`](Pool::apply_async), with a `callback` that gets the value and an
+    /// `error_callback` that gets the error, both run in this process (on the pool's manager
+    /// thread) before the result is ready.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// fn add_100(i: u32) -> u32 {
+    ///     i + 100
+    /// }
+    ///
+    /// let pool = greenrt::process::Pool::new(2)?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// let r = pool.apply_async_with(add_100, 1, move |v| s.lock().unwrap().push(*v), |e| panic!("{e}"));
+    /// assert_eq!(r.get().unwrap(), 101);
+    /// assert_eq!(*seen.lock().unwrap(), [101]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn apply_async_with<A, R>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        callback: impl FnOnce(&R) + Send + 'static,
+        error_callback: impl FnOnce(&TaskError) + Send + 'static,
+    ) -> AsyncResult<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let call = wire::call::<A, R>;
+        self.submit(
+            call,
+            f as usize,
+            &arg,
+            Some(Box::new(callback)),
+            Some(Box::new(error_callback)),
+        )
+    }
+
+    /// `f` over `items` in the workers; the values in input order, or the first error.
+    /// Items travel in chunks (about four per worker), as Python's `map` does.
+    pub fn map<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let chunk = items.len().div_ceil(self.workers * 4).max(1);
+        self.map_chunked(f, items, chunk)
+    }
+
+    /// [`map`](Pool::map) with an explicit chunk size (items per message).
+    pub fn map_chunked<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        chunk: usize,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let chunk = chunk.max(1);
+        let mut pending = Vec::new();
+        let mut batch = Vec::with_capacity(chunk);
+        let call = wire::call_chunk::<A, R>;
+        for item in items {
+            batch.push(item);
+            if batch.len() == chunk {
+                pending.push(self.submit::<Vec<A>, Vec<R>>(call, f as usize, &batch, None, None));
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            pending.push(self.submit::<Vec<A>, Vec<R>>(call, f as usize, &batch, None, None));
+        }
+        let mut out = Vec::new();
+        for result in pending {
+            out.extend(result.get()?);
+        }
+        Ok(out)
+    }
+
+    /// `f` over `items`, yielding each value (or error) as soon as its task finishes.
+    pub fn imap_unordered<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> impl Iterator<Item = Result<R, TaskError>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + Clone + 'static,
+    {
+        let done: Arc<crate::sync::Queue<Result<R, TaskError>>> =
+            Arc::new(crate::sync::Queue::new(0));
+        let mut count = 0;
+        for item in items {
+            let (ok, err) = (done.clone(), done.clone());
+            let _ = self.apply_async_with(
+                f,
+                item,
+                move |v: &R| drop(ok.put(Ok(v.clone()))),
+                move |e| drop(err.put(Err(e.clone()))),
+            );
+            count += 1;
+        }
+        (0..count).map(move |_| done.get().unwrap_or(Err(TaskError::Terminated)))
+    }
+
+    fn submit<A: Serialize, R: DeserializeOwned + Send + 'static>(
+        &self,
+        call: wire::Trampoline,
+        func: usize,
+        arg: &A,
+        callback: Option<Callback<R>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> AsyncResult<R> {
+        if self.closed.load(Ordering::Acquire) {
+            return AsyncResult::failed(
+                TaskError::Rejected(PoolError::Closed.to_string()),
+                error_callback,
+            );
+        }
+        let arg = match postcard::to_stdvec(arg) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return AsyncResult::failed(
+                    TaskError::Rejected(format!("cannot encode the argument: {e}")),
+                    error_callback,
+                );
+            }
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let call = call as usize;
+        let tag = self.key.tag(call, func);
+        let (result, completion) = AsyncResult::new(callback, error_callback);
+        let job = Job {
+            id,
+            task: Task::Run {
+                id,
+                call,
+                func,
+                tag,
+                arg,
+            },
+            completion,
+        };
+        if let Err(
+            crate::sync::PutError::Closed(Submit::Job(job))
+            | crate::sync::PutError::Full(Submit::Job(job)),
+        ) = self.submissions.put(Submit::Job(job))
+        {
+            (job.completion)(Err(TaskError::Terminated));
+        }
+        result
+    }
+
+    /// No more tasks: workers finish what was submitted, then exit (Python's `close`).
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.submissions.put(Submit::Close);
+        }
+    }
+
+    /// Kills every worker now; unfinished tasks fail with [`TaskError::Terminated`].
+    pub fn terminate(&self) {
+        self.closed.store(true, Ordering::Release);
+        if !self.terminated.swap(true, Ordering::AcqRel) {
+            let _ = self.submissions.put(Submit::Terminate);
+        }
+    }
+
+    /// Waits until every worker has exited; call [`close`](Pool::close) or
+    /// [`terminate`](Pool::terminate) first (`PoolError::StillRunning` otherwise).
+    pub fn join(&self) -> Result<(), PoolError> {
+        if !self.closed.load(Ordering::Acquire) {
+            return Err(PoolError::StillRunning);
+        }
+        let handle = self
+            .manager
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.finished.wait(); // parks only the calling green thread
+        if let Some(handle) = handle {
+            let _ = handle.join(); // already ending: returns at once
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pool {
+    /// Terminates and joins, like leaving a Python `with Pool(...)` block.
+    fn drop(&mut self) {
+        if self
+            .manager
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            self.terminate();
+            let _ = self.join();
+        }
+    }
+}

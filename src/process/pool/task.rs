@@ -1,0 +1,183 @@
+//! The owner's side of one task: [`AsyncResult`] and how a finished task reaches it.
+//!
+//! When the manager thread learns a task's outcome (bytes from a worker, or a failure such as
+//! a dead worker), it calls the task's *completion*: a boxed closure made at submit time that
+//! knows the result type. It decodes the value, runs the user's callback or error callback
+//! (on the manager thread, like Python's result-handler thread), stores the value and sets a
+//! green `Event` that `get` waits on — parking only the calling green thread.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::sync::Event;
+
+/// Why a pool task produced no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskError {
+    /// The task panicked with this message (or its argument or result could not be encoded
+    /// or decoded). The worker lives on.
+    Panicked(String),
+    /// The worker running the task died (SIGKILL, abort, segfault...). It has been replaced.
+    WorkerDied {
+        /// The dead worker's pid.
+        pid: u32,
+        /// Its exit code, if it exited.
+        code: Option<i32>,
+        /// The signal that ended it, if one did.
+        signal: Option<i32>,
+    },
+    /// The pool was terminated (or dropped) before the task finished.
+    Terminated,
+    /// `get_timeout`: not finished in time (the result can still be had later).
+    TimedOut,
+    /// The value was already taken by an earlier `get`.
+    Taken,
+    /// The task could not be submitted (the pool is closed, or the argument does not fit).
+    Rejected(String),
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked(msg) => write!(f, "the task panicked: {msg}"),
+            TaskError::WorkerDied { pid, code, signal } => match (code, signal) {
+                (_, Some(sig)) => write!(
+                    f,
+                    "worker {pid} died from signal {sig} while running the task"
+                ),
+                (Some(code), None) => {
+                    write!(f, "worker {pid} exited with {code} while running the task")
+                }
+                (None, None) => write!(f, "worker {pid} died while running the task"),
+            },
+            TaskError::Terminated => {
+                f.write_str("the pool was terminated before the task finished")
+            }
+            TaskError::TimedOut => f.write_str("the task has not finished yet"),
+            TaskError::Taken => f.write_str("the task's result was already taken"),
+            TaskError::Rejected(why) => write!(f, "the task was not submitted: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// A finished task as the manager sees it: the encoded value, or why there is none.
+pub(crate) type Outcome = Result<Vec<u8>, TaskError>;
+
+/// Delivers one task's outcome to its `AsyncResult` (see the module docs).
+pub(crate) type Completion = Box<dyn FnOnce(Outcome) + Send>;
+
+/// A user callback on the value, or on the error.
+pub(crate) type Callback<R> = Box<dyn FnOnce(&R) + Send>;
+pub(crate) type ErrorCallback = Box<dyn FnOnce(&TaskError) + Send>;
+
+struct Slot<R> {
+    done: Event,
+    value: Mutex<Option<Result<R, TaskError>>>,
+}
+
+/// The result of a task submitted with `apply_async` (multiprocessing's `AsyncResult`).
+pub struct AsyncResult<R> {
+    slot: Arc<Slot<R>>,
+}
+
+impl<R> fmt::Debug for AsyncResult<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.ready())
+            .finish()
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> AsyncResult<R> {
+    /// A pending result and the completion that will fill it.
+    pub(crate) fn new(
+        callback: Option<Callback<R>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> (AsyncResult<R>, Completion) {
+        let slot = Arc::new(Slot {
+            done: Event::new(),
+            value: Mutex::new(None),
+        });
+        let filler = slot.clone();
+        let completion: Completion = Box::new(move |outcome| {
+            let value = outcome.and_then(|bytes| {
+                postcard::from_bytes::<R>(&bytes).map_err(|e| {
+                    TaskError::Panicked(format!("cannot decode the task's result: {e}"))
+                })
+            });
+            match &value {
+                Ok(v) => callback.into_iter().for_each(|cb| cb(v)),
+                Err(e) => error_callback.into_iter().for_each(|cb| cb(e)),
+            }
+            *filler.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+            filler.done.set();
+        });
+        (AsyncResult { slot }, completion)
+    }
+
+    /// A result that failed before it was submitted.
+    pub(crate) fn failed(
+        error: TaskError,
+        error_callback: Option<ErrorCallback>,
+    ) -> AsyncResult<R> {
+        let (result, completion) = AsyncResult::new(None, error_callback);
+        completion(Err(error));
+        result
+    }
+}
+
+impl<R> AsyncResult<R> {
+    /// Waits for the task and returns its value (parking only the calling green thread).
+    pub fn get(self) -> Result<R, TaskError> {
+        self.slot.done.wait();
+        self.take()
+    }
+
+    /// Waits at most `timeout`: `Err(TaskError::TimedOut)` if the task has not finished (the
+    /// result can still be had later); the value, or `Err(Taken)` if an earlier call took it.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R, TaskError> {
+        if !self.slot.done.wait_timeout(timeout) {
+            return Err(TaskError::TimedOut);
+        }
+        self.take()
+    }
+
+    fn take(&self) -> Result<R, TaskError> {
+        self.slot
+            .value
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or(Err(TaskError::Taken))
+    }
+
+    /// Waits for the task to finish.
+    pub fn wait(&self) {
+        self.slot.done.wait();
+    }
+
+    /// Waits at most `timeout`; true if the task finished.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.slot.done.wait_timeout(timeout)
+    }
+
+    /// True once the task has finished (either way).
+    pub fn ready(&self) -> bool {
+        self.slot.done.is_set()
+    }
+
+    /// `Some(true)` if the task finished with a value, `Some(false)` if it failed, `None` while
+    /// it runs (Python raises an error there).
+    pub fn successful(&self) -> Option<bool> {
+        if !self.ready() {
+            return None;
+        }
+        let value = self.slot.value.lock().unwrap_or_else(|e| e.into_inner());
+        value.as_ref().map(Result::is_ok)
+    }
+}

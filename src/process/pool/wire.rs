@@ -1,0 +1,148 @@
+//! What travels between a pool's owner, its worker factory and its workers, all over
+//! `ipc::Queue`s in shared memory made before the factory was forked.
+//!
+//! ```text
+//!   owner (manager thread)                factory process              worker k
+//!   ----------------------                ---------------              --------
+//!   control  --Spawn{slot}/Close/Kill-->  forks workers, joins them
+//!   events   <--Spawned/Died-----------
+//!   inbox[k] --Task{id, call, func, tag, arg}------------------------> runs it
+//!   results  <--Done{id, outcome}-------------------------------------
+//! ```
+//!
+//! A task names its function by address: `call` is a monomorphised trampoline that decodes the
+//! argument, calls `func` (a plain `fn(A) -> R`) and encodes the result. Addresses are valid in
+//! the workers because they are forks of the owner's program image. Since shared memory is
+//! untrusted, each task also carries `tag`, a SipHash of (call, func) under a key that lives
+//! only in the private memory of the owner and its forks: a worker runs nothing whose tag
+//! does not match.
+
+use std::hash::BuildHasher;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// One task for one worker, or the request to stop after the tasks before it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Task {
+    Run {
+        id: u64,
+        call: usize,
+        func: usize,
+        tag: u64,
+        arg: Vec<u8>,
+    },
+    Stop,
+}
+
+/// A finished task.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Done {
+    pub(crate) id: u64,
+    pub(crate) outcome: Result<Vec<u8>, String>,
+}
+
+/// Owner to factory.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Control {
+    /// Fork a worker for this slot.
+    Spawn { slot: u32 },
+    /// No more spawns: exit once every worker has exited.
+    Close,
+    /// SIGKILL every worker, reap them, exit.
+    Kill,
+}
+
+/// Factory to owner.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Event {
+    Spawned {
+        slot: u32,
+        pid: u32,
+    },
+    /// `code` is the exit code, or `None` with the signal that ended it.
+    Died {
+        slot: u32,
+        pid: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    /// The factory could not fork a worker for this slot.
+    SpawnFailed {
+        slot: u32,
+        error: String,
+    },
+}
+
+/// The signature of a trampoline: function address, encoded argument -> encoded result or
+/// the message of a panic or codec error.
+pub(crate) type Trampoline = fn(usize, &[u8]) -> Result<Vec<u8>, String>;
+
+/// Calls `func` (an `fn(A) -> R`) on a decoded `A` and encodes the `R`.
+pub(crate) fn call<A: DeserializeOwned, R: Serialize>(
+    func: usize,
+    arg: &[u8],
+) -> Result<Vec<u8>, String> {
+    // SAFETY: `func` was made from an `fn(A) -> R` by `encode_task` in the owner, for this very
+    // trampoline (the tag check ties the pair together), and the worker runs the same program
+    // image (a fork without exec), so the address is that function.
+    let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    let arg: A =
+        postcard::from_bytes(arg).map_err(|e| format!("cannot decode the task's argument: {e}"))?;
+    let result =
+        catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|payload| panic_message(&*payload))?;
+    postcard::to_stdvec(&result).map_err(|e| format!("cannot encode the task's result: {e}"))
+}
+
+/// Calls `func` on every element of a decoded `Vec<A>` (one `map` chunk).
+pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(
+    func: usize,
+    arg: &[u8],
+) -> Result<Vec<u8>, String> {
+    // SAFETY: as in `call`.
+    let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    let args: Vec<A> =
+        postcard::from_bytes(arg).map_err(|e| format!("cannot decode the chunk: {e}"))?;
+    let results: Vec<R> = catch_unwind(AssertUnwindSafe(|| {
+        args.into_iter().map(f).collect::<Vec<R>>()
+    }))
+    .map_err(|payload| panic_message(&*payload))?;
+    postcard::to_stdvec(&results).map_err(|e| format!("cannot encode the chunk's results: {e}"))
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
+/// The key behind task tags, made before the factory is forked (so the owner and every worker
+/// share it) and never written to shared memory.
+#[derive(Debug, Clone)]
+pub(crate) struct TagKey(std::hash::RandomState);
+
+impl TagKey {
+    pub(crate) fn new() -> TagKey {
+        TagKey(std::hash::RandomState::new())
+    }
+
+    pub(crate) fn tag(&self, call: usize, func: usize) -> u64 {
+        self.0.hash_one((call, func))
+    }
+
+    /// The trampoline of a task, if its tag is right.
+    pub(crate) fn check(&self, call: usize, func: usize, tag: u64) -> Option<Trampoline> {
+        if self.tag(call, func) != tag {
+            return None;
+        }
+        // SAFETY: the tag proves `call` was made from a `Trampoline` by this pool's owner (no one
+        // else knows the key), in this program image.
+        Some(unsafe { std::mem::transmute::<usize, Trampoline>(call) })
+    }
+}

@@ -1,0 +1,233 @@
+//! process::Pool: order, callbacks, panics, a worker killed mid-task, terminate, the
+//! close/join rules, no zombies.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use greenrt::process::{Pool, PoolError, TaskError};
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn slow_plus_100(i: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(50));
+    i + 100
+}
+
+fn explode(x: u32) -> u32 {
+    if x == 3 {
+        panic!("task {x} exploded");
+    }
+    x
+}
+
+fn my_pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+/// Kills its own worker when asked to, otherwise returns the worker's pid.
+fn die_on_zero(x: u32) -> u32 {
+    if x == 0 {
+        std::thread::sleep(Duration::from_millis(30));
+        // SAFETY (test): signalling our own process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    std::process::id()
+}
+
+/// Direct children of this process that are zombies.
+fn zombie_children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            fields.first() == Some(&"Z") && fields.get(1) == Some(&me.as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn map_keeps_input_order() {
+    let _t = turn();
+    let pool = Pool::new(2).unwrap();
+    let out = pool.map(square, 0..1000).unwrap();
+    assert_eq!(out, (0..1000).map(|x| x * x).collect::<Vec<_>>());
+    assert_eq!(
+        pool.map_chunked(square, 0..10, 1).unwrap(),
+        (0..10).map(|x| x * x).collect::<Vec<_>>()
+    );
+    assert!(pool.map(square, Vec::new()).unwrap().is_empty());
+    let mut unordered: Vec<u64> = pool
+        .imap_unordered(square, 0..50)
+        .map(Result::unwrap)
+        .collect();
+    unordered.sort_unstable();
+    assert_eq!(unordered, (0..50).map(|x| x * x).collect::<Vec<_>>());
+    pool.close();
+    pool.join().unwrap();
+}
+
+#[test]
+fn callbacks_run_in_the_parent_and_results_come_back() {
+    let _t = turn();
+    let pool = Pool::new(3).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let results: Vec<_> = (0..10)
+        .map(|i| {
+            let (s, e) = (seen.clone(), errors.clone());
+            pool.apply_async_with(
+                slow_plus_100,
+                i,
+                move |v| s.lock().unwrap().push(*v),
+                move |err| e.lock().unwrap().push(err.to_string()),
+            )
+        })
+        .collect();
+    let values: Vec<u32> = results.into_iter().map(|r| r.get().unwrap()).collect();
+    assert_eq!(values, (100..110).collect::<Vec<_>>());
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, (100..110).collect::<Vec<_>>());
+    assert!(errors.lock().unwrap().is_empty());
+    pool.close();
+    pool.join().unwrap();
+}
+
+#[test]
+fn a_panicking_task_fails_with_its_message_and_the_worker_lives_on() {
+    let _t = turn();
+    let pool = Pool::new(1).unwrap();
+    let before = pool.apply(my_pid, ()).unwrap();
+    let errs = Arc::new(Mutex::new(Vec::new()));
+    let e = errs.clone();
+    let r = pool.apply_async_with(
+        explode,
+        3,
+        |_| {},
+        move |err| e.lock().unwrap().push(err.clone()),
+    );
+    assert!(r.wait_timeout(Duration::from_secs(10)));
+    assert_eq!(r.successful(), Some(false));
+    match r.get() {
+        Err(TaskError::Panicked(msg)) => assert!(msg.contains("task 3 exploded"), "{msg}"),
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    assert_eq!(errs.lock().unwrap().len(), 1);
+    assert_eq!(pool.apply(explode, 4).unwrap(), 4);
+    assert_eq!(
+        pool.apply(my_pid, ()).unwrap(),
+        before,
+        "the same worker served on"
+    );
+    assert!(matches!(
+        pool.map(explode, 0..8),
+        Err(TaskError::Panicked(_))
+    ));
+}
+
+#[test]
+fn a_worker_killed_mid_task_fails_that_task_only_and_is_replaced() {
+    let _t = turn();
+    let pool = Pool::new(2).unwrap();
+    // Tasks queue behind the one that kills its worker; none of them may be lost.
+    let doomed = pool.apply_async(die_on_zero, 0);
+    let others: Vec<_> = (1..=40).map(|i| pool.apply_async(die_on_zero, i)).collect();
+    match doomed.get() {
+        Err(TaskError::WorkerDied { signal, .. }) => assert_eq!(signal, Some(9)),
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    for r in others {
+        assert!(
+            r.get().is_ok(),
+            "a task queued behind the dead worker was lost"
+        );
+    }
+    // Later tasks succeed on the replacement.
+    let pids: std::collections::HashSet<u32> =
+        (0..20).map(|_| pool.apply(my_pid, ()).unwrap()).collect();
+    assert!(!pids.is_empty());
+    pool.close();
+    pool.join().unwrap();
+    assert!(
+        zombie_children().is_empty(),
+        "zombies: {:?}",
+        zombie_children()
+    );
+}
+
+#[test]
+fn terminate_is_prompt_and_fails_unfinished_tasks() {
+    let _t = turn();
+    let pool = Pool::new(2).unwrap();
+    let slow: Vec<_> = (0..20)
+        .map(|i| pool.apply_async(slow_plus_100, i))
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    let start = Instant::now();
+    pool.terminate();
+    pool.join().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "terminate took {:?}",
+        start.elapsed()
+    );
+    let terminated = slow
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.get_timeout(Duration::from_secs(5)),
+                Err(TaskError::Terminated)
+            )
+        })
+        .count();
+    assert!(terminated > 0);
+    assert!(
+        zombie_children().is_empty(),
+        "zombies: {:?}",
+        zombie_children()
+    );
+}
+
+#[test]
+fn close_and_join_rules() {
+    let _t = turn();
+    let pool = Pool::new(1).unwrap();
+    assert_eq!(pool.join(), Err(PoolError::StillRunning));
+    let r = pool.apply_async(square, 3);
+    pool.close();
+    assert!(matches!(pool.apply(square, 2), Err(TaskError::Rejected(_))));
+    pool.join().unwrap();
+    assert_eq!(r.get().unwrap(), 9, "tasks submitted before close finish");
+    pool.join().unwrap(); // twice is fine
+}
+
+#[test]
+fn green_threads_wait_for_results_without_stalling_the_hub() {
+    let _t = turn();
+    let pool = Arc::new(Pool::new(2).unwrap());
+    let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let t = ticks.clone();
+    let ticker = greenrt::spawn(move || {
+        for _ in 0..10 {
+            greenrt::sleep(Duration::from_millis(10));
+            t.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let p = pool.clone();
+    let waiter = greenrt::spawn(move || p.apply(slow_plus_100, 1).unwrap());
+    assert_eq!(waiter.join().unwrap(), 101);
+    ticker.join().unwrap();
+    assert_eq!(ticks.load(std::sync::atomic::Ordering::Relaxed), 10);
+}
