@@ -8,13 +8,16 @@
 //! | events       | `events` (ipc)          | worker born: dispatch; worker died: reconcile, respawn |
 //! | factory      | the factory's pidfd     | the factory ended: fail what is left, stop        |
 //!
+//! The books are behind a *green* mutex, not a `RefCell`: queue operations may park (an ipc
+//! queue's internal lock can be held for a moment by a worker), and the books must stay
+//! locked across such a park so that no other green thread sees them half-updated.
+//!
 //! **Exact accounting when a worker dies.** The manager knows, per worker, which tasks it sent
 //! and in what order. When a worker dies it first reads every result already sent (a result is
 //! put before the worker can die, so it is in the queue), then empties the dead worker's inbox:
 //! those tasks never started and go back to the front of the queue. What is left was running:
 //! exactly that task fails with `WorkerDied`. Nothing is lost and nothing runs twice.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
@@ -23,6 +26,7 @@ use super::wire::{Control, Done, Event, Task};
 use super::{Channels, Submit};
 use crate::ipc::{GetError, PutError};
 use crate::process::Process;
+use crate::sync::Mutex;
 
 /// Tasks sent to one worker and not finished yet, at most.
 const DEPTH: usize = 64;
@@ -60,7 +64,7 @@ pub(crate) fn run(
 ) {
     let ch = Rc::new(ch);
     let slots = (0..ch.inboxes.len()).map(|_| Slot::default()).collect();
-    let books = Rc::new(RefCell::new(Books {
+    let books = Rc::new(Mutex::new(Books {
         ch: ch.clone(),
         pending: VecDeque::new(),
         running: HashMap::new(),
@@ -70,7 +74,7 @@ pub(crate) fn run(
         close_sent: false,
     }));
     for slot in 0..ch.inboxes.len() {
-        books.borrow_mut().spawn(slot);
+        books.lock().spawn(slot);
     }
     let submissions = submissions.clone();
     let loops = [
@@ -90,8 +94,8 @@ pub(crate) fn run(
     // The factory ends after Close or Kill (or if someone kills it): then nothing more can
     // run, so whatever is left fails, and the loops are told to stop.
     let status = factory.join();
-    let leftover = books.borrow_mut().take_all();
-    let why = if books.borrow().terminated {
+    let leftover = books.lock().take_all();
+    let why = if books.lock().terminated {
         TaskError::Terminated
     } else {
         let (code, signal) = status.map_or((None, None), |s| {
@@ -114,55 +118,55 @@ pub(crate) fn run(
     }
 }
 
-fn submissions_loop(books: &Rc<RefCell<Books>>, submissions: &crate::sync::Queue<Submit>) {
+fn submissions_loop(books: &Rc<Mutex<Books>>, submissions: &crate::sync::Queue<Submit>) {
     while let Ok(submit) = submissions.get() {
         match submit {
             Submit::Job(job) => {
-                if books.borrow().terminated {
+                if books.lock().terminated {
                     complete(job, Err(TaskError::Terminated));
                     continue;
                 }
-                books.borrow_mut().pending.push_back(job);
+                books.lock().pending.push_back(job);
             }
-            Submit::Close => books.borrow_mut().closing = true,
+            Submit::Close => books.lock().closing = true,
             Submit::Terminate => {
-                let mut b = books.borrow_mut();
+                let mut b = books.lock();
                 b.terminated = true;
                 b.closing = true;
                 let _ = b.ch.control.put(&Control::Kill);
             }
         }
-        let failed = books.borrow_mut().dispatch();
+        let failed = books.lock().dispatch();
         failed
             .into_iter()
             .for_each(|(job, e)| complete(job, Err(e)));
     }
 }
 
-fn results_loop(books: &Rc<RefCell<Books>>) {
-    let results = books.borrow().ch.results.clone();
+fn results_loop(books: &Rc<Mutex<Books>>) {
+    let results = books.lock().ch.results.clone();
     while let Ok(done) = results.get() {
         handle_done(books, done);
-        let failed = books.borrow_mut().dispatch();
+        let failed = books.lock().dispatch();
         failed
             .into_iter()
             .for_each(|(job, e)| complete(job, Err(e)));
     }
 }
 
-fn handle_done(books: &Rc<RefCell<Books>>, done: Done) {
-    let job = books.borrow_mut().finish(done.id);
+fn handle_done(books: &Rc<Mutex<Books>>, done: Done) {
+    let job = books.lock().finish(done.id);
     if let Some(job) = job {
         complete(job, done.outcome.map_err(TaskError::Panicked));
     }
 }
 
-fn events_loop(books: &Rc<RefCell<Books>>) {
-    let events = books.borrow().ch.events.clone();
+fn events_loop(books: &Rc<Mutex<Books>>) {
+    let events = books.lock().ch.events.clone();
     while let Ok(event) = events.get() {
         match event {
             Event::Spawned { slot, pid } => {
-                let mut b = books.borrow_mut();
+                let mut b = books.lock();
                 if let Some(s) = b.slots.get_mut(slot as usize) {
                     s.pid = Some(pid);
                     s.spawning = false;
@@ -177,14 +181,14 @@ fn events_loop(books: &Rc<RefCell<Books>>) {
             Event::SpawnFailed { slot, error } => {
                 eprintln!("greenrt: process pool: cannot fork worker {slot}: {error}; retrying");
                 crate::sleep(std::time::Duration::from_millis(100));
-                let mut b = books.borrow_mut();
+                let mut b = books.lock();
                 if let Some(s) = b.slots.get_mut(slot as usize) {
                     s.spawning = false;
                 }
                 b.spawn(slot as usize);
             }
         }
-        let failed = books.borrow_mut().dispatch();
+        let failed = books.lock().dispatch();
         failed
             .into_iter()
             .for_each(|(job, e)| complete(job, Err(e)));
@@ -194,17 +198,17 @@ fn events_loop(books: &Rc<RefCell<Books>>) {
 /// See the module docs: read what the worker finished, take back what it never started, fail
 /// what it was running, replace it.
 fn worker_died(
-    books: &Rc<RefCell<Books>>,
+    books: &Rc<Mutex<Books>>,
     slot: usize,
     pid: u32,
     code: Option<i32>,
     signal: Option<i32>,
 ) {
-    let results = books.borrow().ch.results.clone();
+    let results = books.lock().ch.results.clone();
     while let Ok(done) = results.try_get() {
         handle_done(books, done);
     }
-    let inbox = books.borrow().ch.inboxes[slot].clone();
+    let inbox = books.lock().ch.inboxes[slot].clone();
     let mut unstarted = HashSet::new();
     loop {
         match inbox.try_get() {
@@ -219,8 +223,8 @@ fn worker_died(
             }
         }
     }
-    let lost = books.borrow_mut().reconcile(slot, &unstarted);
-    let why = if books.borrow().terminated {
+    let lost = books.lock().reconcile(slot, &unstarted);
+    let why = if books.lock().terminated {
         TaskError::Terminated
     } else {
         TaskError::WorkerDied { pid, code, signal }
@@ -228,7 +232,7 @@ fn worker_died(
     for job in lost {
         complete(job, Err(why.clone()));
     }
-    let mut b = books.borrow_mut();
+    let mut b = books.lock();
     if !b.terminated && (!b.closing || !b.pending.is_empty()) {
         b.spawn(slot);
     }

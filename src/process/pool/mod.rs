@@ -192,7 +192,14 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.submit(wire::call::<A, R>, f as usize, &arg, None, None)
+        self.submit(
+            wire::call::<A, R>,
+            f as usize,
+            &arg,
+            size_of::<A>(),
+            None,
+            None,
+        )
     }
 
     /// Like [`apply_async`](Pool::apply_async), with a `callback` that gets the value and an
@@ -230,13 +237,14 @@ impl Pool {
             call,
             f as usize,
             &arg,
+            size_of::<A>(),
             Some(Box::new(callback)),
             Some(Box::new(error_callback)),
         )
     }
 
     /// `f` over `items` in the workers; the values in input order, or the first error.
-    /// Items travel in chunks (about four per worker), as Python's `map` does.
+    /// Items travel in chunks (about sixteen per worker, so encoding, work and decoding overlap).
     pub fn map<A, R>(
         &self,
         f: fn(A) -> R,
@@ -247,7 +255,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let items: Vec<A> = items.into_iter().collect();
-        let chunk = items.len().div_ceil(self.workers * 4).max(1);
+        let chunk = items.len().div_ceil(self.workers * 16).max(1);
         self.map_chunked(f, items, chunk)
     }
 
@@ -269,12 +277,26 @@ impl Pool {
         for item in items {
             batch.push(item);
             if batch.len() == chunk {
-                pending.push(self.submit::<Vec<A>, Vec<R>>(call, f as usize, &batch, None, None));
+                pending.push(self.submit::<Vec<A>, Vec<R>>(
+                    call,
+                    f as usize,
+                    &batch,
+                    batch.len() * size_of::<A>(),
+                    None,
+                    None,
+                ));
                 batch.clear();
             }
         }
         if !batch.is_empty() {
-            pending.push(self.submit::<Vec<A>, Vec<R>>(call, f as usize, &batch, None, None));
+            pending.push(self.submit::<Vec<A>, Vec<R>>(
+                call,
+                f as usize,
+                &batch,
+                batch.len() * size_of::<A>(),
+                None,
+                None,
+            ));
         }
         let mut out = Vec::new();
         for result in pending {
@@ -314,6 +336,7 @@ impl Pool {
         call: wire::Trampoline,
         func: usize,
         arg: &A,
+        hint: usize,
         callback: Option<Callback<R>>,
         error_callback: Option<ErrorCallback>,
     ) -> AsyncResult<R> {
@@ -323,7 +346,7 @@ impl Pool {
                 error_callback,
             );
         }
-        let arg = match postcard::to_stdvec(arg) {
+        let arg = match wire::encode(arg, hint) {
             Ok(bytes) => bytes,
             Err(e) => {
                 return AsyncResult::failed(

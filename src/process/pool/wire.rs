@@ -92,7 +92,7 @@ pub(crate) fn call<A: DeserializeOwned, R: Serialize>(
         postcard::from_bytes(arg).map_err(|e| format!("cannot decode the task's argument: {e}"))?;
     let result =
         catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|payload| panic_message(&*payload))?;
-    postcard::to_stdvec(&result).map_err(|e| format!("cannot encode the task's result: {e}"))
+    encode(&result, size_of::<R>()).map_err(|e| format!("cannot encode the task's result: {e}"))
 }
 
 /// Calls `func` on every element of a decoded `Vec<A>` (one `map` chunk).
@@ -108,7 +108,18 @@ pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(
         args.into_iter().map(f).collect::<Vec<R>>()
     }))
     .map_err(|payload| panic_message(&*payload))?;
-    postcard::to_stdvec(&results).map_err(|e| format!("cannot encode the chunk's results: {e}"))
+    encode(&results, results.len() * size_of::<R>())
+        .map_err(|e| format!("cannot encode the chunk's results: {e}"))
+}
+
+/// Encodes `value` into a buffer of `hint` bytes made up front (for a chunk: its length times
+/// the item's in-memory size, which numbers encode to at most), so a big chunk is not copied
+/// again and again while its buffer grows.
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    value: &T,
+    hint: usize,
+) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_extend(value, Vec::with_capacity(hint.clamp(16, 1 << 20)))
 }
 
 /// The text of a panic payload.
