@@ -12,7 +12,8 @@
 //! * echo  — an echo server in a child process and the green load generator in this one,
 //!   every round trip checked;
 //! * ipc   — producer and consumer processes on one `ipc::Queue`, and workers on one
-//!   `ipc::Lock`, while random ones are SIGKILLed (see examples/common/ipc_storm.rs).
+//!   `ipc::Lock`, while random ones are SIGKILLed (see examples/common/ipc_storm.rs);
+//! * pool  — many tiny tasks on a `process::Pool` while its workers are SIGKILLed mid-task.
 
 #[path = "common/args.rs"]
 mod args;
@@ -100,6 +101,7 @@ fn main() {
     sync_storm(&plan, &mut report);
     echo_storm(&plan, &mut report);
     ipc_storm(&plan, &mut report);
+    pool_storm(&plan, &mut report);
     print_summary(&report, started.elapsed());
     if report.checks.iter().any(|(ok, _)| !ok) {
         std::process::exit(1);
@@ -446,6 +448,43 @@ fn ipc_storm(plan: &Plan, report: &mut Report) {
             );
         }
         Err(e) => report.check(false, format!("ipc: lock storm could not run: {e}")),
+    }
+}
+
+fn pool_storm(plan: &Plan, report: &mut Report) {
+    let secs = plan.ipc_secs;
+    println!(
+        "[pool] tiny tasks on a process Pool of 2, a worker SIGKILLed every ~10 ms, {secs} s ..."
+    );
+    match ipc_storm::pool_storm(secs, 2, seed()) {
+        Ok(r) => {
+            report.figure(
+                "pool",
+                "tasks/s under kill -9",
+                format!("{:.0}", r.submitted as f64 / r.secs),
+            );
+            report.figure(
+                "pool",
+                "workers killed / tasks WorkerDied",
+                format!("{} / {}", r.kills, r.worker_died),
+            );
+            report.check(
+                r.succeeded + r.worker_died == r.submitted && r.wrong == 0,
+                format!(
+                    "pool: every task succeeded or said WorkerDied ({} + {} of {}, {} wrong)",
+                    r.succeeded, r.worker_died, r.submitted, r.wrong
+                ),
+            );
+            report.check(r.hung == 0, format!("pool: no task hung ({} did)", r.hung));
+            report.check(
+                r.worker_died <= r.kills,
+                format!(
+                    "pool: at most one task lost per kill ({} for {} kills)",
+                    r.worker_died, r.kills
+                ),
+            );
+        }
+        Err(e) => report.check(false, format!("pool: storm could not run: {e}")),
     }
 }
 

@@ -132,3 +132,33 @@ fn traffic_light_lets_every_car_through() {
     let passed = lines.iter().filter(|l| l.contains(" passes")).count();
     assert_eq!(passed, 6, "{lines:?}");
 }
+
+#[test]
+fn pool_callback_runs_every_callback_in_the_parent() {
+    let lines = run("pool_callback", &["--secs", "0.1"]);
+    let parent = lines[0].split(']').next().unwrap().to_string(); // "[pid N"
+    let mut done: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.contains("-->exec done: "))
+        .inspect(|l| {
+            assert!(
+                l.starts_with(&parent),
+                "callback ran outside the parent: {l}"
+            )
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    done.sort_unstable();
+    assert_eq!(done, (100..110).collect::<Vec<_>>());
+    assert!(last_line(&lines).contains("all 10 done"), "{lines:?}");
+}
+
+#[test]
+fn pool_map_agrees_with_the_serial_run() {
+    // The example asserts equality itself and exits non-zero otherwise.
+    let lines = run("pool_map", &["--items", "4", "--bound", "20000"]);
+    assert!(
+        last_line(&lines).starts_with("pool_map: serial="),
+        "{lines:?}"
+    );
+}

@@ -231,3 +231,21 @@ fn green_threads_wait_for_results_without_stalling_the_hub() {
     ticker.join().unwrap();
     assert_eq!(ticks.load(std::sync::atomic::Ordering::Relaxed), 10);
 }
+
+#[path = "../examples/common/ipc_storm.rs"]
+mod storm;
+
+#[test]
+fn pool_storm_with_workers_killed_mid_task_loses_nothing_and_never_hangs() {
+    let _t = turn();
+    let r = storm::pool_storm(1.5, 2, 7).unwrap();
+    eprintln!("{r:?}");
+    assert_eq!(r.wrong, 0, "{r:?}");
+    assert_eq!(r.hung, 0, "{r:?}");
+    assert_eq!(r.succeeded + r.worker_died, r.submitted, "{r:?}");
+    assert!(
+        r.worker_died <= r.kills,
+        "more tasks died than workers were killed: {r:?}"
+    );
+    assert!(r.kills > 10 && r.succeeded > 1000, "{r:?}");
+}

@@ -246,3 +246,92 @@ pub fn lock_storm(secs: f64, workers: usize, seed: u64) -> io::Result<LockStorm>
     report.secs = start.elapsed().as_secs_f64();
     Ok(report)
 }
+
+/// What a pool storm did and found.
+#[derive(Debug, Default)]
+pub struct PoolStorm {
+    pub submitted: usize,
+    pub succeeded: usize,
+    /// Tasks that failed with `WorkerDied` (allowed: at most one per kill).
+    pub worker_died: usize,
+    /// Tasks that failed any other way, or returned a wrong value (must be 0).
+    pub wrong: usize,
+    /// Tasks with no outcome 10 s after the storm (must be 0).
+    pub hung: usize,
+    pub kills: usize,
+    pub secs: f64,
+}
+
+/// A tiny task that sometimes takes a moment, so kills land mid-task. Returns (x * 2, pid).
+fn storm_task(x: u64) -> (u64, u32) {
+    if x % 7 == 0 {
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    (x * 2, std::process::id())
+}
+
+/// Runs many tiny tasks on a `process::Pool` for `secs` while a killer SIGKILLs a random
+/// worker (found from the pids tasks report) every few milliseconds.
+pub fn pool_storm(secs: f64, workers: usize, seed: u64) -> io::Result<PoolStorm> {
+    use std::sync::{Arc, Mutex};
+    let pool = greenrt::process::Pool::new(workers)?;
+    let pids: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let start = Instant::now();
+    let killer = {
+        let (pids, stop) = (pids.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rng = Rng(seed | 1);
+            let mut kills = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_micros(3000 + rng.next() % 10_000));
+                let victim = {
+                    let p = pids.lock().unwrap();
+                    if p.is_empty() {
+                        None
+                    } else {
+                        Some(p[rng.next() as usize % p.len()])
+                    }
+                };
+                // SAFETY: kill(2) with a pid a pool task reported: at worst the worker is gone.
+                if let Some(pid) = victim
+                    && unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) } == 0
+                {
+                    kills += 1;
+                    pids.lock().unwrap().retain(|&p| p != pid);
+                }
+            }
+            kills
+        })
+    };
+    let mut report = PoolStorm::default();
+    let mut next = 0u64;
+    let end = start + Duration::from_secs_f64(secs);
+    while Instant::now() < end {
+        let batch: Vec<(u64, greenrt::process::AsyncResult<(u64, u32)>)> = (0..200)
+            .map(|i| (next + i, pool.apply_async(storm_task, next + i)))
+            .collect();
+        next += 200;
+        report.submitted += batch.len();
+        for (x, result) in batch {
+            match result.get_timeout(Duration::from_secs(10)) {
+                Ok((v, pid)) if v == x * 2 => {
+                    report.succeeded += 1;
+                    let mut p = pids.lock().unwrap();
+                    if !p.contains(&pid) {
+                        p.push(pid);
+                    }
+                }
+                Err(greenrt::process::TaskError::WorkerDied { .. }) => report.worker_died += 1,
+                Err(greenrt::process::TaskError::TimedOut) => report.hung += 1,
+                _ => report.wrong += 1,
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    report.kills = killer.join().unwrap_or(0);
+    pool.close();
+    let _ = pool.join();
+    report.secs = start.elapsed().as_secs_f64();
+    Ok(report)
+}

@@ -310,11 +310,17 @@ impl Books {
         failed
     }
 
+    /// The live worker with the fewest tasks in flight, if it may take one more. A worker takes
+    /// at most its fair share of the outstanding work (and at most `DEPTH`), counting workers
+    /// still being forked: ten slow tasks on three workers go 4/3/3, not all to the first
+    /// worker that happens to be ready, while a flood of tiny tasks keeps every inbox full.
     fn least_busy(&self) -> Option<usize> {
+        let outstanding = self.pending.len() + self.running.len();
+        let share = outstanding.div_ceil(self.slots.len()).clamp(1, DEPTH);
         (0..self.slots.len())
             .filter(|&i| {
                 let s = &self.slots[i];
-                s.pid.is_some() && !s.stop_sent && s.assigned.len() < DEPTH
+                s.pid.is_some() && !s.stop_sent && s.assigned.len() < share
             })
             .min_by_key(|&i| self.slots[i].assigned.len())
     }
