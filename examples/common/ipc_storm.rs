@@ -264,7 +264,7 @@ pub struct PoolStorm {
 
 /// A tiny task that sometimes takes a moment, so kills land mid-task. Returns (x * 2, pid).
 fn storm_task(x: u64) -> (u64, u32) {
-    if x % 7 == 0 {
+    if x.is_multiple_of(7) {
         std::thread::sleep(Duration::from_micros(300));
     }
     (x * 2, std::process::id())
