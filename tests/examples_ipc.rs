@@ -162,3 +162,9 @@ fn pool_map_agrees_with_the_serial_run() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn manager_sees_every_process_in_dict_and_list() {
+    let lines = run("manager", &["--procs", "8"]);
+    assert_eq!(last_line(&lines), "manager: dict_len=8 list_len=8");
+}

@@ -18,6 +18,8 @@ pub enum CrashPoint {
     GetBeforeCommit = 3,
     /// Semaphore: `count` has changed, the holder's slot and the journal commit have not.
     SemaphoreBeforeCommit = 4,
+    /// SharedDict/SharedList: the new contents are half written to the inactive area.
+    CollectionMidWrite = 5,
 }
 
 static POINT: AtomicU32 = AtomicU32::new(0);

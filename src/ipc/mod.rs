@@ -11,6 +11,7 @@
 //! | [`Queue`]                 | bounded FIFO of serde values, crash-safe    | `queue.rs`    |
 //! | [`pipe()`]                | a duplex pair of message [`Connection`]s    | `pipe.rs`     |
 //! | [`Value`], [`Array`]      | plain data with its own lock                | `value.rs`    |
+//! | [`SharedDict`], [`SharedList`] | serde collections, crash-safe (copy and flip) | `dict.rs`, `list.rs`, `cow.rs` |
 //!
 //! Every object lives in a shared region (`region.rs`): anonymous (`new`, inherited across
 //! `fork`) or named (`create` / `open`, for unrelated processes). How the pieces fit:
@@ -32,9 +33,12 @@
 //! and a corrupt region yields `io::ErrorKind::InvalidData` (or [`LockError::Corrupt`]).
 
 mod condition;
+mod cow;
+mod dict;
 mod event;
 #[doc(hidden)]
 pub mod fault;
+mod list;
 mod lock;
 mod owner;
 mod pipe;
@@ -50,7 +54,10 @@ use std::fmt;
 use std::io;
 
 pub use condition::{Condition, ConditionGuard};
+pub use cow::CapacityExceeded;
+pub use dict::SharedDict;
 pub use event::Event;
+pub use list::SharedList;
 pub use lock::{Lock, LockGuard};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, MessageTooLarge, pipe};
 pub use queue::{DEFAULT_CAPACITY, GetError, PutError, Queue, QueueBuilder, TaskDoneTooOften};

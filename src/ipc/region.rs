@@ -49,6 +49,8 @@ pub(crate) enum Kind {
     Condition = 5,
     Queue = 6,
     Value = 7,
+    Dict = 8,
+    List = 9,
 }
 
 #[repr(C)]
