@@ -20,6 +20,10 @@ use super::region::{Kind, invalid};
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Makes the dictionary own no K or V (they live encoded in shared memory) yet stay `Send` and
+/// `Sync` whatever K and V are.
+type Marker<K, V> = PhantomData<fn(K, V) -> (K, V)>;
+
 /// A dictionary of serde keys and values shared by processes; see the module docs.
 ///
 /// ```
@@ -36,7 +40,7 @@ type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 /// ```
 pub struct SharedDict<K, V> {
     store: CowStore,
-    _kv: PhantomData<fn(K, V) -> (K, V)>,
+    _kv: Marker<K, V>,
 }
 
 impl<K, V> Clone for SharedDict<K, V> {
