@@ -38,9 +38,10 @@ fn start(name: &str, args: &[&str]) -> Server {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {name}: {e} (cargo test builds the examples)"));
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    // Keep reading what the server prints: a closed pipe would make its println! fail.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     // echo_server says "[main] echo server listening on ADDR"; the others "listening on ADDR".
     let addr = first
         .trim()
@@ -127,4 +128,40 @@ fn thread_per_connection_model() {
 #[test]
 fn selectors_model() {
     check_model("echo_selectors", &[]);
+}
+
+#[test]
+fn chat_broadcasts_each_line_to_the_others() {
+    let server = start("chat_server", &[]);
+    let addr = server.1.to_string();
+    let client = |name: &str, extra: &[&str]| {
+        Command::new(example("chat_client"))
+            .args(["--addr", &addr, "--name", name])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let ann = client("ann", &["--linger-ms", "1500"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let bob = client(
+        "bob",
+        &["--say", "hi ann", "--say", "bye", "--linger-ms", "200"],
+    );
+    let bob_out = String::from_utf8(bob.wait_with_output().unwrap().stdout).unwrap();
+    let ann_all = ann.wait_with_output().unwrap();
+    let ann_out =
+        String::from_utf8(ann_all.stdout).unwrap() + &String::from_utf8_lossy(&ann_all.stderr);
+    assert!(
+        ann_out.contains("* bob joined"),
+        "ann: {ann_out:?} ({:?}); bob: {bob_out:?}",
+        ann_all.status
+    );
+    assert!(ann_out.contains("[bob] hi ann\n[bob] bye"), "{ann_out}");
+    assert!(
+        !bob_out.contains("[bob]"),
+        "a sender does not get its own lines back: {bob_out}"
+    );
 }
