@@ -42,6 +42,20 @@ fn die_on_zero(x: u32) -> u32 {
     std::process::id()
 }
 
+/// Aborts its worker (SIGABRT) on 0, segfaults it (SIGSEGV) on 1.
+fn crash(x: u32) -> u32 {
+    match x {
+        0 => std::process::abort(),
+        // SAFETY (test): deliberately a wild write, so the worker dies of a real SIGSEGV
+        // (a raised one would just return from greenrt's fault handler).
+        1 => unsafe {
+            std::ptr::without_provenance_mut::<u32>(8).write_volatile(1);
+            1
+        },
+        _ => x,
+    }
+}
+
 /// Direct children of this process that are zombies.
 fn zombie_children() -> Vec<String> {
     let me = std::process::id().to_string();
@@ -165,6 +179,19 @@ fn a_worker_killed_mid_task_fails_that_task_only_and_is_replaced() {
         "zombies: {:?}",
         zombie_children()
     );
+}
+
+#[test]
+fn abort_and_segfault_in_a_task_fail_it_with_worker_died() {
+    let _t = turn();
+    let pool = Pool::new(1).unwrap();
+    for (x, sig) in [(0, libc::SIGABRT), (1, libc::SIGSEGV)] {
+        match pool.apply(crash, x) {
+            Err(TaskError::WorkerDied { signal, .. }) => assert_eq!(signal, Some(sig)),
+            other => panic!("expected WorkerDied, got {other:?}"),
+        }
+        assert_eq!(pool.apply(crash, 7).unwrap(), 7, "the replacement serves");
+    }
 }
 
 #[test]
