@@ -25,9 +25,10 @@ use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use crate::process::per_process::PerProcess;
 use crate::sys::shm;
 
 /// Bytes before an object's body.
@@ -139,7 +140,7 @@ impl Region {
         let _ = std::fs::remove_file(&tmp);
         let mut region = made?;
         let pid = std::process::id();
-        register_for_exit(pid, path.clone());
+        register_for_exit(path.clone());
         region.name = Some(Named {
             path,
             creator_pid: Some(pid),
@@ -298,33 +299,38 @@ fn temp_path() -> PathBuf {
     PathBuf::from(format!("/dev/shm/.greenrt-tmp.{}.{n}", std::process::id()))
 }
 
-/// Names this process created and has not removed yet, with the pid that created them.
-static CREATED: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
+/// Names this process created and has not removed yet (per process: a forked child starts
+/// with none, and never with a lock some other thread of its parent held).
+static CREATED: PerProcess<Mutex<Vec<PathBuf>>> = PerProcess::new();
 
-fn register_for_exit(pid: u32, path: PathBuf) {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| shm::at_exit(remove_created_at_exit));
-    CREATED
+fn created() -> &'static Mutex<Vec<PathBuf>> {
+    CREATED.get(|| Mutex::new(Vec::new()))
+}
+
+fn register_for_exit(path: PathBuf) {
+    // Not a `Once`: a fork while another thread ran it would leave the child's copy "running".
+    static HOOKED: AtomicBool = AtomicBool::new(false);
+    if !HOOKED.swap(true, Ordering::AcqRel) {
+        shm::at_exit(remove_created_at_exit);
+    }
+    created()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push((pid, path));
+        .push(path);
 }
 
 fn forget_for_exit(path: &PathBuf) {
-    CREATED
+    created()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .retain(|(_, p)| p != path);
+        .retain(|p| p != path);
 }
 
 extern "C" fn remove_created_at_exit() {
     // try_lock: never block at exit on a lock some other thread died holding.
-    if let Ok(created) = CREATED.try_lock() {
-        let me = std::process::id();
-        for (pid, path) in created.iter() {
-            if *pid == me {
-                let _ = std::fs::remove_file(path);
-            }
+    if let Ok(created) = created().try_lock() {
+        for path in created.iter() {
+            let _ = std::fs::remove_file(path);
         }
     }
 }

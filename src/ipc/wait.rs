@@ -23,11 +23,12 @@
 //! shard's lock, and a green thread removes its entry (under that lock) before it returns —
 //! so the mapping holding the word is alive whenever it is read.
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::hub::Wait;
+use crate::process::per_process::PerProcess;
 use crate::sync::waiter::Waiter;
 use crate::sys::futex::{self, WAITV_MAX, WaitEntry, Woke};
 
@@ -92,38 +93,18 @@ struct Shard {
     doorbell: AtomicU32,
 }
 
-/// The waiter threads of this process. Made afresh in a forked child (which has no threads
-/// but the forking one): the pid says whose it is, and a stale one is leaked, never touched.
+/// The waiter threads of this process. A forked child makes its own (the parent's threads
+/// do not exist there); see `process::per_process`.
 struct Service {
-    pid: u32,
     shards: Mutex<Vec<Arc<Shard>>>,
 }
 
-static SERVICE: AtomicPtr<Service> = AtomicPtr::new(std::ptr::null_mut());
+static SERVICE: PerProcess<Service> = PerProcess::new();
 
 fn service() -> &'static Service {
-    let pid = std::process::id();
-    let current = SERVICE.load(Ordering::Acquire);
-    // SAFETY: a non-null SERVICE came from Box::into_raw below and is never freed.
-    if let Some(s) = unsafe { current.as_ref() }
-        && s.pid == pid
-    {
-        return s;
-    }
-    let fresh = Box::into_raw(Box::new(Service {
-        pid,
+    SERVICE.get(|| Service {
         shards: Mutex::new(Vec::new()),
-    }));
-    match SERVICE.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
-        // SAFETY: we just published `fresh`; it is never freed.
-        Ok(_) => unsafe { &*fresh },
-        Err(winner) => {
-            // SAFETY: `fresh` came from Box::into_raw above and was never shared.
-            drop(unsafe { Box::from_raw(fresh) });
-            // SAFETY: `winner` is a published service, never freed.
-            unsafe { &*winner }
-        }
-    }
+    })
 }
 
 impl Service {

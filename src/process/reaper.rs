@@ -2,35 +2,43 @@
 //! and reaps them, so no zombie is left. Started on first use; it polls the pidfds it holds.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-static ORPHANS: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
-static STARTED: OnceLock<()> = OnceLock::new();
+use super::per_process::PerProcess;
+
+/// The pidfds to reap, per process: a forked child gets its own list (and thread) rather than
+/// a copy of the parent's, whose lock may have been held at the fork.
+static ORPHANS: PerProcess<Mutex<Vec<OwnedFd>>> = PerProcess::new();
 
 /// Hands a running child's pidfd to the reaper.
 pub(super) fn adopt(pidfd: OwnedFd) {
-    ORPHANS
+    let mut started = false;
+    let orphans = ORPHANS.get(|| {
+        started = true;
+        Mutex::new(Vec::new())
+    });
+    orphans
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(pidfd);
-    STARTED.get_or_init(|| {
+    if started {
         let _ = std::thread::Builder::new()
             .name("greenrt-reaper".into())
-            .spawn(reap_forever);
-    });
+            .spawn(move || reap_forever(orphans));
+    }
 }
 
-fn reap_forever() {
+fn reap_forever(orphans: &'static Mutex<Vec<OwnedFd>>) {
     loop {
-        ORPHANS
+        orphans
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|fd| {
                 crate::sys::process::try_reap(fd)
                     .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock)
             });
-        let next = ORPHANS
+        let next = orphans
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .first()

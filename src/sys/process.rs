@@ -164,10 +164,14 @@ pub(crate) fn boot_ticks_now() -> u64 {
 /// This process's pid, cached: `getpid` is a real syscall, and ipc fast paths make none.
 /// A `fork` (by any means that runs `pthread_atfork` handlers, as glibc's `fork` does)
 /// clears the cache in the child.
+///
+/// No `Once` here: a child forked while another thread was inside a `Once` would inherit it
+/// "running" and wait forever. Instead the atfork handler is registered first (state 1 while
+/// that happens, when callers just ask the kernel) and the pid is cached only after (state 2).
 pub(crate) fn cached_pid() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
     static PID: AtomicU32 = AtomicU32::new(0);
-    static HOOK: std::sync::Once = std::sync::Once::new();
+    static HOOK: AtomicU8 = AtomicU8::new(0); // 0 none, 1 registering, 2 registered
     extern "C" fn forget_in_child() {
         PID.store(0, Ordering::Relaxed);
     }
@@ -175,10 +179,15 @@ pub(crate) fn cached_pid() -> u32 {
     if pid != 0 {
         return pid;
     }
-    HOOK.call_once(|| {
-        // SAFETY: registers a plain function that only stores to an atomic.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
-    });
+    match HOOK.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            // SAFETY: registers a plain function that only stores to an atomic.
+            unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
+            HOOK.store(2, Ordering::Release);
+        }
+        Err(1) => return std::process::id(), // being registered by another thread
+        Err(_) => {}
+    }
     let pid = std::process::id();
     PID.store(pid, Ordering::Relaxed);
     pid
