@@ -47,6 +47,8 @@ pub mod current;
 pub mod hub;
 pub mod ipc;
 pub mod join;
+#[cfg(feature = "monkey")]
+pub mod monkey;
 pub mod net;
 pub mod pool;
 pub mod process;

@@ -325,3 +325,11 @@ pub(crate) fn caller_token() -> u64 {
         .flatten()
         .unwrap_or_else(|| THREAD_TOKEN.with(|t| *t))
 }
+
+/// True when the caller is a green thread (not a hub's main context, not a plain thread).
+/// The `monkey` hooks cooperate only then: the scheduler loop itself runs as the main
+/// context, so its own system calls never come back into the hub.
+#[cfg(feature = "monkey")]
+pub(crate) fn on_green_thread() -> bool {
+    with_existing_hub(|hub| hub.with_current(|me| !me.is_main)).unwrap_or(false)
+}

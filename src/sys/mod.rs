@@ -22,9 +22,13 @@
 compile_error!("greenrt supports Linux on x86_64 only (futexes, epoll, MADV_GUARD_INSTALL)");
 
 pub(crate) mod futex;
+#[cfg(feature = "monkey")]
+pub mod interpose;
 pub(crate) mod mem;
 pub(crate) mod poll;
 pub(crate) mod process;
+#[cfg(feature = "monkey")]
+pub(crate) mod raw;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod threads;

@@ -1,0 +1,162 @@
+//! The interposed C symbols of the `monkey` feature.
+//!
+//! A definition of `read` (or `connect`, `nanosleep`...) in the program itself comes before
+//! libc's when the program is linked, so every call to `read` from Rust's std, from a C
+//! library linked in, or from greenrt's own dependencies lands here first. Each function just
+//! forwards to `monkey::hooks`, which either makes the real system call (`sys::raw`, by
+//! `syscall(2)`, never by name: that would come back here) or parks the green thread.
+//!
+//! Calls made *inside* libc (`fread` reading a file, `getaddrinfo` connecting to a resolver)
+//! do not come here: glibc calls its internal aliases. See NOTES.md, "monkey".
+
+#![allow(clippy::missing_safety_doc)] // each symbol's contract is the libc function's
+
+use libc::{c_int, c_uint, c_void, size_t, sockaddr, socklen_t, ssize_t};
+
+use crate::monkey::hooks;
+
+/// read(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
+    // SAFETY: forwarded with read(2)'s contract.
+    unsafe { hooks::read(fd, buf, count) }
+}
+
+/// write(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    // SAFETY: forwarded with write(2)'s contract.
+    unsafe { hooks::write(fd, buf, count) }
+}
+
+/// recv(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: recv is recvfrom without an address.
+    unsafe {
+        hooks::recvfrom(
+            fd,
+            buf,
+            len,
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// recvfrom(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    // SAFETY: forwarded with recvfrom(2)'s contract.
+    unsafe { hooks::recvfrom(fd, buf, len, flags, addr, addrlen) }
+}
+
+/// send(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: send is sendto without an address.
+    unsafe { hooks::sendto(fd, buf, len, flags, std::ptr::null(), 0) }
+}
+
+/// sendto(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> ssize_t {
+    // SAFETY: forwarded with sendto(2)'s contract.
+    unsafe { hooks::sendto(fd, buf, len, flags, addr, addrlen) }
+}
+
+/// connect(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: forwarded with connect(2)'s contract.
+    unsafe { hooks::connect(fd, addr, len) }
+}
+
+/// accept(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: accept is accept4 without flags.
+    unsafe { hooks::accept4(fd, addr, len, 0) }
+}
+
+/// accept4(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: forwarded with accept4(2)'s contract.
+    unsafe { hooks::accept4(fd, addr, len, flags) }
+}
+
+/// poll(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
+    // SAFETY: forwarded with poll(2)'s contract.
+    unsafe { hooks::poll(fds, nfds, timeout) }
+}
+
+/// nanosleep(2), a green sleep on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nanosleep(req: *const libc::timespec, rem: *mut libc::timespec) -> c_int {
+    // SAFETY: nanosleep is a relative CLOCK_MONOTONIC-like sleep (Linux uses CLOCK_MONOTONIC).
+    let rc = unsafe { hooks::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, req, rem) };
+    if rc == 0 {
+        0
+    } else {
+        crate::sys::raw::set_errno(rc);
+        -1
+    }
+}
+
+/// clock_nanosleep(2), a green sleep on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn clock_nanosleep(
+    clock: libc::clockid_t,
+    flags: c_int,
+    req: *const libc::timespec,
+    rem: *mut libc::timespec,
+) -> c_int {
+    // SAFETY: forwarded with clock_nanosleep(2)'s contract.
+    unsafe { hooks::clock_nanosleep(clock, flags, req, rem) }
+}
+
+/// usleep(3), a green sleep on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
+    let req = libc::timespec {
+        tv_sec: (usec / 1_000_000) as _,
+        tv_nsec: ((usec % 1_000_000) * 1000) as _,
+    };
+    // SAFETY: `req` is a valid timespec on this frame; no remainder wanted.
+    unsafe { nanosleep(&req, std::ptr::null_mut()) }
+}
+
+/// sleep(3), a green sleep on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sleep(seconds: c_uint) -> c_uint {
+    let req = libc::timespec {
+        tv_sec: seconds as _,
+        tv_nsec: 0,
+    };
+    // SAFETY: as above.
+    unsafe { nanosleep(&req, std::ptr::null_mut()) };
+    0
+}

@@ -1,0 +1,161 @@
+//! The real system calls behind greenrt's `monkey` hooks, made with `syscall(2)` directly:
+//! once `read`, `connect`, `nanosleep`... are interposed, calling them by name would call the
+//! hook again. Each returns what the kernel returned (-1 with `errno` set on failure).
+
+#![allow(clippy::missing_safety_doc)] // every function's contract is the syscall's own
+
+use libc::{c_int, c_long, c_void, size_t, sockaddr, socklen_t, ssize_t};
+
+/// `errno` of the calling thread.
+pub(crate) fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets `errno` of the calling thread.
+pub(crate) fn set_errno(value: c_int) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// `read(2)`. Safety: `buf` must be valid for `count` bytes of writes.
+pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
+    // SAFETY: the caller's contract is read(2)'s.
+    unsafe { libc::syscall(libc::SYS_read, fd, buf, count) as ssize_t }
+}
+
+/// `write(2)`. Safety: `buf` must be valid for `count` bytes of reads.
+pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    // SAFETY: the caller's contract is write(2)'s.
+    unsafe { libc::syscall(libc::SYS_write, fd, buf, count) as ssize_t }
+}
+
+/// `recvfrom(2)` (`recv` is `recvfrom` with no address). Safety: as recvfrom(2).
+pub(crate) unsafe fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    // SAFETY: the caller's contract is recvfrom(2)'s.
+    unsafe { libc::syscall(libc::SYS_recvfrom, fd, buf, len, flags, addr, addrlen) as ssize_t }
+}
+
+/// `sendto(2)` (`send` is `sendto` with no address). Safety: as sendto(2).
+pub(crate) unsafe fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> ssize_t {
+    // SAFETY: the caller's contract is sendto(2)'s.
+    unsafe { libc::syscall(libc::SYS_sendto, fd, buf, len, flags, addr, addrlen) as ssize_t }
+}
+
+/// `connect(2)`. Safety: `addr` valid for `len` bytes.
+pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: the caller's contract is connect(2)'s.
+    unsafe { libc::syscall(libc::SYS_connect, fd, addr, len) as c_int }
+}
+
+/// `accept4(2)`. Safety: as accept4(2) (`addr`/`len` null or valid).
+pub(crate) unsafe fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract is accept4(2)'s.
+    unsafe { libc::syscall(libc::SYS_accept4, fd, addr, len, flags) as c_int }
+}
+
+/// `poll(2)` with a timeout in milliseconds. Safety: `fds` valid for `nfds` entries.
+pub(crate) unsafe fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
+    // SAFETY: the caller's contract is poll(2)'s.
+    unsafe { libc::syscall(libc::SYS_poll, fds, nfds, timeout) as c_int }
+}
+
+/// `clock_nanosleep(2)`; returns 0 or an error number (not -1). Safety: as the syscall.
+pub(crate) unsafe fn clock_nanosleep(
+    clock: libc::clockid_t,
+    flags: c_int,
+    req: *const libc::timespec,
+    rem: *mut libc::timespec,
+) -> c_int {
+    // SAFETY: the caller's contract is clock_nanosleep(2)'s.
+    let rc = unsafe { libc::syscall(libc::SYS_clock_nanosleep, clock, flags, req, rem) as c_int };
+    if rc < 0 { errno() } else { 0 }
+}
+
+/// The file status flags (`fcntl(F_GETFL)`), or -1.
+pub(crate) fn get_flags(fd: c_int) -> c_int {
+    // SAFETY: F_GETFL takes no pointer.
+    unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) as c_int }
+}
+
+/// Sets the file status flags (`fcntl(F_SETFL)`).
+pub(crate) fn set_flags(fd: c_int, flags: c_int) -> c_int {
+    // SAFETY: F_SETFL takes an int.
+    unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, flags as c_long) as c_int }
+}
+
+/// `getsockopt` for a `timeval` option (`SO_RCVTIMEO`/`SO_SNDTIMEO`); None if not a socket or
+/// no timeout is set.
+pub(crate) fn socket_timeout(fd: c_int, option: c_int) -> Option<std::time::Duration> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = size_of::<libc::timeval>() as socklen_t;
+    // SAFETY: `tv` and `len` are valid out-pointers of the right size.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            &mut tv as *mut libc::timeval,
+            &mut len as *mut socklen_t,
+        )
+    };
+    if rc < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        return None;
+    }
+    Some(std::time::Duration::new(
+        tv.tv_sec as u64,
+        tv.tv_usec as u32 * 1000,
+    ))
+}
+
+/// The pending error of a socket (`SO_ERROR`), 0 if none.
+pub(crate) fn socket_error(fd: c_int) -> c_int {
+    let mut err: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: valid out-pointers of the right size.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut err as *mut c_int,
+            &mut len as *mut socklen_t,
+        )
+    };
+    if rc < 0 { errno() } else { err }
+}
+
+/// Now on `clock`, as a timespec.
+pub(crate) fn clock_now(clock: libc::clockid_t) -> libc::timespec {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; clock_gettime is not interposed.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts
+}

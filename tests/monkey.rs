@@ -1,0 +1,170 @@
+//! monkey: unmodified blocking code (std::net, std::thread::sleep) cooperates on green
+//! threads after `patch_all()`; semantics are kept; plain threads and unpatched calls are
+//! untouched. Run with `cargo test --features monkey --test monkey`.
+#![cfg(feature = "monkey")]
+
+mod util;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// patch_all is process-wide; tests that need it unpatched take turns with the others.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A plain-thread server that accepts connections, holds each for `hold`, writes one byte
+/// and closes; it records how many connections were open at once.
+fn holding_server(hold: Duration) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peak = Arc::new(AtomicUsize::new(0));
+    let live = Arc::new(AtomicUsize::new(0));
+    let p = peak.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (live, peak) = (live.clone(), p.clone());
+            std::thread::spawn(move || {
+                let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(hold);
+                let _ = conn.write_all(b"x");
+                live.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (addr, peak)
+}
+
+#[test]
+fn two_hundred_std_clients_overlap_on_one_hub() {
+    let _t = turn();
+    util::raise_fd_limit();
+    greenrt::monkey::patch_all();
+    let (addr, peak) = holding_server(Duration::from_millis(300));
+    let start = Instant::now();
+    let clients: Vec<_> = (0..200)
+        .map(|_| {
+            greenrt::spawn(move || {
+                let mut conn = TcpStream::connect(addr).unwrap(); // std, unmodified
+                let mut byte = [0u8; 1];
+                conn.read_exact(&mut byte).unwrap();
+                byte[0]
+            })
+        })
+        .collect();
+    let got: Vec<u8> = greenrt::joinall(clients)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(got.iter().all(|&b| b == b'x'));
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        200,
+        "the server saw all 200 at once"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_thousand_thread_sleeps_overlap() {
+    let _t = turn();
+    greenrt::monkey::patch_all();
+    let start = Instant::now();
+    let sleepers: Vec<_> = (0..1000)
+        .map(|_| greenrt::spawn(|| std::thread::sleep(Duration::from_millis(200))))
+        .collect();
+    greenrt::joinall(sleepers);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+}
+
+#[test]
+fn a_user_nonblocking_socket_still_gets_would_block() {
+    let _t = turn();
+    greenrt::monkey::patch_all();
+    let (addr, _) = holding_server(Duration::from_millis(500));
+    let h = greenrt::spawn(move || {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 8];
+        conn.read(&mut buf).map_err(|e| e.kind())
+    });
+    assert_eq!(h.join().unwrap(), Err(ErrorKind::WouldBlock));
+}
+
+#[test]
+fn so_rcvtimeo_fires_on_a_green_thread() {
+    let _t = turn();
+    greenrt::monkey::patch_all();
+    let (addr, _) = holding_server(Duration::from_secs(5));
+    let ticker = util::Ticker::start(10, Duration::from_millis(10));
+    let h = greenrt::spawn(move || {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let start = Instant::now();
+        let err = conn.read(&mut [0u8; 8]).unwrap_err().kind();
+        (err, start.elapsed())
+    });
+    let (err, took) = h.join().unwrap();
+    assert!(
+        matches!(err, ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{err:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(
+        ticker.finish(),
+        10,
+        "the hub kept running while the read waited"
+    );
+}
+
+#[test]
+fn plain_threads_and_unpatched_calls_are_untouched() {
+    let _t = turn();
+    greenrt::monkey::unpatch_all();
+    // Unpatched: a green thread's std sleep blocks the hub, so two of them do not overlap.
+    let start = Instant::now();
+    let a = greenrt::spawn(|| std::thread::sleep(Duration::from_millis(100)));
+    let b = greenrt::spawn(|| std::thread::sleep(Duration::from_millis(100)));
+    a.join().unwrap();
+    b.join().unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "unpatched sleeps overlapped"
+    );
+    greenrt::monkey::patch_all();
+    // Patched, but on plain OS threads: they block as usual (and still work).
+    let start = Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(|| std::thread::sleep(Duration::from_millis(50))))
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert!(start.elapsed() >= Duration::from_millis(50));
+    // Files are untouched on green threads.
+    let h = greenrt::spawn(|| {
+        let path = std::env::temp_dir().join(format!("greenrt-monkey-{}", std::process::id()));
+        std::fs::write(&path, b"file data").unwrap();
+        let back = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        back
+    });
+    assert_eq!(h.join().unwrap(), b"file data");
+}
