@@ -22,6 +22,10 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
 /// and closes; it records how many connections were open at once.
 fn holding_server(hold: Duration) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // std listens with a backlog of 128; 200 clients connecting at once need more, or the
+    // kernel drops SYNs and those clients retry a second later.
+    // SAFETY (test): listen(2) again on our own listening socket raises its backlog.
+    assert_eq!(unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 1024) }, 0);
     let addr = listener.local_addr().unwrap();
     let peak = Arc::new(AtomicUsize::new(0));
     let live = Arc::new(AtomicUsize::new(0));
