@@ -34,13 +34,20 @@ fn round(iters: u64, patched: bool) -> Duration {
 
 fn hooks(c: &mut Criterion) {
     let mut group = c.benchmark_group("ready_socket_write_read");
-    group.bench_function("unpatched (real calls)", |b| b.iter_custom(|n| round(n, false)));
-    group.bench_function("patched (hooked, green thread)", |b| b.iter_custom(|n| round(n, true)));
+    group.bench_function("unpatched (real calls)", |b| {
+        b.iter_custom(|n| round(n, false))
+    });
+    group.bench_function("patched (hooked, green thread)", |b| {
+        b.iter_custom(|n| round(n, true))
+    });
     group.finish();
 }
 
 fn config() -> Criterion {
-    Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30)
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
 }
 
 criterion_group! { name = benches; config = config(); targets = hooks }

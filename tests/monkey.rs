@@ -25,7 +25,10 @@ fn holding_server(hold: Duration) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     // std listens with a backlog of 128; 200 clients connecting at once need more, or the
     // kernel drops SYNs and those clients retry a second later.
     // SAFETY (test): listen(2) again on our own listening socket raises its backlog.
-    assert_eq!(unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 1024) }, 0);
+    assert_eq!(
+        unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 1024) },
+        0
+    );
     let addr = listener.local_addr().unwrap();
     let peak = Arc::new(AtomicUsize::new(0));
     let live = Arc::new(AtomicUsize::new(0));
@@ -171,4 +174,101 @@ fn plain_threads_and_unpatched_calls_are_untouched() {
         back
     });
     assert_eq!(h.join().unwrap(), b"file data");
+}
+
+#[test]
+fn vectored_io_and_poll_cooperate() {
+    let _t = turn();
+    greenrt::monkey::patch_all();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(200)); // the green reader must wait
+        let mut buf = [0u8; 11];
+        conn.read_exact(&mut buf).unwrap();
+        conn.write_all(&buf).unwrap();
+    });
+    let ticker = util::Ticker::start(10, Duration::from_millis(10));
+    let h = greenrt::spawn(move || {
+        let mut conn = TcpStream::connect(addr).unwrap();
+        let parts = [
+            std::io::IoSlice::new(b"hello "),
+            std::io::IoSlice::new(b"world"),
+        ];
+        assert_eq!(conn.write_vectored(&parts).unwrap(), 11); // writev
+        let (mut a, mut b) = ([0u8; 6], [0u8; 5]);
+        let mut got = 0;
+        while got < 11 {
+            let mut bufs = [
+                std::io::IoSliceMut::new(&mut a[got.min(6)..]),
+                std::io::IoSliceMut::new(&mut b[got.saturating_sub(6)..]),
+            ];
+            got += conn.read_vectored(&mut bufs).unwrap(); // readv
+        }
+        [&a[..], &b[..]].concat()
+    });
+    assert_eq!(h.join().unwrap(), b"hello world");
+    assert_eq!(ticker.finish(), 10);
+    // poll(2) with a timeout parks only the green thread and returns 0 on time.
+    let ticker = util::Ticker::start(10, Duration::from_millis(10));
+    let h = greenrt::spawn(|| {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut pfd = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&a),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let start = Instant::now();
+        // SAFETY (test): one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 150) };
+        (n, start.elapsed())
+    });
+    let (n, took) = h.join().unwrap();
+    assert_eq!(n, 0);
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(ticker.finish(), 10);
+}
+
+#[test]
+fn name_lookups_run_beside_the_hub() {
+    use std::net::ToSocketAddrs;
+    let _t = turn();
+    greenrt::monkey::patch_all();
+    let h = greenrt::spawn(|| ("localhost", 80).to_socket_addrs().map(|a| a.count()));
+    assert!(h.join().unwrap().unwrap() > 0, "localhost resolves");
+    // It resolved on a helper thread: the resolver's workers exist now.
+    let helpers = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("greenrt-worker"))
+        .count();
+    assert!(
+        helpers > 0,
+        "the lookup did not go through the helper threads"
+    );
+    // A lookup that may be slow (no such name: the resolver may time out) must not stall a
+    // green thread that ticks meanwhile.
+    let start = Instant::now();
+    let ticker = greenrt::spawn(move || {
+        for _ in 0..10 {
+            greenrt::sleep(Duration::from_millis(10));
+        }
+        start.elapsed()
+    });
+    let lookup = greenrt::spawn(move || {
+        let _ = ("greenrt-no-such-host.invalid", 80).to_socket_addrs();
+        start.elapsed()
+    });
+    let lookup_took = lookup.join().unwrap();
+    let ticked_in = ticker.join().unwrap();
+    if lookup_took > Duration::from_millis(600) {
+        assert!(
+            ticked_in < Duration::from_millis(500),
+            "the hub stalled: ticks took {ticked_in:?}"
+        );
+    }
 }

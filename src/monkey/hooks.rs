@@ -357,3 +357,233 @@ pub(crate) unsafe fn clock_nanosleep(
     }
     0
 }
+
+/// `recvmsg` on a green thread.
+pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t {
+    if !cooperative() || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is recvmsg(2)'s.
+        return unsafe { raw::recvmsg(fd, msg, flags) };
+    }
+    // SAFETY: as recvmsg(2).
+    transfer(fd, false, || unsafe {
+        raw::recvmsg(fd, msg, flags | libc::MSG_DONTWAIT)
+    })
+}
+
+/// `sendmsg` on a green thread (may send part, as the kernel may for a signal).
+pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t {
+    if !cooperative() || flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the caller's contract is sendmsg(2)'s.
+        return unsafe { raw::sendmsg(fd, msg, flags) };
+    }
+    // SAFETY: as sendmsg(2).
+    transfer(fd, true, || unsafe {
+        raw::sendmsg(fd, msg, flags | libc::MSG_DONTWAIT)
+    })
+}
+
+/// A message header around `iov`, for doing `readv`/`writev` on a socket as `recvmsg`/`sendmsg`.
+fn iov_msg(iov: *const libc::iovec, cnt: c_int) -> libc::msghdr {
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.cast_mut();
+    msg.msg_iovlen = cnt.max(0) as _;
+    msg
+}
+
+/// `readv` on a green thread: `recvmsg(MSG_DONTWAIT)` for sockets, the real `readv` otherwise.
+pub(crate) unsafe fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+    if !cooperative() {
+        // SAFETY: the caller's contract is readv(2)'s.
+        return unsafe { raw::readv(fd, iov, cnt) };
+    }
+    let mut msg = iov_msg(iov, cnt);
+    // SAFETY: `msg` points at the caller's iovecs, valid by readv(2)'s contract.
+    let first = unsafe { raw::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if first < 0 && raw::errno() == libc::ENOTSOCK {
+        // SAFETY: as above.
+        return unsafe { raw::readv(fd, iov, cnt) };
+    }
+    let mut first = Some(first);
+    // SAFETY: as above.
+    transfer(fd, false, || {
+        first
+            .take()
+            .unwrap_or_else(|| unsafe { raw::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) })
+    })
+}
+
+/// `writev` on a green thread: `sendmsg(MSG_DONTWAIT)` for sockets (may send part).
+pub(crate) unsafe fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+    if !cooperative() {
+        // SAFETY: the caller's contract is writev(2)'s.
+        return unsafe { raw::writev(fd, iov, cnt) };
+    }
+    let msg = iov_msg(iov, cnt);
+    // SAFETY: `msg` points at the caller's iovecs, valid by writev(2)'s contract.
+    let first = unsafe { raw::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
+    if first < 0 && raw::errno() == libc::ENOTSOCK {
+        // SAFETY: as above.
+        return unsafe { raw::writev(fd, iov, cnt) };
+    }
+    let mut first = Some(first);
+    // SAFETY: as above.
+    transfer(fd, true, || {
+        first
+            .take()
+            .unwrap_or_else(|| unsafe { raw::sendmsg(fd, &msg, libc::MSG_DONTWAIT) })
+    })
+}
+
+/// `ppoll` on a green thread: `poll` with the timeout converted (the signal mask is not
+/// applied while parked: green threads do not own signal masks).
+pub(crate) unsafe fn ppoll(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+    timeout: *const libc::timespec,
+    sigmask: *const libc::sigset_t,
+) -> c_int {
+    if !cooperative() {
+        // SAFETY: the caller's contract is ppoll(2)'s.
+        return unsafe { raw::ppoll(fds, nfds, timeout, sigmask) };
+    }
+    let ms = if timeout.is_null() {
+        -1
+    } else {
+        // SAFETY: non-null and valid by ppoll(2)'s contract.
+        let t = unsafe { *timeout };
+        (t.tv_sec.max(0) as u64 * 1000 + (t.tv_nsec.max(0) as u64).div_ceil(1_000_000))
+            .min(i32::MAX as u64) as c_int
+    };
+    // SAFETY: as above.
+    unsafe { poll(fds, nfds, ms) }
+}
+
+/// `select` on a green thread: a zero-timeout select on copies of the sets, then park on
+/// every fd in them until one may be ready.
+pub(crate) unsafe fn select(
+    nfds: c_int,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    timeout: *mut libc::timeval,
+) -> c_int {
+    // SAFETY: read only if non-null, valid by select(2)'s contract.
+    let zero_timeout =
+        !timeout.is_null() && unsafe { (*timeout).tv_sec == 0 && (*timeout).tv_usec == 0 };
+    if !cooperative() || zero_timeout || !(0..=libc::FD_SETSIZE as c_int).contains(&nfds) {
+        // SAFETY: the caller's contract is select(2)'s.
+        return unsafe { raw::select(nfds, r, w, e, timeout) };
+    }
+    let deadline = (!timeout.is_null()).then(|| {
+        // SAFETY: non-null, valid.
+        let t = unsafe { *timeout };
+        Instant::now() + Duration::new(t.tv_sec.max(0) as u64, t.tv_usec.max(0) as u32 * 1000)
+    });
+    // SAFETY: each set is null or a valid fd_set, copied by value.
+    let (r0, w0, e0) = unsafe {
+        (
+            r.as_ref().copied(),
+            w.as_ref().copied(),
+            e.as_ref().copied(),
+        )
+    };
+    let is_set = |set: &Option<libc::fd_set>, fd: c_int| {
+        // SAFETY: `fd` < nfds <= FD_SETSIZE, inside the set.
+        set.as_ref()
+            .is_some_and(|s| unsafe { libc::FD_ISSET(fd, s) })
+    };
+    let interests: Vec<Interest> = (0..nfds)
+        .filter_map(|fd| {
+            let (read, write) = (is_set(&r0, fd) || is_set(&e0, fd), is_set(&w0, fd));
+            (read || write).then_some(Interest { fd, read, write })
+        })
+        .collect();
+    loop {
+        let (mut r1, mut w1, mut e1) = (r0, w0, e0);
+        let mut zero = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        let ptr =
+            |s: &mut Option<libc::fd_set>| s.as_mut().map_or(std::ptr::null_mut(), |s| s as *mut _);
+        // SAFETY: pointers to our own copies, valid for the call.
+        let ready =
+            unsafe { raw::select(nfds, ptr(&mut r1), ptr(&mut w1), ptr(&mut e1), &mut zero) };
+        if ready != 0 {
+            // SAFETY: the caller's sets are valid where non-null; we write back what select saw.
+            unsafe {
+                for (dst, src) in [(r, r1), (w, w1), (e, e1)] {
+                    if let (Some(d), Some(s)) = (dst.as_mut(), src) {
+                        *d = s;
+                    }
+                }
+            }
+            return ready;
+        }
+        if !wait_any(&interests, deadline) {
+            // SAFETY: as above; a timed-out select reports empty sets and no time left.
+            unsafe {
+                for dst in [r, w, e] {
+                    if let Some(d) = dst.as_mut() {
+                        libc::FD_ZERO(d);
+                    }
+                }
+                if let Some(t) = timeout.as_mut() {
+                    *t = libc::timeval {
+                        tv_sec: 0,
+                        tv_usec: 0,
+                    };
+                }
+            }
+            return 0;
+        }
+    }
+}
+
+/// The real `getaddrinfo`'s signature.
+type GetAddrInfo = unsafe extern "C" fn(
+    *const libc::c_char,
+    *const libc::c_char,
+    *const libc::addrinfo,
+    *mut *mut libc::addrinfo,
+) -> c_int;
+
+/// `getaddrinfo` on a green thread: the real lookup runs on a helper thread while the green
+/// thread parks, so one slow lookup does not stall the hub.
+pub(crate) unsafe fn getaddrinfo(
+    node: *const libc::c_char,
+    service: *const libc::c_char,
+    hints: *const libc::addrinfo,
+    res: *mut *mut libc::addrinfo,
+) -> c_int {
+    let real = raw::next_symbol(c"getaddrinfo");
+    if real.is_null() {
+        return libc::EAI_SYSTEM;
+    }
+    // SAFETY: `real` is libc's getaddrinfo, which has exactly this signature.
+    let real: GetAddrInfo = unsafe { std::mem::transmute::<*mut c_void, GetAddrInfo>(real) };
+    if !cooperative() {
+        // SAFETY: the caller's contract is getaddrinfo(3)'s.
+        return unsafe { real(node, service, hints, res) };
+    }
+    // The pointers stay valid while we wait: they belong to the parked green thread's caller.
+    let (node, service, hints, res) = (
+        node as usize,
+        service as usize,
+        hints as usize,
+        res as usize,
+    );
+    let lookup = super::resolver().submit(move || {
+        // SAFETY: see above; getaddrinfo(3)'s contract holds for these pointers.
+        unsafe {
+            real(
+                node as *const _,
+                service as *const _,
+                hints as *const _,
+                res as *mut _,
+            )
+        }
+    });
+    lookup.result().unwrap_or(libc::EAI_SYSTEM)
+}

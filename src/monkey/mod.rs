@@ -1,8 +1,9 @@
 //! `monkey`: make unmodified blocking code cooperative, like gevent's `monkey.patch_all()`.
 //!
-//! With the `monkey` feature, greenrt defines the C symbols `read`, `write`, `recv`,
-//! `recvfrom`, `send`, `sendto`, `connect`, `accept`, `accept4`, `poll`, `nanosleep`,
-//! `clock_nanosleep`, `usleep` and `sleep` in your program (`sys/interpose.rs`). After
+//! With the `monkey` feature, greenrt defines the C symbols `read`, `readv`, `write`,
+//! `writev`, `recv`, `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`, `connect`, `accept`,
+//! `accept4`, `poll`, `ppoll`, `select`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`
+//! and `getaddrinfo` in your program (`sys/interpose.rs`). After
 //! [`patch_all`], such a call made **on a green thread** parks only that green thread; the
 //! same call on a plain OS thread (or a hub's main context), or before `patch_all`, goes
 //! straight to the kernel as before. So `std::net::TcpStream`, `std::thread::sleep` and
@@ -23,6 +24,15 @@ mod wait;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static PATCHED: AtomicBool = AtomicBool::new(false);
+
+/// The helper threads that run name lookups for green threads (per process: a forked child
+/// makes its own).
+static RESOLVER: crate::process::per_process::PerProcess<crate::thread_pool::ThreadPool> =
+    crate::process::per_process::PerProcess::new();
+
+pub(crate) fn resolver() -> &'static crate::thread_pool::ThreadPool {
+    RESOLVER.get(|| crate::thread_pool::ThreadPool::new(4))
+}
 
 /// From now on, blocking socket calls and sleeps made on green threads in this process park
 /// only the calling green thread (gevent's `monkey.patch_all()`).

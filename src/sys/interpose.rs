@@ -160,3 +160,68 @@ pub unsafe extern "C" fn sleep(seconds: c_uint) -> c_uint {
     unsafe { nanosleep(&req, std::ptr::null_mut()) };
     0
 }
+
+/// readv(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+    // SAFETY: forwarded with readv(2)'s contract.
+    unsafe { hooks::readv(fd, iov, cnt) }
+}
+
+/// writev(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+    // SAFETY: forwarded with writev(2)'s contract.
+    unsafe { hooks::writev(fd, iov, cnt) }
+}
+
+/// recvmsg(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded with recvmsg(2)'s contract.
+    unsafe { hooks::recvmsg(fd, msg, flags) }
+}
+
+/// sendmsg(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded with sendmsg(2)'s contract.
+    unsafe { hooks::sendmsg(fd, msg, flags) }
+}
+
+/// ppoll(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ppoll(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+    timeout: *const libc::timespec,
+    sigmask: *const libc::sigset_t,
+) -> c_int {
+    // SAFETY: forwarded with ppoll(2)'s contract.
+    unsafe { hooks::ppoll(fds, nfds, timeout, sigmask) }
+}
+
+/// select(2), cooperative on green threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    timeout: *mut libc::timeval,
+) -> c_int {
+    // SAFETY: forwarded with select(2)'s contract.
+    unsafe { hooks::select(nfds, r, w, e, timeout) }
+}
+
+/// getaddrinfo(3): on a green thread the lookup runs on a helper thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const libc::c_char,
+    service: *const libc::c_char,
+    hints: *const libc::addrinfo,
+    res: *mut *mut libc::addrinfo,
+) -> c_int {
+    // SAFETY: forwarded with getaddrinfo(3)'s contract.
+    unsafe { hooks::getaddrinfo(node, service, hints, res) }
+}

@@ -159,3 +159,57 @@ pub(crate) fn clock_now(clock: libc::clockid_t) -> libc::timespec {
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts
 }
+
+/// `recvmsg(2)`. Safety: `msg` valid, as recvmsg(2).
+pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's contract is recvmsg(2)'s.
+    unsafe { libc::syscall(libc::SYS_recvmsg, fd, msg, flags) as ssize_t }
+}
+
+/// `sendmsg(2)`. Safety: `msg` valid, as sendmsg(2).
+pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's contract is sendmsg(2)'s.
+    unsafe { libc::syscall(libc::SYS_sendmsg, fd, msg, flags) as ssize_t }
+}
+
+/// `readv(2)`. Safety: `iov` valid for `cnt` entries, each buffer writable.
+pub(crate) unsafe fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+    // SAFETY: the caller's contract is readv(2)'s.
+    unsafe { libc::syscall(libc::SYS_readv, fd, iov, cnt) as ssize_t }
+}
+
+/// `writev(2)`. Safety: `iov` valid for `cnt` entries.
+pub(crate) unsafe fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+    // SAFETY: the caller's contract is writev(2)'s.
+    unsafe { libc::syscall(libc::SYS_writev, fd, iov, cnt) as ssize_t }
+}
+
+/// `select(2)`. Safety: the sets are null or valid `fd_set`s; `timeout` null or valid.
+pub(crate) unsafe fn select(
+    nfds: c_int,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    timeout: *mut libc::timeval,
+) -> c_int {
+    // SAFETY: the caller's contract is select(2)'s.
+    unsafe { libc::syscall(libc::SYS_select, nfds, r, w, e, timeout) as c_int }
+}
+
+/// `ppoll(2)`. Safety: as ppoll(2).
+pub(crate) unsafe fn ppoll(
+    fds: *mut libc::pollfd,
+    nfds: libc::nfds_t,
+    timeout: *const libc::timespec,
+    sigmask: *const libc::sigset_t,
+) -> c_int {
+    // SAFETY: the caller's contract is ppoll(2)'s; the kernel's sigset size is 8 bytes.
+    unsafe { libc::syscall(libc::SYS_ppoll, fds, nfds, timeout, sigmask, 8usize) as c_int }
+}
+
+/// The next definition of the C function `name` after the program's own (libc's), for calls
+/// that are not system calls (`getaddrinfo`). Null if there is none.
+pub(crate) fn next_symbol(name: &std::ffi::CStr) -> *mut c_void {
+    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name only looks the symbol up.
+    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }
+}
