@@ -405,11 +405,11 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ss
         return unsafe { raw::readv(fd, iov, cnt) };
     }
     let mut first = Some(first);
-    // SAFETY: as above.
     transfer(fd, false, || {
-        first
-            .take()
-            .unwrap_or_else(|| unsafe { raw::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) })
+        first.take().unwrap_or_else(|| {
+            // SAFETY: as above: the caller's iovecs stay valid for the whole call.
+            unsafe { raw::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) }
+        })
     })
 }
 
@@ -427,11 +427,11 @@ pub(crate) unsafe fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> s
         return unsafe { raw::writev(fd, iov, cnt) };
     }
     let mut first = Some(first);
-    // SAFETY: as above.
     transfer(fd, true, || {
-        first
-            .take()
-            .unwrap_or_else(|| unsafe { raw::sendmsg(fd, &msg, libc::MSG_DONTWAIT) })
+        first.take().unwrap_or_else(|| {
+            // SAFETY: as above: the caller's iovecs stay valid for the whole call.
+            unsafe { raw::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
+        })
     })
 }
 
