@@ -13,7 +13,9 @@
 //!   every round trip checked;
 //! * ipc   — producer and consumer processes on one `ipc::Queue`, and workers on one
 //!   `ipc::Lock`, while random ones are SIGKILLed (see examples/common/ipc_storm.rs);
-//! * pool  — many tiny tasks on a `process::Pool` while its workers are SIGKILLed mid-task.
+//! * pool  — many tiny tasks on a `process::Pool` while its workers are SIGKILLed mid-task;
+//! * spider — `site_server` and the monkey-patched `spider` (if built: it needs
+//!   `--features monkey`), every page fetched exactly once.
 
 #[path = "common/args.rs"]
 mod args;
@@ -38,6 +40,7 @@ struct Plan {
     sync_threads: usize,
     sync_rounds: usize,
     ipc_secs: f64,
+    spider_pages: usize,
 }
 
 const FULL: Plan = Plan {
@@ -51,6 +54,7 @@ const FULL: Plan = Plan {
     sync_threads: 10_000,
     sync_rounds: 100,
     ipc_secs: 5.0,
+    spider_pages: 1000,
 };
 
 const QUICK: Plan = Plan {
@@ -64,6 +68,7 @@ const QUICK: Plan = Plan {
     sync_threads: 10_000,
     sync_rounds: 5,
     ipc_secs: 1.0,
+    spider_pages: 200,
 };
 
 /// Figures and invariant outcomes, printed at the end.
@@ -102,6 +107,7 @@ fn main() {
     echo_storm(&plan, &mut report);
     ipc_storm(&plan, &mut report);
     pool_storm(&plan, &mut report);
+    spider_round(&plan, &mut report);
     print_summary(&report, started.elapsed());
     if report.checks.iter().any(|(ok, _)| !ok) {
         std::process::exit(1);
@@ -486,6 +492,96 @@ fn pool_storm(plan: &Plan, report: &mut Report) {
         }
         Err(e) => report.check(false, format!("pool: storm could not run: {e}")),
     }
+}
+
+/// Runs `site_server` and `spider` (sibling example binaries) against each other.
+fn spider_round(plan: &Plan, report: &mut Report) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+    let Some(dir) = dir.filter(|d| d.join("spider").exists() && d.join("site_server").exists())
+    else {
+        println!(
+            "[spider] skipped: build it with `--features monkey` (it patches blocking sockets)"
+        );
+        return;
+    };
+    let pages = plan.spider_pages.to_string();
+    println!(
+        "[spider] site_server with {pages} pages (20 ms per answer), spider with 100 green threads ..."
+    );
+    let server = Command::new(dir.join("site_server"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--pages",
+            &pages,
+            "--links",
+            "5",
+            "--delay-ms",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut server) = server else {
+        report.check(false, "spider: could not start site_server".into());
+        return;
+    };
+    let mut out = std::io::BufReader::new(server.stdout.take().expect("piped"));
+    let mut first = String::new();
+    let _ = out.read_line(&mut first);
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let addr = first.trim().rsplit(' ').next().unwrap_or("").to_string();
+    let crawl = Command::new(dir.join("spider"))
+        .args([
+            "--start",
+            &format!("http://{addr}/page/0"),
+            "--concurrency",
+            "100",
+            "--max-pages",
+            "100000",
+        ])
+        .output();
+    let stats = std::net::TcpStream::connect(&addr).and_then(|mut c| {
+        use std::io::{Read, Write};
+        c.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        let mut text = String::new();
+        c.read_to_string(&mut text)?;
+        Ok(text)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let last = crawl
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default();
+    report.figure("spider", "crawl", last.clone());
+    let want = format!("spider: pages={pages} errors=0 ");
+    report.check(
+        last.starts_with(&want),
+        format!("spider: every page fetched, no error ({last})"),
+    );
+    let once = format!("requests={pages} distinct={pages} max_per_page=1");
+    report.check(
+        stats.as_ref().is_ok_and(|s| s.contains(&once)),
+        format!(
+            "spider: the server saw each page exactly once ({})",
+            stats
+                .as_deref()
+                .unwrap_or("no stats")
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+    );
 }
 
 /// A seed for the storms' random choices, printed so a run can be told apart.

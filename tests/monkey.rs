@@ -272,3 +272,121 @@ fn name_lookups_run_beside_the_hub() {
         );
     }
 }
+
+fn example(name: &str) -> std::path::PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples").join(name)
+}
+
+/// A blocking HTTP client crate, unmodified, fetching concurrently from green threads.
+#[test]
+fn ureq_fetches_concurrently_on_green_threads() {
+    let _t = turn();
+    greenrt::monkey::patch_all();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // A plain-thread HTTP server that answers each request after 200 ms.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf);
+                std::thread::sleep(Duration::from_millis(200));
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    let start = Instant::now();
+    let fetches: Vec<_> = (0..20)
+        .map(|_| {
+            greenrt::spawn(move || {
+                ureq::get(&format!("http://{addr}/"))
+                    .call()
+                    .unwrap()
+                    .into_string()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let bodies: Vec<String> = greenrt::joinall(fetches)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(bodies.iter().all(|b| b == "ok"));
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "20 fetches of 200 ms did not overlap: {:?}",
+        start.elapsed()
+    );
+}
+
+/// The spider against site_server fetches every page exactly once.
+#[test]
+fn spider_fetches_every_page_exactly_once() {
+    use std::io::BufRead;
+    let mut server = std::process::Command::new(example("site_server"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--pages",
+            "120",
+            "--links",
+            "4",
+            "--delay-ms",
+            "20",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("site_server (built by cargo test --features monkey)");
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let spider = std::process::Command::new(example("spider"))
+        .args([
+            "--start",
+            &format!("http://{addr}/page/0"),
+            "--concurrency",
+            "20",
+            "--max-pages",
+            "1000",
+        ])
+        .output()
+        .expect("spider");
+    let stdout = String::from_utf8_lossy(&spider.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(last.starts_with("spider: pages=120 errors=0 "), "{last}");
+    assert!(last.ends_with("mode=green"), "{last}");
+    let urls: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("/page/"))
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    let distinct: std::collections::HashSet<&&str> = urls.iter().collect();
+    assert_eq!(
+        (urls.len(), distinct.len()),
+        (120, 120),
+        "each page printed once"
+    );
+    let stats = ureq::get(&format!("http://{addr}/stats"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(
+        stats.trim(),
+        "requests=120 distinct=120 max_per_page=1",
+        "the server's view"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
