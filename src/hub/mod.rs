@@ -52,7 +52,7 @@ pub use green::Wait;
 pub use park::{Unparker, park, unparker};
 
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
-pub use stats::{Stats, resident_bytes, stats};
+pub use stats::{Parked, Stats, dump, resident_bytes, stats};
 
 use green::Green;
 use reactor::Reactor;
@@ -93,6 +93,8 @@ pub(crate) struct Hub {
     pub(crate) sync_waiters: Cell<usize>,
     /// Resumes since I/O and timers were last checked (see `run_loop.rs`).
     resumes_since_poll: Cell<u32>,
+    /// Counters and the coarse clock for `stats()` and `dump()` (see `stats.rs`).
+    pub(crate) counters: stats::Counters,
     /// An alternate signal stack we installed for this thread, to release on drop.
     alt_stack: Option<(*mut u8, usize)>,
 }
@@ -207,6 +209,7 @@ impl Hub {
             next_scope: Cell::new(1),
             sync_waiters: Cell::new(0),
             resumes_since_poll: Cell::new(0),
+            counters: stats::Counters::new(),
             alt_stack,
         }
     }
@@ -256,6 +259,7 @@ impl Hub {
     /// Adds a new green thread to the tables and to the back of the run queue (or, with a
     /// `start` time, parks it until then).
     pub(crate) fn admit(&self, green: Rc<Green>, start: Option<Instant>) {
+        self.counters.spawns.set(self.counters.spawns.get() + 1);
         green
             .key
             .set(self.greens.borrow_mut().insert(green.clone()));

@@ -44,6 +44,7 @@ impl Hub {
             }
             me.state.set(State::Parked);
             me.wait.set(wait);
+            me.parked_at.set(Some(self.counters.clock.get()));
             self.switch_out(me);
             me.wait.set(Wait::Nothing);
             self.check_interrupt(me);

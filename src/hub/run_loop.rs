@@ -52,6 +52,7 @@ impl Hub {
     /// Switches to `green` until it suspends or finishes.
     #[inline(always)]
     fn resume(&self, green: Rc<Green>) {
+        self.counters.switches.set(self.counters.switches.get() + 1);
         green.state.set(State::Running);
         let previous = self.set_current(&green);
         let result = {
@@ -116,6 +117,7 @@ impl Hub {
     /// One turn of the reactor: poll (see [`Until`]), then fire due timers.
     pub(crate) fn poll_and_fire(&self, until: Until) {
         self.resumes_since_poll.set(0);
+        self.counters.polls.set(self.counters.polls.get() + 1);
         let nothing_to_poll = until == Until::Now && !self.reactor.can_wake_anyone();
         if !nothing_to_poll {
             self.reactor.poll(until, &mut |green| self.unpark(&green));
@@ -132,6 +134,7 @@ impl Hub {
     /// Runs the action of every timer whose deadline has passed.
     fn fire_timers(&self) {
         let now = Instant::now();
+        self.counters.clock.set(now);
         loop {
             let due = self.timers.borrow_mut().pop_due(now);
             match due {

@@ -1,0 +1,74 @@
+//! Seeing inside the runtime: `stats()` and `dump()` agree with a known workload.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+#[test]
+fn stats_and_dump_agree_with_a_known_workload() {
+    let before = greenrt::stats();
+    let event = Rc::new(greenrt::sync::Event::new());
+    let listener = greenrt::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sleepers: Vec<_> = (0..3)
+        .map(|i| {
+            greenrt::Builder::new()
+                .name(format!("sleeper-{i}"))
+                .spawn(|| greenrt::sleep(Duration::from_secs(5)))
+                .unwrap()
+        })
+        .collect();
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let e = event.clone();
+            greenrt::spawn(move || e.wait())
+        })
+        .collect();
+    let acceptor = greenrt::Builder::new()
+        .name("acceptor".into())
+        .spawn(move || listener.accept().map(|_| ()))
+        .unwrap();
+    greenrt::sleep(Duration::from_millis(30)); // everyone starts and parks
+    let s = greenrt::stats();
+    assert_eq!(s.alive, 6, "{s:?}");
+    assert_eq!(
+        (s.parked.timer, s.parked.sync, s.parked.io, s.ready),
+        (3, 2, 1, 0),
+        "{s:?}"
+    );
+    assert_eq!(s.spawns - before.spawns, 6);
+    assert!(s.switches - before.switches >= 6, "{s:?}");
+    assert!(s.polls > before.polls);
+    let text = greenrt::dump();
+    assert_eq!(
+        text.lines().filter(|l| l.contains("'sleeper-")).count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("a sleep"))
+            .all(|l| l.contains("spawned at tests/observe.rs")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("'acceptor' Parked on fd") && l.contains("readable")),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains("Event at")).count(),
+        2,
+        "{text}"
+    );
+    // The waits are at least as old as our 30 ms nap (the clock is coarse, not early).
+    assert!(
+        text.lines().filter(|l| l.contains(" for ~")).count() == 6,
+        "{text}"
+    );
+    event.set();
+    for h in sleepers {
+        h.kill();
+    }
+    acceptor.kill();
+    greenrt::joinall(waiters);
+    assert_eq!(greenrt::stats().alive, 0);
+}
