@@ -72,3 +72,48 @@ fn stats_and_dump_agree_with_a_known_workload() {
     greenrt::joinall(waiters);
     assert_eq!(greenrt::stats().alive, 0);
 }
+
+#[test]
+fn watchdog_reports_a_spinning_green_thread_and_not_a_yielding_one() {
+    greenrt::hub::watchdog(Duration::from_millis(100));
+    let spin = |yielding: bool| {
+        move || {
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_millis(300) {
+                if yielding {
+                    greenrt::yield_now();
+                }
+                std::hint::spin_loop();
+            }
+        }
+    };
+    let polite = greenrt::Builder::new()
+        .name("polite".into())
+        .spawn(spin(true))
+        .unwrap();
+    polite.join().unwrap();
+    let hog = greenrt::Builder::new()
+        .name("hog".into())
+        .spawn(spin(false))
+        .unwrap();
+    let hog_id = hog.id();
+    hog.join().unwrap();
+    let reports = greenrt::hub::stall_reports();
+    let about_hog: Vec<_> = reports.iter().filter(|r| r.green == hog_id).collect();
+    assert!(
+        about_hog
+            .iter()
+            .any(|r| !r.ended && r.spawned_at.contains("tests/observe.rs")),
+        "live report: {reports:?}"
+    );
+    assert!(
+        about_hog.iter().any(|r| r.ended
+            && r.name.as_deref() == Some("hog")
+            && r.ran >= Duration::from_millis(100)),
+        "{reports:?}"
+    );
+    assert!(
+        !reports.iter().any(|r| r.name.as_deref() == Some("polite")),
+        "a yielding green thread was reported: {reports:?}"
+    );
+}

@@ -40,6 +40,7 @@ pub(crate) mod slab;
 pub(crate) mod stack;
 mod stats;
 pub(crate) mod timers;
+pub(crate) mod watchdog;
 
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
@@ -53,6 +54,7 @@ pub use park::{Unparker, park, unparker};
 
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use stats::{Parked, Stats, dump, resident_bytes, stats};
+pub use watchdog::{StallReport, stall_reports, watchdog};
 
 use green::Green;
 use reactor::Reactor;
@@ -95,6 +97,8 @@ pub(crate) struct Hub {
     resumes_since_poll: Cell<u32>,
     /// Counters and the coarse clock for `stats()` and `dump()` (see `stats.rs`).
     pub(crate) counters: stats::Counters,
+    /// What the stall watchdog's monitor thread reads (see `watchdog.rs`).
+    pub(crate) beat: std::sync::Arc<watchdog::Beat>,
     /// An alternate signal stack we installed for this thread, to release on drop.
     alt_stack: Option<(*mut u8, usize)>,
 }
@@ -210,6 +214,7 @@ impl Hub {
             sync_waiters: Cell::new(0),
             resumes_since_poll: Cell::new(0),
             counters: stats::Counters::new(),
+            beat: watchdog::new_beat(),
             alt_stack,
         }
     }

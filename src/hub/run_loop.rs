@@ -55,12 +55,16 @@ impl Hub {
         self.counters.switches.set(self.counters.switches.get() + 1);
         green.state.set(State::Running);
         let previous = self.set_current(&green);
+        self.beat.enter(green.id, green.spawned_at);
         let result = {
             let mut coro = green.coro.borrow_mut();
             coro.as_mut()
                 .expect("a ready green thread has a coroutine")
                 .resume(())
         };
+        if let Some(ran_ms) = self.beat.leave() {
+            super::watchdog::report_ended(&green, &self.beat, ran_ms);
+        }
         self.current.set(previous);
         if let CoroutineResult::Return(()) = result {
             self.finish(&green);
