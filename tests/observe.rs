@@ -117,3 +117,41 @@ fn watchdog_reports_a_spinning_green_thread_and_not_a_yielding_one() {
         "a yielding green thread was reported: {reports:?}"
     );
 }
+
+/// The interleaving of 8 green threads that each yield 5 times, on a fresh hub (a new OS
+/// thread) seeded with `seed`.
+fn schedule(seed: u64) -> Vec<usize> {
+    std::thread::spawn(move || {
+        greenrt::hub::seed_schedule(seed);
+        let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let o = order.clone();
+                greenrt::spawn(move || {
+                    for _ in 0..5 {
+                        o.borrow_mut().push(i);
+                        greenrt::yield_now();
+                    }
+                })
+            })
+            .collect();
+        greenrt::joinall(hs);
+        order.borrow().clone()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn the_same_seed_replays_the_same_schedule_and_another_seed_differs() {
+    let fifo = schedule(0);
+    let expected_fifo: Vec<usize> = (0..5).flat_map(|_| 0..8).collect();
+    assert_eq!(fifo, expected_fifo, "unseeded is FIFO");
+    let a = schedule(12345);
+    assert_eq!(a, schedule(12345), "same seed, same schedule");
+    assert_ne!(a, schedule(54321), "another seed, another schedule");
+    assert_ne!(a, fifo, "a seeded schedule is not FIFO");
+    let mut counts = [0; 8];
+    a.iter().for_each(|&i| counts[i] += 1);
+    assert_eq!(counts, [5; 8], "every green thread still ran all its steps");
+}

@@ -36,6 +36,8 @@ pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     actions: Slab<TimerAction>,
     next_seq: u64,
+    /// With a schedule seed: xorshift state that orders timers with equal deadlines.
+    tiebreak: u64,
 }
 
 impl Timers {
@@ -44,7 +46,17 @@ impl Timers {
             heap: BinaryHeap::new(),
             actions: Slab::new(),
             next_seq: 0,
+            tiebreak: 0,
         }
+    }
+
+    /// Orders timers with equal deadlines pseudo-randomly from `seed` (0: insertion order).
+    pub(crate) fn seed(&mut self, seed: u64) {
+        self.tiebreak = if seed == 0 {
+            0
+        } else {
+            super::run_queue::xorshift(seed ^ 0x9e37_79b9_7f4a_7c15)
+        };
     }
 
     /// How many timers are armed.
@@ -56,8 +68,13 @@ impl Timers {
     pub(crate) fn insert(&mut self, deadline: Instant, action: TimerAction) -> TimerKey {
         let key = self.actions.insert(action);
         self.next_seq += 1;
-        self.heap
-            .push(Reverse((deadline, self.next_seq, key.to_usize())));
+        let order = if self.tiebreak != 0 {
+            self.tiebreak = super::run_queue::xorshift(self.tiebreak);
+            self.tiebreak
+        } else {
+            self.next_seq
+        };
+        self.heap.push(Reverse((deadline, order, key.to_usize())));
         key
     }
 
