@@ -155,3 +155,36 @@ fn the_same_seed_replays_the_same_schedule_and_another_seed_differs() {
     a.iter().for_each(|&i| counts[i] += 1);
     assert_eq!(counts, [5; 8], "every green thread still ran all its steps");
 }
+
+#[test]
+fn sigusr1_prints_the_dump_of_every_hub() {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY (test): a pipe for the child's stderr.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let child = greenrt::process::Process::spawn(move || {
+        // SAFETY (test): the child's stderr becomes the pipe.
+        unsafe { libc::dup2(fds[1], 2) };
+        greenrt::hub::dump_on_sigusr1().unwrap();
+        let sleeper = greenrt::Builder::new()
+            .name("dreamer".into())
+            .spawn(|| greenrt::sleep(Duration::from_secs(5)))
+            .unwrap();
+        greenrt::sleep(Duration::from_millis(20));
+        // SAFETY (test): signalling ourselves.
+        unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+        greenrt::sleep(Duration::from_millis(200)); // the hub polls, sees the request, prints
+        sleeper.kill();
+    })
+    .unwrap();
+    assert!(child.join().unwrap().success());
+    // SAFETY (test): our end of the pipe; the write end closed in the child by its exit.
+    unsafe { libc::close(fds[1]) };
+    let mut text = String::new();
+    // SAFETY (test): the read end, owned by this File only.
+    unsafe { std::fs::File::from_raw_fd(fds[0]) }
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("'dreamer' Parked on a sleep"), "{text}");
+}

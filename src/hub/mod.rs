@@ -54,7 +54,7 @@ pub use park::{Unparker, park, unparker};
 
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use stats::{Parked, Stats, dump, resident_bytes, stats};
-pub use watchdog::{StallReport, stall_reports, watchdog};
+pub use watchdog::{StallReport, dump_on_sigusr1, stall_reports, watchdog};
 
 use green::Green;
 use reactor::Reactor;
@@ -208,6 +208,7 @@ impl Hub {
         let main = Rc::new(Green::new(next_green_id(), name, true, Location::caller()));
         let mut greens = Slab::new();
         main.key.set(greens.insert(main.clone()));
+        let beat = watchdog::new_beat(reactor.shared.clone());
         Hub {
             current: Cell::new(Rc::as_ptr(&main)),
             main,
@@ -220,7 +221,7 @@ impl Hub {
             sync_waiters: Cell::new(0),
             resumes_since_poll: Cell::new(0),
             counters: stats::Counters::new(),
-            beat: watchdog::new_beat(),
+            beat,
             alt_stack,
         }
     }

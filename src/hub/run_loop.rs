@@ -133,6 +133,26 @@ impl Hub {
             }
         }
         self.fire_timers();
+        if self
+            .beat
+            .dump_requested
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.answer_dump_request();
+        }
+    }
+
+    /// SIGUSR1 asked for a dump (see `watchdog::dump_on_sigusr1`).
+    #[cold]
+    fn answer_dump_request(&self) {
+        if self
+            .beat
+            .dump_requested
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            // Straight to fd 2, like the fault reports: not through a captured `eprint!`.
+            crate::sys::signal::write_stderr(super::stats::dump().as_bytes());
+        }
     }
 
     /// Runs the action of every timer whose deadline has passed.

@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use crate::process::per_process::PerProcess;
 
 /// What one hub publishes for the monitor.
-#[derive(Debug)]
 pub(crate) struct Beat {
     switches: AtomicU64,
     running: AtomicU64,
@@ -34,6 +33,10 @@ pub(crate) struct Beat {
     /// Set by the monitor when it reported the running green thread as stalled.
     stalled_ms: AtomicU64,
     thread: String,
+    /// Set by the SIGUSR1 dumper: the hub prints its dump at its next poll.
+    pub(crate) dump_requested: AtomicBool,
+    /// Wakes the hub (its eventfd), so a sleeping hub answers a dump request at once.
+    waker: Arc<super::reactor::Shared>,
 }
 
 /// A green thread that ran at least the threshold without yielding.
@@ -106,8 +109,10 @@ pub fn stall_reports() -> Vec<StallReport> {
 }
 
 /// A new hub's beat, registered with the monitor.
-pub(crate) fn new_beat() -> Arc<Beat> {
+pub(crate) fn new_beat(waker: Arc<super::reactor::Shared>) -> Arc<Beat> {
     let beat = Arc::new(Beat {
+        dump_requested: AtomicBool::new(false),
+        waker,
         switches: AtomicU64::new(0),
         running: AtomicU64::new(0),
         site: AtomicPtr::new(std::ptr::null_mut()),
@@ -227,4 +232,37 @@ fn watch(m: &'static Monitor) {
             }
         }
     }
+}
+
+/// Makes SIGUSR1 print the dump of every hub in this process to stderr (opt-in, like
+/// `faulthandler.register` in Python). A signal handler may not allocate or lock, so it only
+/// pokes a pipe; a small thread reading it asks each hub to print its dump at its next poll
+/// (waking it if it sleeps). A hub stalled by a blocking call cannot answer until it yields —
+/// the watchdog reports those.
+pub fn dump_on_sigusr1() -> std::io::Result<()> {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::AcqRel) {
+        return Ok(());
+    }
+    let pipe = crate::sys::signal::poke_pipe_on_sigusr1()?;
+    std::thread::Builder::new()
+        .name("greenrt-dump".into())
+        .spawn(move || {
+            let mut pipe = std::fs::File::from(pipe);
+            let mut byte = [0u8; 64];
+            while std::io::Read::read(&mut pipe, &mut byte).is_ok_and(|n| n > 0) {
+                let beats: Vec<Arc<Beat>> = monitor()
+                    .beats
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .collect();
+                for beat in beats {
+                    beat.dump_requested.store(true, Ordering::Release);
+                    beat.waker.notify();
+                }
+            }
+        })?;
+    Ok(())
 }

@@ -169,3 +169,44 @@ pub(crate) fn write_stderr(bytes: &[u8]) {
 pub(crate) fn abort() -> ! {
     std::process::abort()
 }
+
+/// The write end of the pipe the SIGUSR1 handler pokes (-1: not installed).
+static POKE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Installs a SIGUSR1 handler that writes one byte to a pipe, and returns the pipe's read end:
+/// a thread reading it learns of each signal outside the handler (which may only make
+/// async-signal-safe calls). The write end is non-blocking: a full pipe just drops the poke.
+pub(crate) fn poke_pipe_on_sigusr1() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the write end was just made; F_SETFL with O_NONBLOCK has no memory effects.
+    unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) };
+    POKE_FD.store(fds[1], std::sync::atomic::Ordering::Release);
+    // SAFETY: a zeroed sigaction is a valid "no handler, empty mask" value; we then set the
+    // handler (a plain function that only makes an async-signal-safe write) and SA_RESTART.
+    unsafe {
+        let mut action: libc::sigaction = MaybeUninit::zeroed().assume_init();
+        action.sa_sigaction = on_sigusr1 as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        if libc::sigaction(libc::SIGUSR1, &action, ptr::null_mut()) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(std::os::fd::OwnedFd::from_raw_fd(fds[0]))
+    }
+}
+
+extern "C" fn on_sigusr1(_: libc::c_int) {
+    let fd = POKE_FD.load(std::sync::atomic::Ordering::Acquire);
+    let byte = 1u8;
+    // SAFETY: write(2) by raw syscall is async-signal-safe; `byte` lives on this frame. errno
+    // is saved and restored so the interrupted code does not see ours.
+    unsafe {
+        let saved = *libc::__errno_location();
+        libc::syscall(libc::SYS_write, fd, &byte as *const u8, 1usize);
+        *libc::__errno_location() = saved;
+    }
+}
