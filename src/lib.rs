@@ -57,6 +57,7 @@ pub mod sync;
 mod sys;
 pub mod thread_pool;
 pub mod time;
+pub mod trace;
 
 pub use bridge::block_on;
 pub use current::{Current, current};

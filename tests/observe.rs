@@ -188,3 +188,74 @@ fn sigusr1_prints_the_dump_of_every_hub() {
         .unwrap();
     assert!(text.contains("'dreamer' Parked on a sleep"), "{text}");
 }
+
+#[test]
+fn trace_is_json_with_well_nested_slices_that_match_the_workload() {
+    std::thread::spawn(|| {
+        greenrt::trace::start();
+        let lock = Rc::new(greenrt::sync::Mutex::new(0));
+        let hs: Vec<_> = (0..3)
+            .map(|i| {
+                let lock = lock.clone();
+                greenrt::Builder::new()
+                    .name(format!("worker-{i}"))
+                    .spawn(move || {
+                        greenrt::sleep(Duration::from_millis(5));
+                        let mut g = lock.lock();
+                        greenrt::yield_now();
+                        *g += 1;
+                    })
+                    .unwrap()
+            })
+            .collect();
+        greenrt::joinall(hs);
+        let trace = greenrt::trace::stop();
+        let json: serde_json::Value = serde_json::from_str(&trace.to_json()).expect("valid JSON");
+        let events = json["traceEvents"].as_array().unwrap();
+        let count = |name: &str| events.iter().filter(|e| e["name"] == name).count();
+        assert_eq!(count("spawn"), 3);
+        assert_eq!(count("exit"), 3);
+        let names: Vec<&str> = events
+            .iter()
+            .filter(|e| e["ph"] == "M")
+            .filter_map(|e| e["args"]["name"].as_str())
+            .collect();
+        assert!(
+            names.iter().filter(|n| n.contains("'worker-")).count() == 3,
+            "{names:?}"
+        );
+        let parked: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e["name"].as_str())
+            .filter(|n| n.starts_with("parked: "))
+            .collect();
+        assert!(parked.contains(&"parked: a sleep"), "{parked:?}");
+        assert!(
+            events.iter().any(|e| e["name"] == "poll"),
+            "hub poll slices"
+        );
+        // Slices of one track never overlap: each starts after the previous one ended.
+        let mut by_tid: std::collections::HashMap<u64, Vec<(f64, f64)>> = Default::default();
+        for e in events.iter().filter(|e| e["ph"] == "X") {
+            let (ts, dur) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+            assert!(dur >= 0.0);
+            by_tid
+                .entry(e["tid"].as_u64().unwrap())
+                .or_default()
+                .push((ts, ts + dur));
+        }
+        for (tid, mut slices) in by_tid {
+            slices.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for pair in slices.windows(2) {
+                assert!(
+                    pair[1].0 >= pair[0].1 - 0.002,
+                    "track {tid}: {:?} overlaps {:?}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+        }
+    })
+    .join()
+    .unwrap();
+}

@@ -40,6 +40,7 @@ pub(crate) mod slab;
 pub(crate) mod stack;
 mod stats;
 pub(crate) mod timers;
+pub(crate) mod trace;
 pub(crate) mod watchdog;
 
 use std::cell::{Cell, RefCell};
@@ -99,6 +100,8 @@ pub(crate) struct Hub {
     pub(crate) counters: stats::Counters,
     /// What the stall watchdog's monitor thread reads (see `watchdog.rs`).
     pub(crate) beat: std::sync::Arc<watchdog::Beat>,
+    /// Trace records, while `greenrt::trace` is on (see `trace.rs`).
+    pub(crate) trace: trace::Recorder,
     /// An alternate signal stack we installed for this thread, to release on drop.
     alt_stack: Option<(*mut u8, usize)>,
 }
@@ -190,6 +193,7 @@ impl Hub {
             );
         }
         HUB.with(|h| h.set(hub));
+        crate::trace::start_from_env();
         if let Some(seed) = seed_from_env() {
             // SAFETY: `hub` was just made and published for this thread; nothing else uses it.
             let hub = unsafe { &*hub };
@@ -222,6 +226,7 @@ impl Hub {
             resumes_since_poll: Cell::new(0),
             counters: stats::Counters::new(),
             beat,
+            trace: trace::Recorder::default(),
             alt_stack,
         }
     }
@@ -272,6 +277,10 @@ impl Hub {
     /// `start` time, parks it until then).
     pub(crate) fn admit(&self, green: Rc<Green>, start: Option<Instant>) {
         self.counters.spawns.set(self.counters.spawns.get() + 1);
+        let by = self.with_current(|me| me.id);
+        self.trace.record(green.id, || trace::What::Spawn { by });
+        self.trace
+            .name(green.id, || green.display_name().to_string());
         green
             .key
             .set(self.greens.borrow_mut().insert(green.clone()));
@@ -305,6 +314,11 @@ impl Drop for Hub {
     /// need this very hub), so their coroutines are leaked, as `mem::forget` would: their
     /// stacks stay mapped and their destructors never run. See NOTES.md, "Rules".
     fn drop(&mut self) {
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        self.trace.flush(&thread, self.main.id);
         drop(self.run_queue.take_all());
         self.greens.borrow_mut().drain_with(|green| {
             if let Some(coro) = green.coro.borrow_mut().take()
@@ -408,4 +422,23 @@ fn seed_from_env() -> Option<u64> {
     };
     let index = HUBS.fetch_add(1, Ordering::Relaxed);
     Some(run_queue::xorshift(base ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1)
+}
+
+/// Hands this thread's trace records to the global collection (for `trace::stop`).
+pub(crate) fn flush_trace() {
+    with_existing_hub(|hub| {
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        hub.trace.flush(&thread, hub.main.id);
+    });
+}
+
+/// Records a fork in this thread's hub's trace (if tracing).
+pub(crate) fn trace_fork(pid: u32) {
+    with_existing_hub(|hub| {
+        let me = hub.with_current(|g| g.id);
+        hub.trace.record(me, || trace::What::Fork { pid });
+    });
 }

@@ -45,6 +45,7 @@ impl Hub {
             me.state.set(State::Parked);
             me.wait.set(wait);
             me.parked_at.set(Some(self.counters.clock.get()));
+            self.trace.record(me.id, || super::trace::What::Park(wait));
             self.switch_out(me);
             me.wait.set(Wait::Nothing);
             self.check_interrupt(me);
@@ -84,6 +85,9 @@ impl Hub {
         match green.state.get() {
             State::Parked => {
                 green.state.set(State::Ready);
+                let by = self.with_current(|me| if me.is_main { 0 } else { me.id });
+                self.trace
+                    .record(green.id, || super::trace::What::Wake { by });
                 self.run_queue.push(green.clone());
             }
             State::Running | State::Ready => green.token.set(true),

@@ -56,12 +56,14 @@ impl Hub {
         green.state.set(State::Running);
         let previous = self.set_current(&green);
         self.beat.enter(green.id, green.spawned_at);
+        self.trace.record(green.id, || super::trace::What::Run);
         let result = {
             let mut coro = green.coro.borrow_mut();
             coro.as_mut()
                 .expect("a ready green thread has a coroutine")
                 .resume(())
         };
+        self.trace.record(green.id, || super::trace::What::Stop);
         if let Some(ran_ms) = self.beat.leave() {
             super::watchdog::report_ended(&green, &self.beat, ran_ms);
         }
@@ -80,6 +82,7 @@ impl Hub {
     /// Retires a green thread whose function has returned: frees its slot, recycles its
     /// stack and wakes whoever joins it.
     fn finish(&self, green: &Rc<Green>) {
+        self.trace.record(green.id, || super::trace::What::Exit);
         green.state.set(State::Finished);
         self.greens.borrow_mut().remove(green.key.get());
         if let Some(coro) = green.coro.borrow_mut().take() {
@@ -124,7 +127,18 @@ impl Hub {
         self.counters.polls.set(self.counters.polls.get() + 1);
         let nothing_to_poll = until == Until::Now && !self.reactor.can_wake_anyone();
         if !nothing_to_poll {
-            self.reactor.poll(until, &mut |green| self.unpark(&green));
+            let started = super::trace::ON
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .then(super::trace::now_ns);
+            let events = self.reactor.poll(until, &mut |green| self.unpark(&green));
+            if let Some(t0) = started {
+                let took_ns = super::trace::now_ns().saturating_sub(t0);
+                self.trace
+                    .record(self.main.id, || super::trace::What::Poll {
+                        events: events as u64,
+                        took_ns,
+                    });
+            }
         }
         for key in self.reactor.take_remote_unparks() {
             let green = self.greens.borrow().get(key).cloned();

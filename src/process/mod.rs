@@ -90,6 +90,7 @@ impl Builder {
         if pid == 0 {
             run_child(self.daemon, self.exit_with_parent, parent, f);
         }
+        crate::hub::trace_fork(pid as u32);
         let pidfd = sys::pidfd_open(pid)?;
         Ok(Process {
             pid: pid as u32,

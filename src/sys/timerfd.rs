@@ -62,3 +62,14 @@ impl AsRawFd for TimerFd {
         self.fd.as_raw_fd()
     }
 }
+
+/// Now on CLOCK_MONOTONIC, in nanoseconds (for trace timestamps).
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
