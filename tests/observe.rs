@@ -259,3 +259,60 @@ fn trace_is_json_with_well_nested_slices_that_match_the_workload() {
     .join()
     .unwrap();
 }
+
+/// Checks that `xml` is well formed in the simple way our SVG needs: tags balance.
+fn tags_balance(xml: &str) -> bool {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = xml;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..].find('>').map(|c| open + c);
+        let Some(close) = close else { return false };
+        let tag = &rest[open + 1..close];
+        if let Some(name) = tag.strip_prefix('/') {
+            if stack.pop().as_deref() != Some(name.trim()) {
+                return false;
+            }
+        } else if !tag.ends_with('/') && !tag.starts_with('?') && !tag.starts_with('!') {
+            stack.push(tag.split_whitespace().next().unwrap_or("").to_string());
+        }
+        rest = &rest[close + 1..];
+    }
+    stack.is_empty()
+}
+
+#[test]
+fn svg_timeline_is_valid_xml_with_one_row_per_green_thread() {
+    std::thread::spawn(|| {
+        greenrt::trace::start();
+        let hs: Vec<_> = (0..4)
+            .map(|i| {
+                greenrt::Builder::new()
+                    .name(format!("row-{i}"))
+                    .spawn(move || greenrt::sleep(Duration::from_millis(2 + i)))
+                    .unwrap()
+            })
+            .collect();
+        greenrt::joinall(hs);
+        let svg = greenrt::trace::stop().to_svg();
+        assert!(
+            svg.starts_with("<svg") && tags_balance(&svg),
+            "malformed SVG:\n{svg}"
+        );
+        let rows: Vec<&str> = svg
+            .lines()
+            .filter(|l| l.starts_with("<g class=\"row\">"))
+            .collect();
+        assert_eq!(
+            rows.iter().filter(|l| l.contains("'row-")).count(),
+            4,
+            "{rows:?}"
+        );
+        assert!(
+            svg.contains("fill=\"#9e9e9e\""),
+            "sleeps drawn as timer waits"
+        );
+        assert!(svg.contains("fill=\"#2ca02c\""), "run slices drawn");
+    })
+    .join()
+    .unwrap();
+}

@@ -10,12 +10,13 @@
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::io::Write;
 use std::panic;
-use std::sync::Once;
 
-static INSTALL: Once = Once::new();
+/// Not a `std::sync::Once`: see `process::per_process::OnceFlag`.
+static INSTALL: crate::process::per_process::OnceFlag =
+    crate::process::per_process::OnceFlag::new();
 
 pub(crate) fn install() {
-    INSTALL.call_once(|| {
+    INSTALL.run(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             let label = super::with_existing_hub(|hub| {

@@ -48,3 +48,27 @@ impl<T> PerProcess<T> {
         }
     }
 }
+
+/// A "run this once" flag that never makes anyone wait, unlike `std::sync::Once`: a thread
+/// that finds another one running the function goes on without it. That is what one-time
+/// installations (signal handlers, the panic hook) need in a program that forks: a child
+/// forked while another thread ran a `Once` would wait for that thread forever.
+pub(crate) struct OnceFlag(std::sync::atomic::AtomicU8);
+
+impl OnceFlag {
+    pub(crate) const fn new() -> OnceFlag {
+        OnceFlag(std::sync::atomic::AtomicU8::new(0))
+    }
+
+    /// Runs `f` if no thread has started it yet; never waits.
+    pub(crate) fn run(&self, f: impl FnOnce()) {
+        if self
+            .0
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            f();
+            self.0.store(2, Ordering::Release);
+        }
+    }
+}

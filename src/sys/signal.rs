@@ -12,7 +12,6 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// A function that decides whether a fault at the given address is a green-thread overflow.
@@ -22,11 +21,13 @@ pub(crate) type FaultHook = fn(fault_addr: usize) -> bool;
 static HOOK: AtomicUsize = AtomicUsize::new(0);
 static OLD_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
 static OLD_BUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
-static INSTALL: Once = Once::new();
+/// Not a `std::sync::Once`: see `process::per_process::OnceFlag`.
+static INSTALL: crate::process::per_process::OnceFlag =
+    crate::process::per_process::OnceFlag::new();
 
 /// Installs `hook` for SIGSEGV and SIGBUS, once per process.
 pub(crate) fn install_fault_hook(hook: FaultHook) {
-    INSTALL.call_once(|| {
+    INSTALL.run(|| {
         HOOK.store(hook as usize, Ordering::SeqCst);
         OLD_SEGV.store(install_one(libc::SIGSEGV), Ordering::SeqCst);
         OLD_BUS.store(install_one(libc::SIGBUS), Ordering::SeqCst);
