@@ -134,6 +134,7 @@ impl Builder {
             let name = self.name.map(Into::into);
             let green = Rc::new(Green::new(next_green_id(), name, false, spawned_at));
             green.guard_range.set(stack.guard_range());
+            green.stack_span.set(stack.span());
             let packet = Rc::new(Packet::new());
             let coro = Coro::with_stack(stack, entry(green.clone(), packet.clone(), f));
             *green.coro.borrow_mut() = Some(coro);

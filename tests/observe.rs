@@ -37,6 +37,8 @@ fn stats_and_dump_agree_with_a_known_workload() {
     assert_eq!(s.spawns - before.spawns, 6);
     assert!(s.switches - before.switches >= 6, "{s:?}");
     assert!(s.polls > before.polls);
+    // Six parked stacks have at least their top page (frames) resident.
+    assert!(s.stack_resident_bytes >= 6 * 4096, "{s:?}");
     let text = greenrt::dump();
     assert_eq!(
         text.lines().filter(|l| l.contains("'sleeper-")).count(),

@@ -116,6 +116,8 @@ pub(crate) struct Green {
     pub(crate) exit_waiters: RefCell<Vec<Rc<Green>>>,
     /// Our stack's guard region, for the overflow report.
     pub(crate) guard_range: Cell<(usize, usize)>,
+    /// Our stack's whole mapping `(start, len)`, for `stats()` (0, 0 for the main context).
+    pub(crate) stack_span: Cell<(usize, usize)>,
     /// When we last parked, by the hub's coarse clock (the time of its last poll).
     pub(crate) parked_at: Cell<Option<Instant>>,
 }
@@ -146,6 +148,7 @@ impl Green {
             yielder: Cell::new(std::ptr::null()),
             exit_waiters: RefCell::new(Vec::new()),
             guard_range: Cell::new((0, 0)),
+            stack_span: Cell::new((0, 0)),
             parked_at: Cell::new(None), // not Instant::now(): that would cost every spawn ~20 ns
         }
     }

@@ -81,6 +81,11 @@ impl GreenStack {
         self.len - GUARD_SIZE
     }
 
+    /// The whole mapping, `(start, len)` (guard included), for counting resident pages.
+    pub(crate) fn span(&self) -> (usize, usize) {
+        (self.start as usize, self.len)
+    }
+
     /// The guard region, `(low, high)`: a fault in here is an overflow of this stack.
     pub(crate) fn guard_range(&self) -> (usize, usize) {
         let low = self.start as usize;
@@ -185,6 +190,11 @@ impl StackPool {
     }
 
     /// How many stacks wait for reuse.
+    /// The mappings of the pooled stacks, `(start, len)`.
+    pub(crate) fn spans(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.free.iter().map(GreenStack::span)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.free.len()
     }

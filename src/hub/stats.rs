@@ -68,6 +68,9 @@ pub struct Stats {
     pub timers: usize,
     /// Finished stacks kept for reuse.
     pub pooled_stacks: usize,
+    /// Bytes of all green-thread stacks (live and pooled) resident in memory, by `mincore`
+    /// (so `stats()` costs time in proportion to the stack pages mapped).
+    pub stack_resident_bytes: usize,
     /// The guard mechanism the kernel accepted for stacks.
     pub guard: &'static str,
 }
@@ -100,7 +103,23 @@ pub fn stats() -> Stats {
                 State::Running | State::Finished => {}
             }
         }
+        let mut scratch = Vec::new();
+        let live: usize = hub
+            .greens
+            .borrow()
+            .values()
+            .map(|g| g.stack_span.get())
+            .filter(|&(_, len)| len > 0)
+            .map(|(start, len)| crate::sys::mem::resident_in(start, len, &mut scratch))
+            .sum();
+        let pooled: usize = hub
+            .stacks
+            .borrow()
+            .spans()
+            .map(|(start, len)| crate::sys::mem::resident_in(start, len, &mut scratch))
+            .sum();
         Stats {
+            stack_resident_bytes: live + pooled,
             alive: hub.greens.borrow().len() - 1,
             ready,
             parked,

@@ -119,3 +119,18 @@ pub(crate) fn resident_bytes() -> io::Result<usize> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/statm"))?;
     Ok(pages * page_size())
 }
+
+/// How many bytes of `start..start + len` (a page-aligned mapping of ours) are resident,
+/// by `mincore(2)`. `scratch` is reused between calls.
+pub(crate) fn resident_in(start: usize, len: usize, scratch: &mut Vec<u8>) -> usize {
+    let page = page_size();
+    let pages = len.div_ceil(page);
+    scratch.clear();
+    scratch.resize(pages, 0);
+    // SAFETY: the range is a mapping owned by the caller; `scratch` has one byte per page.
+    let rc = unsafe { libc::mincore(start as *mut libc::c_void, len, scratch.as_mut_ptr()) };
+    if rc < 0 {
+        return 0;
+    }
+    scratch.iter().filter(|&&b| b & 1 != 0).count() * page
+}
