@@ -1,7 +1,7 @@
 //! Green sockets: `std::net` look-alikes that park only the calling green thread.
 //!
 //! Every socket is non-blocking at the OS level. Every blocking-looking method goes through
-//! one loop, [`GreenFd::retry`]:
+//! one loop, `GreenFd::retry`:
 //!
 //! ```text
 //!   loop {

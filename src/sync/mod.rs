@@ -1,6 +1,6 @@
 //! Green synchronization: locks and signals whose waits park only the calling green thread.
 //!
-//! Every primitive here keeps its waiters in one kind of FIFO queue ([`waiter`]) and wakes
+//! Every primitive here keeps its waiters in one kind of FIFO queue (`waiter.rs`) and wakes
 //! them by *notify, then unpark* — directly on the same hub, through the hub's remote queue
 //! from any other OS thread. So they work between green threads, from the main context,
 //! from plain OS threads, and across OS threads.
