@@ -277,8 +277,9 @@ impl Hub {
     /// `start` time, parks it until then).
     pub(crate) fn admit(&self, green: Rc<Green>, start: Option<Instant>) {
         self.counters.spawns.set(self.counters.spawns.get() + 1);
-        let by = self.with_current(|me| me.id);
-        self.trace.record(green.id, || trace::What::Spawn { by });
+        self.trace.record(green.id, || trace::What::Spawn {
+            by: self.with_current(|me| me.id),
+        });
         self.trace
             .name(green.id, || green.display_name().to_string());
         green

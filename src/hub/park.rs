@@ -85,9 +85,10 @@ impl Hub {
         match green.state.get() {
             State::Parked => {
                 green.state.set(State::Ready);
-                let by = self.with_current(|me| if me.is_main { 0 } else { me.id });
-                self.trace
-                    .record(green.id, || super::trace::What::Wake { by });
+                // Who woke it is looked up only while tracing: this is the wake path.
+                self.trace.record(green.id, || super::trace::What::Wake {
+                    by: self.with_current(|me| if me.is_main { 0 } else { me.id }),
+                });
                 self.run_queue.push(green.clone());
             }
             State::Running | State::Ready => green.token.set(true),

@@ -52,7 +52,6 @@ impl Hub {
     /// Switches to `green` until it suspends or finishes.
     #[inline(always)]
     fn resume(&self, green: Rc<Green>) {
-        self.counters.switches.set(self.counters.switches.get() + 1);
         green.state.set(State::Running);
         let previous = self.set_current(&green);
         self.beat.enter(green.id, green.spawned_at);

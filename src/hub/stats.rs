@@ -1,7 +1,7 @@
 //! What a hub can tell about itself: counters ([`stats`]) and a list of every green thread
 //! ([`dump`]), for people watching the runtime work and for diagnosing a stuck program.
 //!
-//! The counters are plain `Cell` increments on paths that already run (a resume, a spawn, a
+//! The counters are plain increments on paths that already run (a resume, a spawn, a
 //! poll), and the "parked since" time is the hub's *coarse clock* — the time of its last
 //! poll, read once per park — so keeping them costs no extra system call.
 
@@ -14,7 +14,6 @@ use super::with_hub;
 
 /// The hub's counters and coarse clock.
 pub(crate) struct Counters {
-    pub(crate) switches: Cell<u64>,
     pub(crate) spawns: Cell<u64>,
     pub(crate) polls: Cell<u64>,
     /// The time of the last poll (when due timers were fired).
@@ -24,7 +23,6 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn new() -> Counters {
         Counters {
-            switches: Cell::new(0),
             spawns: Cell::new(0),
             polls: Cell::new(0),
             clock: Cell::new(Instant::now()),
@@ -123,7 +121,7 @@ pub fn stats() -> Stats {
             alive: hub.greens.borrow().len() - 1,
             ready,
             parked,
-            switches: hub.counters.switches.get(),
+            switches: hub.beat.switches(),
             spawns: hub.counters.spawns.get(),
             polls: hub.counters.polls.get(),
             timers: hub.timers.borrow().len(),
