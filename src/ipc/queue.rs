@@ -51,6 +51,8 @@ use super::fault::{self, CrashPoint};
 use super::raw_lock::{Acquired, RawLock};
 use super::region::{Kind, Region, SharedLayout, invalid};
 use super::wait;
+/// The same error as green queues give.
+pub use crate::sync::TaskDoneTooOften;
 
 /// Bytes of a frame's length prefix.
 const LEN_BYTES: u64 = 4;
@@ -121,10 +123,6 @@ pub enum GetError {
     Io(io::Error),
 }
 
-/// `task_done` was called more times than there were items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskDoneTooOften;
-
 impl fmt::Display for PutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -151,15 +149,8 @@ impl fmt::Display for GetError {
     }
 }
 
-impl fmt::Display for TaskDoneTooOften {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("task_done() called more times than there were items")
-    }
-}
-
 impl std::error::Error for PutError {}
 impl std::error::Error for GetError {}
-impl std::error::Error for TaskDoneTooOften {}
 
 impl From<io::Error> for PutError {
     fn from(e: io::Error) -> PutError {

@@ -28,7 +28,6 @@
 //! Up to 128 processes can hold tracked permits at once; a 129th process's permits still
 //! work but are not tracked (and so not returned if it dies).
 
-use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -40,6 +39,8 @@ use super::owner::{CHECK_EVERY, my_start_ticks, process_gone, slice_deadline};
 use super::raw_lock::{Acquired, RawLock};
 use super::region::{Kind, Region, SharedLayout, invalid};
 use super::wait;
+/// The same error as green semaphores give (here inside an `io::Error` of kind `InvalidInput`).
+pub use crate::sync::OverRelease;
 use crate::sys::process::cached_pid;
 
 const SLOTS: usize = 128;
@@ -76,19 +77,6 @@ struct SemState {
 
 // SAFETY: repr(C), atomics only (arrays of repr(C) atomic structs included).
 unsafe impl SharedLayout for SemState {}
-
-/// The error of releasing a [`BoundedSemaphore`] above its bound (inside an `io::Error` of
-/// kind `InvalidInput`; find it with `get_ref()` and `downcast_ref`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OverRelease;
-
-impl fmt::Display for OverRelease {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("semaphore released too many times")
-    }
-}
-
-impl std::error::Error for OverRelease {}
 
 /// A counting semaphore shared by processes (multiprocessing.Semaphore).
 ///
