@@ -66,6 +66,14 @@ struct Monitor {
 
 static MONITOR: PerProcess<Monitor> = PerProcess::new();
 
+impl Monitor {
+    /// The beats of the hubs that still exist.
+    fn live_beats(&self) -> Vec<Arc<Beat>> {
+        let beats = self.beats.lock().unwrap_or_else(|e| e.into_inner());
+        beats.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
 fn monitor() -> &'static Monitor {
     MONITOR.get(|| Monitor {
         threshold_ms: AtomicU64::new(0),
@@ -190,13 +198,7 @@ fn watch(m: &'static Monitor) {
     loop {
         let threshold = Duration::from_millis(m.threshold_ms.load(Ordering::Relaxed));
         std::thread::sleep((threshold / 4).max(Duration::from_millis(2)));
-        let beats: Vec<Arc<Beat>> = m
-            .beats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
+        let beats = m.live_beats();
         seen.retain(|(w, _, _)| w.strong_count() > 0);
         let now = Instant::now();
         for beat in beats {
@@ -259,13 +261,7 @@ pub fn dump_on_sigusr1() -> std::io::Result<()> {
             let mut pipe = std::fs::File::from(pipe);
             let mut byte = [0u8; 64];
             while std::io::Read::read(&mut pipe, &mut byte).is_ok_and(|n| n > 0) {
-                let beats: Vec<Arc<Beat>> = monitor()
-                    .beats
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .filter_map(Weak::upgrade)
-                    .collect();
+                let beats = monitor().live_beats();
                 for beat in beats {
                     beat.dump_requested.store(true, Ordering::Release);
                     beat.waker.notify();

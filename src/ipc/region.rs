@@ -96,15 +96,12 @@ impl Region {
         init: impl FnOnce(&Region),
     ) -> io::Result<Region> {
         let len = HEADER_LEN + body_len;
-        let ptr = shm::map_shared_anonymous(len)?;
-        let region = Region {
-            ptr: NonNull::new(ptr).expect("mmap returned null"),
+        Ok(Region::build(
+            shm::map_shared_anonymous(len)?,
             len,
-            name: None,
-        };
-        init(&region);
-        region.publish(kind);
-        Ok(region)
+            kind,
+            init,
+        ))
     }
 
     /// Creates the named object `name` (see the module docs); `AlreadyExists` if it exists.
@@ -126,14 +123,7 @@ impl Region {
         let made = (|| -> io::Result<Region> {
             file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             file.set_len(len as u64)?;
-            let ptr = shm::map_shared_file(&file, len)?;
-            let region = Region {
-                ptr: NonNull::new(ptr).expect("mmap returned null"),
-                len,
-                name: None,
-            };
-            init(&region);
-            region.publish(kind);
+            let region = Region::build(shm::map_shared_file(&file, len)?, len, kind, init);
             std::fs::hard_link(&tmp, &path)?;
             Ok(region)
         })();
@@ -172,6 +162,18 @@ impl Region {
         };
         region.check_header(kind)?;
         Ok(region)
+    }
+
+    /// A new mapping of `len` bytes at `ptr`, initialised by `init` and then published.
+    fn build(ptr: *mut u8, len: usize, kind: Kind, init: impl FnOnce(&Region)) -> Region {
+        let region = Region {
+            ptr: NonNull::new(ptr).expect("mmap returned null"),
+            len,
+            name: None,
+        };
+        init(&region);
+        region.publish(kind);
+        region
     }
 
     /// Writes the header last: a region is valid only once its body is initialised.

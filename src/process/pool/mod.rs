@@ -271,32 +271,22 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let chunk = chunk.max(1);
+        let call = wire::call_chunk::<A, R>;
+        let send = |batch: &Vec<A>| {
+            let hint = batch.len() * size_of::<A>();
+            self.submit::<Vec<A>, Vec<R>>(call, f as usize, batch, hint, None, None)
+        };
         let mut pending = Vec::new();
         let mut batch = Vec::with_capacity(chunk);
-        let call = wire::call_chunk::<A, R>;
         for item in items {
             batch.push(item);
             if batch.len() == chunk {
-                pending.push(self.submit::<Vec<A>, Vec<R>>(
-                    call,
-                    f as usize,
-                    &batch,
-                    batch.len() * size_of::<A>(),
-                    None,
-                    None,
-                ));
+                pending.push(send(&batch));
                 batch.clear();
             }
         }
         if !batch.is_empty() {
-            pending.push(self.submit::<Vec<A>, Vec<R>>(
-                call,
-                f as usize,
-                &batch,
-                batch.len() * size_of::<A>(),
-                None,
-                None,
-            ));
+            pending.push(send(&batch));
         }
         let mut out = Vec::new();
         for result in pending {
