@@ -78,37 +78,40 @@ pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t
         // SAFETY: the caller's contract is read(2)'s.
         return unsafe { raw::read(fd, buf, count) };
     }
-    // SAFETY: as read(2): `buf` is valid for `count` bytes.
-    let first = unsafe {
-        raw::recvfrom(
-            fd,
-            buf,
-            count,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    };
-    if first < 0 && raw::errno() == libc::ENOTSOCK {
+    socket_or_plain(
+        fd,
+        false,
+        // SAFETY: as read(2): `buf` is valid for `count` bytes.
+        || unsafe {
+            raw::recvfrom(
+                fd,
+                buf,
+                count,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        },
         // SAFETY: as above.
-        return unsafe { raw::read(fd, buf, count) };
+        || unsafe { raw::read(fd, buf, count) },
+    )
+}
+
+/// A read or write on an fd that may or may not be a socket: the socket form is tried
+/// without blocking; `ENOTSOCK` means a file, pipe or tty, which get the plain call for real;
+/// otherwise the retry loop runs, starting with the result already in hand.
+fn socket_or_plain(
+    fd: c_int,
+    write: bool,
+    mut socket_try: impl FnMut() -> ssize_t,
+    plain: impl FnOnce() -> ssize_t,
+) -> ssize_t {
+    let first = socket_try();
+    if first < 0 && raw::errno() == libc::ENOTSOCK {
+        return plain();
     }
     let mut first = Some(first);
-    transfer(fd, false, || {
-        first.take().unwrap_or_else(|| {
-            // SAFETY: as above.
-            unsafe {
-                raw::recvfrom(
-                    fd,
-                    buf,
-                    count,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                )
-            }
-        })
-    })
+    transfer(fd, write, || first.take().unwrap_or_else(&mut socket_try))
 }
 
 /// `recvfrom` (and `recv`) on a green thread.
@@ -398,19 +401,14 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ss
         return unsafe { raw::readv(fd, iov, cnt) };
     }
     let mut msg = iov_msg(iov, cnt);
-    // SAFETY: `msg` points at the caller's iovecs, valid by readv(2)'s contract.
-    let first = unsafe { raw::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if first < 0 && raw::errno() == libc::ENOTSOCK {
+    socket_or_plain(
+        fd,
+        false,
+        // SAFETY: `msg` points at the caller's iovecs, valid by readv(2)'s contract.
+        || unsafe { raw::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) },
         // SAFETY: as above.
-        return unsafe { raw::readv(fd, iov, cnt) };
-    }
-    let mut first = Some(first);
-    transfer(fd, false, || {
-        first.take().unwrap_or_else(|| {
-            // SAFETY: as above: the caller's iovecs stay valid for the whole call.
-            unsafe { raw::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) }
-        })
-    })
+        || unsafe { raw::readv(fd, iov, cnt) },
+    )
 }
 
 /// `writev` on a green thread: `sendmsg(MSG_DONTWAIT)` for sockets (may send part).
@@ -420,19 +418,14 @@ pub(crate) unsafe fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> s
         return unsafe { raw::writev(fd, iov, cnt) };
     }
     let msg = iov_msg(iov, cnt);
-    // SAFETY: `msg` points at the caller's iovecs, valid by writev(2)'s contract.
-    let first = unsafe { raw::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
-    if first < 0 && raw::errno() == libc::ENOTSOCK {
+    socket_or_plain(
+        fd,
+        true,
+        // SAFETY: `msg` points at the caller's iovecs, valid by writev(2)'s contract.
+        || unsafe { raw::sendmsg(fd, &msg, libc::MSG_DONTWAIT) },
         // SAFETY: as above.
-        return unsafe { raw::writev(fd, iov, cnt) };
-    }
-    let mut first = Some(first);
-    transfer(fd, true, || {
-        first.take().unwrap_or_else(|| {
-            // SAFETY: as above: the caller's iovecs stay valid for the whole call.
-            unsafe { raw::sendmsg(fd, &msg, libc::MSG_DONTWAIT) }
-        })
-    })
+        || unsafe { raw::writev(fd, iov, cnt) },
+    )
 }
 
 /// `ppoll` on a green thread: `poll` with the timeout converted (the signal mask is not
