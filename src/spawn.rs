@@ -161,13 +161,14 @@ where
             drop(f);
             Err(JoinError::Killed)
         } else {
-            catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-                if payload.is::<KillUnwind>() {
-                    JoinError::Killed
-                } else {
-                    JoinError::Panicked(payload)
-                }
-            })
+            match catch_unwind(AssertUnwindSafe(f)) {
+                // Killed in a call that could not unwind (a `monkey` hook), which returned an
+                // error instead; the function then returned without parking again.
+                Ok(_) if green.kill_requested.get() => Err(JoinError::Killed),
+                Ok(value) => Ok(value),
+                Err(payload) if payload.is::<KillUnwind>() => Err(JoinError::Killed),
+                Err(payload) => Err(JoinError::Panicked(payload)),
+            }
         };
         packet.set(outcome);
     }

@@ -11,6 +11,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
 use crate::hub::green::Wait;
+#[cfg(feature = "monkey")]
+use crate::hub::park::Interrupt;
 use crate::hub::park::TimeoutUnwind;
 use crate::hub::timers::TimerAction;
 use crate::hub::with_hub;
@@ -49,6 +51,20 @@ pub fn sleep_until(deadline: Instant) {
             hub.park(Wait::Sleep);
         }
     });
+}
+
+/// [`sleep_until`] for the `monkey` sleep hooks, which must not unwind: a kill or an expired
+/// `timeout` ends the sleep early and is returned (it stays pending for the next park point).
+#[cfg(feature = "monkey")]
+pub(crate) fn sleep_until_or_interrupt(deadline: Instant) -> Result<(), Interrupt> {
+    with_hub(|hub| {
+        let me = hub.current();
+        let _timer = hub.arm_timer(deadline, TimerAction::Wake(me));
+        while Instant::now() < deadline {
+            hub.park_or_interrupt(Wait::Sleep)?;
+        }
+        Ok(())
+    })
 }
 
 /// Puts the current green thread at the back of the run queue and runs the others first.
@@ -95,6 +111,11 @@ impl From<Elapsed> for std::io::Error {
 /// blocking takes effect at its next blocking call. Timeouts nest: an inner one firing does
 /// not cancel the outer one.
 ///
+/// A blocking call that cannot unwind — a C function interposed by [`monkey`](crate::monkey),
+/// such as `read` under `std::net::TcpStream::read` or `nanosleep` under
+/// `std::thread::sleep` — is cut short instead: it returns an error (see the `monkey` docs for
+/// which), and `timeout` returns `Err(Elapsed)` when `f` returns, whatever `f` made of it.
+///
 /// ```
 /// use std::time::Duration;
 /// let slow = greenrt::timeout(Duration::from_millis(10), || greenrt::sleep(Duration::from_secs(5)));
@@ -116,11 +137,14 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
         );
         let outcome = catch_unwind(AssertUnwindSafe(f));
         drop(timer);
-        // A firing that did not get to unwind us (f returned first) is forgotten here.
-        if me.timeout_fired.get() == scope {
+        // Our deadline fired but did not unwind `f`: a call that cannot unwind (a `monkey`
+        // hook) was cut short by it and returned an error instead. The deadline still won.
+        let fired_here = me.timeout_fired.get() == scope;
+        if fired_here {
             me.timeout_fired.set(0);
         }
         match outcome {
+            Ok(_) if fired_here => Err(Elapsed),
             Ok(value) => Ok(value),
             Err(payload) => match payload.downcast_ref::<TimeoutUnwind>() {
                 Some(unwind) if unwind.scope == scope => Err(Elapsed),

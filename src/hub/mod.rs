@@ -30,12 +30,14 @@
 
 mod deadlock;
 pub(crate) mod green;
+pub(crate) mod io;
 mod overflow;
 mod panic_report;
 pub(crate) mod park;
 pub(crate) mod reactor;
 mod run_loop;
 mod run_queue;
+pub(crate) mod signals;
 pub(crate) mod slab;
 pub(crate) mod stack;
 mod stats;
@@ -87,6 +89,13 @@ pub(crate) struct Hub {
     pub(crate) greens: RefCell<Slab<Rc<Green>>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) reactor: Reactor,
+    /// Every fd a green thread waits on, and who waits (see `io.rs`).
+    io: io::IoTable,
+    /// Green threads parked in a call that must not unwind (a `monkey` hook): a signal
+    /// handler that runs on this thread wakes them (see `signals.rs`).
+    hooked: RefCell<Vec<Rc<Green>>>,
+    /// `signals::ran_here()` as of the last poll.
+    signals_seen: Cell<(u64, u64)>,
     pub(crate) stacks: RefCell<StackPool>,
     /// Ids for `timeout` scopes.
     next_scope: Cell<u64>,
@@ -220,6 +229,9 @@ impl Hub {
             greens: RefCell::new(greens),
             timers: RefCell::new(Timers::new()),
             reactor,
+            io: io::IoTable::new(),
+            hooked: RefCell::new(Vec::new()),
+            signals_seen: Cell::new(signals::ran_here()),
             stacks: RefCell::new(StackPool::default()),
             next_scope: Cell::new(1),
             sync_waiters: Cell::new(0),

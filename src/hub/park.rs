@@ -19,9 +19,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::green::{Green, State, Wait};
+use super::signals::{self, Delivered};
 use super::reactor::Shared;
 use super::slab::Key;
 use super::{Hub, with_hub};
+
+/// An interrupt handed back instead of unwound (see [`Hub::park_or_interrupt`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interrupt {
+    /// The green thread was killed.
+    Kill,
+    /// A `timeout` around it fired.
+    Timeout,
+    /// A signal handler ran on this thread while it waited (`restart`: every handler that
+    /// ran had `SA_RESTART`). Not pending afterwards: it interrupts one wait.
+    Signal { restart: bool },
+}
 
 /// The unwind payload of a killed green thread.
 pub(crate) struct KillUnwind;
@@ -50,6 +63,64 @@ impl Hub {
             me.wait.set(Wait::Nothing);
             self.check_interrupt(me);
         })
+    }
+
+    /// [`Hub::park`] for callers that must not unwind (the `monkey` hooks run inside
+    /// `extern "C"` functions): a kill or an expired `timeout` is returned instead, and stays
+    /// pending, so the next park point that can unwind does. While the thread is already
+    /// unwinding, interrupts are not reported (destructors may block), as with `park`.
+    pub(crate) fn park_or_interrupt(&self, wait: Wait) -> Result<(), Interrupt> {
+        crate::coro::assert_not_in_generator();
+        self.with_current(|me| {
+            if let Some(interrupt) = pending_interrupt(me) {
+                // Said before, and the caller came back: let the others run first, so a
+                // caller that swallows the error and retries cannot starve the hub.
+                me.state.set(State::Ready);
+                self.run_queue.push(self.current());
+                self.switch_out(me);
+                return Err(interrupt);
+            }
+            if me.token.replace(false) {
+                return Ok(());
+            }
+            let signals_before = self.signals_seen.get();
+            me.state.set(State::Parked);
+            me.wait.set(wait);
+            me.parked_at.set(Some(self.counters.clock.get()));
+            self.trace.record(me.id, || super::trace::What::Park(wait));
+            self.hooked.borrow_mut().push(self.current());
+            self.switch_out(me);
+            self.unlist_hooked(me);
+            me.wait.set(Wait::Nothing);
+            if let Some(interrupt) = pending_interrupt(me) {
+                return Err(interrupt);
+            }
+            match signals::between(signals_before, self.signals_seen.get()) {
+                Delivered::None => Ok(()),
+                Delivered::Restart => Err(Interrupt::Signal { restart: true }),
+                Delivered::Interrupt => Err(Interrupt::Signal { restart: false }),
+            }
+        })
+    }
+
+    fn unlist_hooked(&self, me: &Green) {
+        let mut hooked = self.hooked.borrow_mut();
+        if let Some(i) = hooked.iter().position(|g| std::ptr::eq(Rc::as_ptr(g), me)) {
+            hooked.swap_remove(i);
+        }
+    }
+
+    /// After a poll: if a signal handler ran on this thread since the last look, wake every
+    /// green thread parked in a hooked call (each decides what the signal means for it).
+    pub(crate) fn notice_signals(&self) {
+        let now = signals::ran_here();
+        if now != self.signals_seen.get() {
+            self.signals_seen.set(now);
+            let hooked = self.hooked.borrow().clone();
+            for green in &hooked {
+                self.unpark(green);
+            }
+        }
     }
 
     /// Lets every other ready green thread run once, then continues (gevent's `sleep(0)`).
@@ -118,6 +189,19 @@ impl Hub {
         if scope != 0 {
             resume_unwind(Box::new(TimeoutUnwind { scope }));
         }
+    }
+}
+
+/// A kill or fired timeout not yet acted on (none while unwinding: see `check_interrupt`).
+fn pending_interrupt(me: &Green) -> Option<Interrupt> {
+    if std::thread::panicking() {
+        None
+    } else if me.kill_requested.get() {
+        Some(Interrupt::Kill)
+    } else if me.timeout_fired.get() != 0 {
+        Some(Interrupt::Timeout)
+    } else {
+        None
     }
 }
 

@@ -1,19 +1,13 @@
-//! The reactor: one `mio::Poll` per hub, the table of registered file descriptors, and the
-//! part of the hub that other OS threads may touch.
+//! The reactor: one `mio::Poll` (an epoll instance) per hub, and the part of the hub that
+//! other OS threads may touch.
 //!
-//! A green socket registers its fd once (edge-triggered, readable and writable) and gets a
-//! [`Key`] into `sources`. A green thread that hits `WouldBlock` adds itself to the source's
-//! readers or writers and parks; when `epoll` reports the fd, every waiter of that direction
-//! is unparked and retries its operation. Edge-triggered is enough because a waiter always
-//! tried the operation (and saw `WouldBlock`) before it parked, and events are only
-//! collected while it is parked.
+//! It knows nothing of green threads or of what a registration means: it adds, re-arms and
+//! removes fds under a [`Key`] chosen by the I/O table (`io.rs`), and `poll` hands each
+//! readiness event back as `(key, direction, closed)`. Registrations are edge-triggered for
+//! both directions; `io.rs` explains why that is enough.
 //!
-//! Each source also remembers, per direction, whether it is known *not* ready: set by a
-//! `WouldBlock` or a short read or write (the kernel buffer was drained or filled), cleared by
-//! the next event. A read that finds it not ready parks at once instead of making a syscall
-//! that would only say `EAGAIN` — tokio does the same, and on an echo server it saves about
-//! one `recv` in three. A peer's close is remembered for good, since it brings no event
-//! after the one that carried the last data.
+//! Besides sockets, the epoll set holds an eventfd (the *waker*, written by other threads
+//! that want the hub's attention) and a timerfd (for sub-millisecond timer wake-ups).
 //!
 //! ```text
 //!   other OS threads                     the hub's OS thread
@@ -24,13 +18,12 @@
 //!                           |  wake()    | Shared.waker (eventfd)  | --epoll--> Reactor::poll
 //!                           +----------> +-------------------------+              |
 //!                                                                               v
-//!   socket fd readable --------------------------------------epoll--> sources[key].readers
+//!   socket fd readable ------------------------------epoll--> io table: sources[key].readers
 //! ```
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,8 +31,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::green::Green;
-use super::slab::{Key, Slab};
+use super::slab::Key;
 use crate::sys::timerfd::TimerFd;
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -88,7 +80,7 @@ impl Shared {
 
     /// Removes `fd` from this hub's epoll set. Callable from any thread; does nothing in a
     /// forked child, whose epoll set is the parent's.
-    pub(crate) fn deregister(&self, fd: RawFd) {
+    pub(crate) fn remove(&self, fd: RawFd) {
         if std::process::id() != self.pid {
             return;
         }
@@ -103,44 +95,10 @@ impl Shared {
     }
 }
 
-/// One registered fd: the green threads parked on it, and what we know of its readiness.
-struct Source {
-    readers: Vec<Rc<Green>>,
-    writers: Vec<Rc<Green>>,
-    /// Per direction: false once an operation said `WouldBlock` (or transferred less than
-    /// asked), true again at the next event. Starts true: a fresh fd may well be ready.
-    ready: [bool; 2],
-    /// Per direction: the peer closed it, or the fd has an error. Final: never cleared, since
-    /// an end of stream that arrived with the last data brings no further event (tokio keeps
-    /// its `READ_CLOSED` the same way).
-    closed: [bool; 2],
-}
-
-impl Source {
-    fn new() -> Source {
-        Source {
-            readers: Vec::new(),
-            writers: Vec::new(),
-            ready: [true, true],
-            closed: [false, false],
-        }
-    }
-
-    fn waiters(&mut self, dir: Direction) -> &mut Vec<Rc<Green>> {
-        match dir {
-            Direction::Read => &mut self.readers,
-            Direction::Write => &mut self.writers,
-        }
-    }
-}
-
 /// See the module docs.
 pub(crate) struct Reactor {
     poll: RefCell<Poll>,
     events: RefCell<Events>,
-    sources: RefCell<Slab<Source>>,
-    /// Green threads parked on some source right now.
-    io_waiters: Cell<usize>,
     /// Wakes `epoll_wait` at the nearest timer deadline with sub-millisecond precision.
     timer: TimerFd,
     /// The deadline `timer` is armed for, if it has not fired yet.
@@ -181,84 +139,40 @@ impl Reactor {
         Ok(Reactor {
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(1024)),
-            sources: RefCell::new(Slab::new()),
-            io_waiters: Cell::new(0),
             timer,
             armed: Cell::new(None),
             shared: Arc::new(shared),
         })
     }
 
-    /// Adds `fd` to the epoll set, edge-triggered for both directions.
-    pub(crate) fn register(&self, fd: RawFd) -> io::Result<Key> {
-        let key = self.sources.borrow_mut().insert(Source::new());
+    /// Adds `fd` to the epoll set under `key`, edge-triggered for both directions.
+    pub(crate) fn add(&self, fd: RawFd, key: Key) -> io::Result<()> {
         let interest = Interest::READABLE | Interest::WRITABLE;
-        let token = Token(key.to_usize());
-        if let Err(e) = self
-            .shared
+        self.shared
             .registry
-            .register(&mut SourceFd(&fd), token, interest)
-        {
-            self.sources.borrow_mut().remove(key);
-            return Err(e);
-        }
-        Ok(key)
+            .register(&mut SourceFd(&fd), Token(key.to_usize()), interest)
     }
 
-    /// Frees the slot of a source whose fd has been deregistered.
-    pub(crate) fn release_source(&self, key: Key) {
-        self.sources.borrow_mut().remove(key);
+    /// Re-arms `fd` under `key` (`EPOLL_CTL_MOD`). Fails with `ENOENT` when the epoll set
+    /// holds no entry for the file `fd` names *now*: the fd was closed (and maybe reused)
+    /// since it was added. Edge-triggered, so a ready fd reports one more event.
+    pub(crate) fn refresh(&self, fd: RawFd, key: Key) -> io::Result<()> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        self.shared
+            .registry
+            .reregister(&mut SourceFd(&fd), Token(key.to_usize()), interest)
     }
 
-    /// Whether `key` may be ready for `dir` (true for an unknown key: then just try).
-    pub(crate) fn is_ready(&self, key: Key, dir: Direction) -> bool {
-        let sources = self.sources.borrow();
-        sources
-            .get(key)
-            .is_none_or(|s| s.ready[dir as usize] || s.closed[dir as usize])
-    }
-
-    /// Records that `key` is not ready for `dir` until its next event.
-    pub(crate) fn set_unready(&self, key: Key, dir: Direction) {
-        if let Some(source) = self.sources.borrow_mut().get_mut(key) {
-            source.ready[dir as usize] = false;
-        }
-    }
-
-    /// Puts `green` on the wait list of `key` for `dir`. False if the source is gone.
-    pub(crate) fn add_waiter(&self, key: Key, dir: Direction, green: &Rc<Green>) -> bool {
-        let mut sources = self.sources.borrow_mut();
-        let Some(source) = sources.get_mut(key) else {
-            return false;
-        };
-        source.waiters(dir).push(green.clone());
-        self.io_waiters.set(self.io_waiters.get() + 1);
-        true
-    }
-
-    /// Takes `green` off the wait list of `key` for `dir`, if it is still there.
-    pub(crate) fn remove_waiter(&self, key: Key, dir: Direction, green: &Rc<Green>) {
-        let mut sources = self.sources.borrow_mut();
-        if let Some(source) = sources.get_mut(key) {
-            let list = source.waiters(dir);
-            if let Some(i) = list.iter().position(|g| Rc::ptr_eq(g, green)) {
-                list.swap_remove(i);
-                self.io_waiters.set(self.io_waiters.get() - 1);
-            }
-        }
-    }
-
-    /// True while something outside the run queue and timers could still wake a green
-    /// thread: a parked I/O waiter, a live `Unparker`, or a queued remote unpark.
-    pub(crate) fn can_wake_anyone(&self) -> bool {
-        self.io_waiters.get() > 0
-            || self.shared.unparkers.load(Ordering::Acquire) > 0
+    /// True while another OS thread could still wake a green thread: a live `Unparker` or a
+    /// queued remote unpark.
+    pub(crate) fn remote_wake_possible(&self) -> bool {
+        self.shared.unparkers.load(Ordering::Acquire) > 0
             || self.shared.notified.load(Ordering::Acquire)
     }
 
-    /// Waits (see [`Until`]) for I/O, a remote wake or the timer, and hands every green thread
-    /// that became runnable to `wake`. Returns how many events came back.
-    pub(crate) fn poll(&self, until: Until, wake: &mut dyn FnMut(Rc<Green>)) -> usize {
+    /// Waits (see [`Until`]) for I/O, a remote wake or the timer, and hands each readiness
+    /// event to `on_io` as (key, direction, closed). Returns how many events came back.
+    pub(crate) fn poll(&self, until: Until, on_io: &mut dyn FnMut(Key, Direction, bool)) -> usize {
         let timeout = match until {
             Until::Now => Some(Duration::ZERO),
             Until::Forever => None,
@@ -285,11 +199,11 @@ impl Reactor {
             let key = Key::from_usize(event.token().0);
             let read_closed = event.is_read_closed() || event.is_error();
             if event.is_readable() || read_closed {
-                self.wake_all(key, Direction::Read, read_closed, wake);
+                on_io(key, Direction::Read, read_closed);
             }
             let write_closed = event.is_write_closed() || event.is_error();
             if event.is_writable() || write_closed {
-                self.wake_all(key, Direction::Write, write_closed, wake);
+                on_io(key, Direction::Write, write_closed);
             }
         }
         count
@@ -313,31 +227,14 @@ impl Reactor {
         }
     }
 
-    fn wake_all(&self, key: Key, dir: Direction, closed: bool, wake: &mut dyn FnMut(Rc<Green>)) {
-        let mut sources = self.sources.borrow_mut();
-        let Some(source) = sources.get_mut(key) else {
-            return;
-        };
-        source.ready[dir as usize] = true;
-        source.closed[dir as usize] |= closed;
-        let list = source.waiters(dir);
-        self.io_waiters.set(self.io_waiters.get() - list.len());
-        for green in list.drain(..) {
-            wake(green);
-        }
-    }
-
-    /// Handles what other threads queued since the last call: frees the slots of sources
-    /// closed elsewhere and returns the keys of green threads to unpark.
-    pub(crate) fn take_remote_unparks(&self) -> Vec<Key> {
+    /// What other threads queued since the last call: the keys of sources they closed (to
+    /// forget) and of green threads to unpark.
+    pub(crate) fn take_remote(&self) -> (Vec<Key>, Vec<Key>) {
         if !self.shared.notified.swap(false, Ordering::AcqRel) {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         let closed = std::mem::take(&mut *lock(&self.shared.closed_sources));
-        for key in closed {
-            self.release_source(key);
-        }
-        std::mem::take(&mut *lock(&self.shared.remote_unparks))
+        (closed, std::mem::take(&mut *lock(&self.shared.remote_unparks)))
     }
 }
 

@@ -101,7 +101,7 @@ impl Hub {
         // thread may wake us and exit between the two looks; read the other way round we
         // would miss its wake-up and then find it gone, and report a deadlock that is not.
         let sync_wake_possible = next_timer.is_none() && self.sync_wake_possible();
-        if next_timer.is_none() && !sync_wake_possible && !self.reactor.can_wake_anyone() {
+        if next_timer.is_none() && !sync_wake_possible && !self.can_be_woken() {
             self.report_deadlock();
         }
         let mut until = next_timer.map_or(Until::Forever, Until::Deadline);
@@ -124,12 +124,14 @@ impl Hub {
     pub(crate) fn poll_and_fire(&self, until: Until) {
         self.resumes_since_poll.set(0);
         self.counters.polls.set(self.counters.polls.get() + 1);
-        let nothing_to_poll = until == Until::Now && !self.reactor.can_wake_anyone();
+        let nothing_to_poll = until == Until::Now && !self.can_be_woken();
         if !nothing_to_poll {
             let started = super::trace::ON
                 .load(std::sync::atomic::Ordering::Relaxed)
                 .then(super::trace::now_ns);
-            let events = self.reactor.poll(until, &mut |green| self.unpark(&green));
+            let events = self
+                .reactor
+                .poll(until, &mut |key, dir, closed| self.io_event(key, dir, closed));
             if let Some(t0) = started {
                 let took_ns = super::trace::now_ns().saturating_sub(t0);
                 self.trace
@@ -139,7 +141,12 @@ impl Hub {
                     });
             }
         }
-        for key in self.reactor.take_remote_unparks() {
+        self.notice_signals();
+        let (closed, unparks) = self.reactor.take_remote();
+        for key in closed {
+            self.io_forget(key);
+        }
+        for key in unparks {
             let green = self.greens.borrow().get(key).cloned();
             if let Some(green) = green {
                 self.unpark(&green);
@@ -153,6 +160,12 @@ impl Hub {
         {
             self.answer_dump_request();
         }
+    }
+
+    /// True while something outside the run queue and timers could still wake a green
+    /// thread: a waiter on an fd, a live `Unparker`, or a queued remote unpark.
+    fn can_be_woken(&self) -> bool {
+        self.io_waiting() > 0 || self.reactor.remote_wake_possible()
     }
 
     /// SIGUSR1 asked for a dump (see `watchdog::dump_on_sigusr1`).

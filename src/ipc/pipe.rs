@@ -29,7 +29,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -217,7 +217,6 @@ impl Connection {
     /// True if a message (or the end of the stream) can be read now or arrives within
     /// `timeout`; `None` waits as long as it takes.
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
         let fd = self.stream.as_raw_fd();
         {
             let ahead = self.recv_lock.lock();
@@ -225,18 +224,14 @@ impl Connection {
                 return Ok(true);
             }
         }
-        loop {
-            if crate::sys::poll::ready_now(fd, false)? {
-                return Ok(true);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(false);
-            }
-            match self.green().wait(Direction::Read, deadline) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(false),
-                Err(e) => return Err(e),
-            }
+        let readable = || match crate::sys::poll::ready_now(fd, false)? {
+            true => Ok(()),
+            false => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+        };
+        match self.green().retry_for(Direction::Read, timeout, readable, |_| false) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use libc::{c_int, c_void, size_t, sockaddr, socklen_t, ssize_t};
 
-use super::wait::{Interest, wait_any};
+use crate::hub::io::{self, Fail, Interrupts, OnWouldBlock, Owner, Stop};
+use crate::hub::park::Interrupt;
+use crate::hub::reactor::Direction;
 use crate::sys::raw;
 
 /// True when the calling code runs on a green thread and `patch_all()` was called.
@@ -40,36 +42,82 @@ fn user_nonblocking(fd: c_int) -> bool {
     flags >= 0 && flags & libc::O_NONBLOCK != 0
 }
 
-/// The retry loop of a transfer: `attempt` is the non-blocking try. Returns its result, or
-/// -1 with `EAGAIN` when the socket's timeout passes.
-fn transfer(fd: c_int, write: bool, mut attempt: impl FnMut() -> ssize_t) -> ssize_t {
-    let mut deadline = None;
+/// The errno a hooked call fails with when `hub::io` gives up (see the module docs).
+fn errno_for(fail: Fail) -> c_int {
+    match fail {
+        Fail::Os(e) => e.raw_os_error().unwrap_or(libc::EAGAIN),
+        // SO_RCVTIMEO / SO_SNDTIMEO passed: what the kernel says then.
+        Fail::Stop(Stop::TimedOut) => libc::EAGAIN,
+        Fail::Stop(Stop::Closed) => libc::EBADF,
+        Fail::Stop(Stop::Interrupted(Interrupt::Timeout)) => libc::ETIMEDOUT,
+        Fail::Stop(Stop::Interrupted(Interrupt::Kill)) => libc::ECANCELED,
+        Fail::Stop(Stop::Interrupted(Interrupt::Signal { .. })) => libc::EINTR,
+    }
+}
+
+/// Sets errno for `fail` and returns -1, as a failed call does.
+fn fail_with<T: From<i8>>(fail: Fail) -> T {
+    raw::set_errno(errno_for(fail));
+    T::from(-1)
+}
+
+/// A C return value as an `io::Result`: negative means failed, with `errno`.
+fn os_result<T: Copy + Default + PartialOrd>(rc: T) -> std::io::Result<T> {
+    if rc < T::default() {
+        Err(std::io::Error::from_raw_os_error(raw::errno()))
+    } else {
+        Ok(rc)
+    }
+}
+
+/// What a blocking socket call does when it would block: the user's own non-blocking mode
+/// gets `EAGAIN`; otherwise wait, at most the socket's `SO_RCVTIMEO`/`SO_SNDTIMEO`.
+fn plan(fd: c_int, write: bool) -> OnWouldBlock {
+    if user_nonblocking(fd) {
+        OnWouldBlock::Return
+    } else {
+        OnWouldBlock::WaitUntil(timeout_deadline(fd, write))
+    }
+}
+
+fn direction(write: bool) -> Direction {
+    if write {
+        Direction::Write
+    } else {
+        Direction::Read
+    }
+}
+
+/// `hub::io::retry` for a hooked socket call, with signal(7)'s rule for a signal handler
+/// that runs while it waits: the call is restarted if every handler had `SA_RESTART` and the
+/// socket has no timeout for this direction, and fails with `EINTR` otherwise.
+fn socket_retry<R>(
+    fd: c_int,
+    write: bool,
+    mut plan: impl FnMut() -> OnWouldBlock,
+    mut op: impl FnMut() -> std::io::Result<R>,
+) -> Result<R, Fail> {
     loop {
-        let n = attempt();
-        if n >= 0 {
-            return n;
-        }
-        match raw::errno() {
-            libc::EINTR => continue,
-            libc::EAGAIN => {
-                if user_nonblocking(fd) {
-                    raw::set_errno(libc::EAGAIN);
-                    return -1;
-                }
-                let until = *deadline.get_or_insert_with(|| timeout_deadline(fd, write));
-                let interest = Interest {
-                    fd,
-                    read: !write,
-                    write,
-                };
-                if !wait_any(&[interest], until) {
-                    raw::set_errno(libc::EAGAIN);
-                    return -1;
-                }
-            }
-            _ => return -1,
+        let result = io::retry(
+            fd,
+            direction(write),
+            Owner::Call,
+            Interrupts::Report,
+            &mut plan,
+            &mut op,
+            |_| false,
+        );
+        match result {
+            Err(Fail::Stop(Stop::Interrupted(Interrupt::Signal { restart: true })))
+                if timeout_deadline(fd, write).is_none() => {}
+            other => return other,
         }
     }
+}
+
+/// The retry loop of a transfer: `attempt` is the non-blocking try.
+fn transfer(fd: c_int, write: bool, mut attempt: impl FnMut() -> ssize_t) -> ssize_t {
+    socket_retry(fd, write, || plan(fd, write), || os_result(attempt())).unwrap_or_else(fail_with)
 }
 
 /// `read` on a green thread: `recv(MSG_DONTWAIT)` for sockets, the real `read` otherwise.
@@ -216,26 +264,27 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
     // SAFETY: as connect(2).
     let rc = unsafe { raw::connect(fd, addr, len) };
     let err = raw::errno();
-    let result = if rc == 0 || err != libc::EINPROGRESS {
+    let (rc, err) = if rc == 0 || err != libc::EINPROGRESS {
         (rc, err)
-    } else if wait_any(
-        &[Interest {
-            fd,
-            read: false,
-            write: true,
-        }],
-        timeout_deadline(fd, true),
-    ) {
-        match raw::socket_error(fd) {
-            0 => (0, 0),
-            e => (-1, e),
-        }
     } else {
-        (-1, libc::ETIMEDOUT)
+        let connected = || match raw::writable_now(fd) {
+            true => Ok(()),
+            false => Err(std::io::ErrorKind::WouldBlock.into()),
+        };
+        let deadline = || OnWouldBlock::WaitUntil(timeout_deadline(fd, true));
+        let waited = socket_retry(fd, true, deadline, connected);
+        match waited {
+            Ok(()) => match raw::socket_error(fd) {
+                0 => (0, 0),
+                e => (-1, e),
+            },
+            Err(Fail::Stop(Stop::TimedOut)) => (-1, libc::ETIMEDOUT),
+            Err(fail) => (-1, errno_for(fail)),
+        }
     };
     raw::set_flags(fd, flags);
-    raw::set_errno(result.1);
-    result.0
+    raw::set_errno(err);
+    rc
 }
 
 /// `accept4` (and `accept`) on a green thread: non-blocking tries, parking while none waits.
@@ -250,31 +299,16 @@ pub(crate) unsafe fn accept4(
         // SAFETY: the caller's contract is accept4(2)'s.
         return unsafe { raw::accept4(fd, addr, len, accept_flags) };
     }
-    let deadline = timeout_deadline(fd, false);
-    loop {
+    let attempt = || {
         raw::set_flags(fd, flags | libc::O_NONBLOCK);
         // SAFETY: as accept4(2). The new socket's flags come from `accept_flags` only.
-        let rc = unsafe { raw::accept4(fd, addr, len, accept_flags) };
-        let err = raw::errno();
+        let rc = os_result(unsafe { raw::accept4(fd, addr, len, accept_flags) });
         raw::set_flags(fd, flags);
-        if rc >= 0 || (err != libc::EAGAIN && err != libc::EINTR) {
-            raw::set_errno(err);
-            return rc;
-        }
-        if err == libc::EAGAIN
-            && !wait_any(
-                &[Interest {
-                    fd,
-                    read: true,
-                    write: false,
-                }],
-                deadline,
-            )
-        {
-            raw::set_errno(libc::EAGAIN);
-            return -1;
-        }
-    }
+        rc
+    };
+    let deadline = || OnWouldBlock::WaitUntil(timeout_deadline(fd, false));
+    socket_retry(fd, false, deadline, attempt)
+    .unwrap_or_else(fail_with)
 }
 
 /// `poll` on a green thread: a zero-timeout poll, then park on every fd until one may be ready.
@@ -287,39 +321,41 @@ pub(crate) unsafe fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout_ms
         (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
     // SAFETY: poll(2)'s contract: `fds` is valid for `nfds` entries.
     let entries = unsafe { std::slice::from_raw_parts(fds, nfds as usize) };
-    let mut interests: Vec<Interest> = Vec::with_capacity(entries.len());
+    let mut interests = Vec::with_capacity(entries.len());
     for e in entries.iter().filter(|e| e.fd >= 0) {
-        let (read, write) = (
-            e.events & (libc::POLLIN | libc::POLLPRI) != 0,
-            e.events & libc::POLLOUT != 0,
-        );
-        match interests.iter_mut().find(|i| i.fd == e.fd) {
-            Some(i) => {
-                i.read |= read;
-                i.write |= write;
-            }
-            None => interests.push(Interest {
-                fd: e.fd,
-                read: read || !write,
-                write,
-            }),
+        let read = e.events & (libc::POLLIN | libc::POLLPRI) != 0;
+        let write = e.events & libc::POLLOUT != 0;
+        if read || !write {
+            interests.push((e.fd, Direction::Read)); // POLLHUP/POLLERR come as readable too
+        }
+        if write {
+            interests.push((e.fd, Direction::Write));
         }
     }
+    // SAFETY: as above.
+    wait_until_ready(&interests, deadline, || unsafe { raw::poll(fds, nfds, 0) })
+}
+
+/// The loop of `poll` and `select`: look without blocking (`look`), and while nothing is
+/// ready, park on `fds` until one may be. 0 when `deadline` passes, -1 with an errno when the
+/// wait is interrupted.
+fn wait_until_ready(
+    fds: &[(c_int, Direction)],
+    deadline: Option<Instant>,
+    mut look: impl FnMut() -> c_int,
+) -> c_int {
     loop {
-        // SAFETY: as above.
-        let ready = unsafe { raw::poll(fds, nfds, 0) };
+        let ready = look();
         if ready != 0 {
             return ready;
         }
-        if !wait_any(&interests, deadline) {
-            return 0;
+        match io::wait_any(fds, deadline, Interrupts::Report) {
+            // Ready, or an fd was closed: look again (a closed one shows as POLLNVAL/EBADF).
+            Ok(()) | Err(Fail::Stop(Stop::Closed)) => {}
+            Err(Fail::Stop(Stop::TimedOut)) => return 0,
+            Err(fail) => return fail_with(fail),
         }
     }
-}
-
-/// A sleep on a green thread: park on the hub's timers.
-pub(crate) fn sleep_for(duration: Duration) {
-    crate::sleep(duration);
 }
 
 /// `clock_nanosleep`: relative or absolute (`TIMER_ABSTIME`) on any clock.
@@ -348,17 +384,26 @@ pub(crate) unsafe fn clock_nanosleep(
     } else {
         wanted
     };
-    sleep_for(duration);
-    if !rem.is_null() {
-        // SAFETY: non-null, valid by the contract.
+    let deadline = Instant::now() + duration;
+    let (rc, left) = match crate::time::sleep_until_or_interrupt(deadline) {
+        Ok(()) => (0, Duration::ZERO),
+        // A handler ran: EINTR with the time left, as the kernel says it.
+        Err(Interrupt::Signal { .. }) => (libc::EINTR, deadline - Instant::now().min(deadline)),
+        // Killed or timed out: EINTR with nothing left, so a caller that sleeps again for the
+        // remainder (std's `thread::sleep` does) stops; the interrupt waits for the next park
+        // point.
+        Err(_) => (libc::EINTR, Duration::ZERO),
+    };
+    if !rem.is_null() && flags & libc::TIMER_ABSTIME == 0 {
+        // SAFETY: non-null and valid by the contract.
         unsafe {
             *rem = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_nsec: left.subsec_nanos() as libc::c_long,
             }
         };
     }
-    0
+    rc
 }
 
 /// `recvmsg` on a green thread.
@@ -486,13 +531,16 @@ pub(crate) unsafe fn select(
         set.as_ref()
             .is_some_and(|s| unsafe { libc::FD_ISSET(fd, s) })
     };
-    let interests: Vec<Interest> = (0..nfds)
-        .filter_map(|fd| {
-            let (read, write) = (is_set(&r0, fd) || is_set(&e0, fd), is_set(&w0, fd));
-            (read || write).then_some(Interest { fd, read, write })
-        })
-        .collect();
-    loop {
+    let mut interests = Vec::new();
+    for fd in 0..nfds {
+        if is_set(&r0, fd) || is_set(&e0, fd) {
+            interests.push((fd, Direction::Read));
+        }
+        if is_set(&w0, fd) {
+            interests.push((fd, Direction::Write));
+        }
+    }
+    let look = || {
         let (mut r1, mut w1, mut e1) = (r0, w0, e0);
         let mut zero = libc::timeval {
             tv_sec: 0,
@@ -504,34 +552,44 @@ pub(crate) unsafe fn select(
         let ready =
             unsafe { raw::select(nfds, ptr(&mut r1), ptr(&mut w1), ptr(&mut e1), &mut zero) };
         if ready != 0 {
-            // SAFETY: the caller's sets are valid where non-null; we write back what select saw.
+            // SAFETY: the caller's sets are valid where non-null; we write back what select
+            // saw (or, on an error, nothing).
             unsafe {
                 for (dst, src) in [(r, r1), (w, w1), (e, e1)] {
-                    if let (Some(d), Some(s)) = (dst.as_mut(), src) {
+                    if let (Some(d), Some(s), true) = (dst.as_mut(), src, ready > 0) {
                         *d = s;
                     }
                 }
             }
-            return ready;
         }
-        if !wait_any(&interests, deadline) {
-            // SAFETY: as above; a timed-out select reports empty sets and no time left.
-            unsafe {
-                for dst in [r, w, e] {
-                    if let Some(d) = dst.as_mut() {
-                        libc::FD_ZERO(d);
-                    }
-                }
-                if let Some(t) = timeout.as_mut() {
-                    *t = libc::timeval {
-                        tv_sec: 0,
-                        tv_usec: 0,
-                    };
+        ready
+    };
+    let ready = wait_until_ready(&interests, deadline, look);
+    if ready == 0 {
+        // SAFETY: as above; a timed-out select reports empty sets and no time left.
+        unsafe {
+            for dst in [r, w, e] {
+                if let Some(d) = dst.as_mut() {
+                    libc::FD_ZERO(d);
                 }
             }
-            return 0;
+            if let Some(t) = timeout.as_mut() {
+                *t = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: 0,
+                };
+            }
         }
     }
+    ready
+}
+
+/// `close` on a thread with a hub: green threads waiting on `fd` are woken (their calls fail
+/// with `EBADF`) and the hub forgets the fd, then the real close.
+pub(crate) unsafe fn close(fd: c_int) -> c_int {
+    crate::hub::io::closing(fd);
+    // SAFETY: the caller's contract is close(2)'s.
+    unsafe { raw::close(fd) }
 }
 
 /// The real `getaddrinfo`'s signature.

@@ -19,7 +19,7 @@
 //! `SO_RCVTIMEO`, files and pipes), and NOTES.md for what cannot be made cooperative.
 
 pub(crate) mod hooks;
-mod wait;
+pub(crate) mod signals;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

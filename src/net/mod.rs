@@ -82,7 +82,6 @@ pub use tcp_listener::{Incoming, TcpListener};
 pub use tcp_stream::TcpStream;
 pub use udp::UdpSocket;
 
-use std::io;
 use std::mem::ManuallyDrop;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
@@ -90,11 +89,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::hub::green::Wait;
-use crate::hub::reactor::{Direction, Shared};
-use crate::hub::slab::Key;
-use crate::hub::timers::TimerAction;
-use crate::hub::{Hub, with_existing_hub};
+use crate::hub::io::{self as hub_io, Fail, Interrupts, OnWouldBlock, Owner, Registration, Stop};
+use std::io;
+use crate::hub::reactor::Direction;
 
 /// Socket options that live in greenrt rather than in the kernel, shared by `try_clone`s the
 /// way `SO_RCVTIMEO` is shared by dup'd descriptors.
@@ -126,15 +123,10 @@ impl Options {
     }
 }
 
-/// Which hub an fd is registered with, and under which key.
-struct Registration {
-    shared: Arc<Shared>,
-    key: Key,
-}
-
 /// A non-blocking socket plus what greenrt needs to wait on it. See the module docs.
 pub(crate) struct GreenFd<S: AsRawFd> {
     source: S,
+    /// The source this socket owns in its hub's I/O table, made at the first wait.
     registration: OnceLock<Registration>,
     options: Arc<Options>,
 }
@@ -162,7 +154,7 @@ impl<S: AsRawFd> GreenFd<S> {
         &self.source
     }
 
-    /// The one WouldBlock -> wait -> retry loop, using the timeout set for `dir`.
+    /// The WouldBlock -> wait -> retry loop (`hub::io::retry`), with the timeout set for `dir`.
     pub(crate) fn retry<R>(
         &self,
         dir: Direction,
@@ -183,125 +175,37 @@ impl<S: AsRawFd> GreenFd<S> {
         self.retry_for(dir, self.timeout(dir), op, |&n| n > 0 && n < len)
     }
 
-    /// The loop itself, with an explicit timeout; `drained(&result)` says whether a success
-    /// used up the fd's readiness.
+    /// The loop with an explicit timeout; `drained(&result)` says whether a success used up
+    /// the fd's readiness.
     pub(crate) fn retry_for<R>(
         &self,
         dir: Direction,
         timeout: Option<Duration>,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
-        let mut deadline: Option<Option<Instant>> = None; // computed at the first wait
-        loop {
-            if self.may_be_ready(dir) {
-                match op() {
-                    Ok(value) => {
-                        if drained(&value) {
-                            self.mark_unready(dir);
-                        }
-                        return Ok(value);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.mark_unready(dir),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-            }
+        let on_would_block = || {
             if self.options.nonblocking.load(Ordering::Relaxed) {
-                return Err(io::ErrorKind::WouldBlock.into());
+                OnWouldBlock::Return
+            } else {
+                OnWouldBlock::WaitUntil(timeout.map(|t| Instant::now() + t))
             }
-            let deadline = *deadline.get_or_insert_with(|| timeout.map(|t| Instant::now() + t));
-            self.wait(dir, deadline)?;
-        }
-    }
-
-    /// False only when this thread's hub knows the fd is not ready for `dir` (no event since
-    /// the last `WouldBlock` or short transfer). Without a registration here: true.
-    fn may_be_ready(&self, dir: Direction) -> bool {
-        let Some(reg) = self.registration.get() else {
-            return true;
         };
-        with_existing_hub(|hub| {
-            !Arc::ptr_eq(&reg.shared, &hub.reactor.shared) || hub.reactor.is_ready(reg.key, dir)
-        })
-        .unwrap_or(true)
-    }
-
-    /// Records that the fd is not ready for `dir` until the next event.
-    fn mark_unready(&self, dir: Direction) {
-        let Some(reg) = self.registration.get() else {
-            return;
-        };
-        with_existing_hub(|hub| {
-            if Arc::ptr_eq(&reg.shared, &hub.reactor.shared) {
-                hub.reactor.set_unready(reg.key, dir);
-            }
-        });
-    }
-
-    /// Blocks until the fd may be ready for `dir`; `TimedOut` once `deadline` passes.
-    pub(crate) fn wait(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-        let fd = self.source.as_raw_fd();
-        if let Some(result) = with_existing_hub(|hub| self.wait_on_hub(hub, dir, deadline)) {
-            return result;
-        }
-        match crate::sys::poll::wait_fd(fd, dir == Direction::Write, deadline)? {
-            true => Ok(()),
-            false => Err(timed_out()),
-        }
-    }
-
-    /// Parks the current green thread on this fd. See `hub/reactor.rs`.
-    fn wait_on_hub(&self, hub: &Hub, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-        let key = self.key_in(hub)?;
-        if deadline.is_some_and(|at| Instant::now() >= at) {
-            return Err(timed_out());
-        }
-        let me = hub.current();
-        if !hub.reactor.add_waiter(key, dir, &me) {
-            return Err(io::Error::other("greenrt: socket registration vanished"));
-        }
-        let _unlist = WaiterGuard {
-            hub,
-            key,
+        hub_io::retry(
+            self.source.as_raw_fd(),
             dir,
-            me: &me,
-        };
-        let _timer = deadline.map(|at| hub.arm_timer(at, TimerAction::Wake(me.clone())));
-        let fd = self.source.as_raw_fd();
-        hub.park(match dir {
-            Direction::Read => Wait::Readable(fd),
-            Direction::Write => Wait::Writable(fd),
-        });
-        match deadline {
-            Some(at) if Instant::now() >= at => Err(timed_out()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Our key in `hub`'s reactor, registering on first use.
-    fn key_in(&self, hub: &Hub) -> io::Result<Key> {
-        if let Some(reg) = self.registration.get() {
-            if Arc::ptr_eq(&reg.shared, &hub.reactor.shared) {
-                return Ok(reg.key);
-            }
-            return Err(io::Error::other(
-                "greenrt: this socket is registered with the hub of another OS thread; \
-                 a socket stays with the first thread that waited on it",
-            ));
-        }
-        let key = hub.reactor.register(self.source.as_raw_fd())?;
-        let registration = Registration {
-            shared: hub.reactor.shared.clone(),
-            key,
-        };
-        if self.registration.set(registration).is_err() {
-            // Another OS thread registered the same socket with its hub at the same moment.
-            hub.reactor.shared.deregister(self.source.as_raw_fd());
-            hub.reactor.release_source(key);
-            return self.key_in(hub);
-        }
-        Ok(key)
+            Owner::Socket(&self.registration),
+            Interrupts::Unwind,
+            on_would_block,
+            op,
+            drained,
+        )
+        .map_err(|fail| match fail {
+            Fail::Os(e) => e,
+            Fail::Stop(Stop::TimedOut) => timed_out(),
+            Fail::Stop(Stop::Closed) => io::Error::from_raw_os_error(crate::sys::EBADF),
+            Fail::Stop(Stop::Interrupted(_)) => unreachable!("interrupts unwind here"),
+        })
     }
 
     /// Sets the timeout for `dir`, with std's rules: `Some(ZERO)` is an error.
@@ -347,21 +251,10 @@ impl<S: AsRawFd> GreenFd<S> {
         }
     }
 
-    /// Removes the fd from its hub's epoll set and frees its slot there.
+    /// Gives the fd's source back to its hub (the fd is about to close or leave greenrt).
     fn deregister(&self) {
-        let Some(reg) = self.registration.get() else {
-            return;
-        };
-        reg.shared.deregister(self.source.as_raw_fd());
-        let on_owner = with_existing_hub(|hub| {
-            let mine = Arc::ptr_eq(&reg.shared, &hub.reactor.shared);
-            if mine {
-                hub.reactor.release_source(reg.key);
-            }
-            mine
-        });
-        if on_owner != Some(true) {
-            reg.shared.release_source_remote(reg.key);
+        if let Some(reg) = self.registration.get() {
+            reg.close();
         }
     }
 }
@@ -372,22 +265,8 @@ impl<S: AsRawFd> Drop for GreenFd<S> {
     }
 }
 
-/// Takes a parked green thread off a source's waiter list, also when it unwinds.
-struct WaiterGuard<'a> {
-    hub: &'a Hub,
-    key: Key,
-    dir: Direction,
-    me: &'a std::rc::Rc<crate::hub::green::Green>,
-}
-
-impl Drop for WaiterGuard<'_> {
-    fn drop(&mut self) {
-        self.hub.reactor.remove_waiter(self.key, self.dir, self.me);
-    }
-}
-
-fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "operation timed out")
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "operation timed out")
 }
 
 /// Tries `f` on each address `addrs` resolves to, returning the first success or the last

@@ -106,6 +106,13 @@ pub unsafe extern "C" fn accept4(
     unsafe { hooks::accept4(fd, addr, len, flags) }
 }
 
+/// close(2): wakes green threads waiting on the fd (with `EBADF`) first.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    // SAFETY: forwarded with close(2)'s contract.
+    unsafe { hooks::close(fd) }
+}
+
 /// poll(2), cooperative on green threads.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
@@ -224,4 +231,23 @@ pub unsafe extern "C" fn getaddrinfo(
 ) -> c_int {
     // SAFETY: forwarded with getaddrinfo(3)'s contract.
     unsafe { hooks::getaddrinfo(node, service, hints, res) }
+}
+
+/// sigaction(2): a handler goes in behind greenrt's trampoline, which tells the hub it ran
+/// (so green threads in hooked calls get `EINTR` as threads do); `oldact` shows the user's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigaction(
+    signal: c_int,
+    act: *const libc::sigaction,
+    oldact: *mut libc::sigaction,
+) -> c_int {
+    // SAFETY: forwarded with sigaction(2)'s contract.
+    unsafe { crate::monkey::signals::sigaction(signal, act, oldact) }
+}
+
+/// signal(2), with glibc's BSD semantics, through [`sigaction`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: forwarded with signal(2)'s contract.
+    unsafe { crate::monkey::signals::signal(signal, handler) }
 }

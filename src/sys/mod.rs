@@ -21,6 +21,8 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("greenrt supports Linux on x86_64 only (futexes, epoll, MADV_GUARD_INSTALL)");
 
+pub(crate) mod errno;
+pub(crate) use errno::EBADF;
 pub(crate) mod futex;
 #[cfg(feature = "monkey")]
 pub mod interpose;

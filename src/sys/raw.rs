@@ -213,3 +213,21 @@ pub(crate) fn next_symbol(name: &std::ffi::CStr) -> *mut c_void {
     // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name only looks the symbol up.
     unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }
 }
+
+/// `close(2)`. Safety: as close(2) — `fd` is the caller's to close.
+pub(crate) unsafe fn close(fd: c_int) -> c_int {
+    // SAFETY: the caller's contract is close(2)'s.
+    unsafe { libc::syscall(libc::SYS_close, fd) as c_int }
+}
+
+/// True if `fd` is writable right now (a `poll` that never blocks).
+pub(crate) fn writable_now(fd: c_int) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd on this frame.
+    let rc = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 0) };
+    rc > 0
+}

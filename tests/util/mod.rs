@@ -107,3 +107,50 @@ impl Ticker {
         self.ticks.get()
     }
 }
+
+/// How a forked child ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// It called `_exit` with this code (101 for a panic).
+    Exited(i32),
+    /// A signal killed it: 6 is SIGABRT (an abort), 14 SIGALRM (it hung past its limit).
+    Signalled(i32),
+}
+
+/// Runs `child` in a forked child process with a fresh hub, so a test can watch for an
+/// abort or a hang without taking the test binary down. The child gets `limit_secs` seconds
+/// (then SIGALRM ends it) and exits with `child`'s return value (101 if it panics).
+pub fn in_child(limit_secs: u32, child: impl FnOnce() -> i32) -> Ended {
+    // SAFETY (test): the child only runs `child` on this thread and then `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        greenrt::hub::reset_after_fork();
+        // SAFETY: alarm only arms a timer for this process.
+        unsafe { libc::alarm(limit_secs) };
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+        // SAFETY: ends the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child with a valid status pointer.
+    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(rc, pid);
+    if libc::WIFSIGNALED(status) {
+        Ended::Signalled(libc::WTERMSIG(status))
+    } else {
+        Ended::Exited(libc::WEXITSTATUS(status))
+    }
+}
+
+/// CPU time (user + system) the calling OS thread has used so far.
+pub fn thread_cpu_time() -> std::time::Duration {
+    // SAFETY: rusage is plain data; getrusage fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let tv = |t: libc::timeval| {
+        std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}

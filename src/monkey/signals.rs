@@ -1,0 +1,153 @@
+//! Signals for green threads: a handled signal interrupts a hooked call the way the kernel
+//! interrupts a blocked system call.
+//!
+//! For a plain thread blocked in `read`, a signal with a handler makes the call fail with
+//! `EINTR` after the handler ran — or, if the handler was installed with `SA_RESTART`,
+//! restarts it (never for `poll`, `select`, the sleeps, or a socket with
+//! `SO_RCVTIMEO`/`SO_SNDTIMEO`: those always fail with `EINTR`; signal(7)). A green thread
+//! blocked in a hooked call is parked on the hub instead of in the kernel, so the kernel has
+//! nothing to interrupt: the hub must be told a handler ran, and which kind it was.
+//!
+//! So `sigaction` (and `signal`) are interposed too. A real handler is installed behind a
+//! small trampoline that counts, per OS thread, the handlers that ran and those without
+//! `SA_RESTART` (`hub::signals`), then calls the user's handler exactly as the kernel would
+//! have. The hub compares the counts after every poll (`epoll_wait` itself returns `EINTR`
+//! when the handler ran on the hub's thread while it slept) and wakes the green threads parked
+//! in hooked calls; each then fails with `EINTR` or goes back to waiting, by the rule above.
+//!
+//! ```text
+//!   kernel ── signal ──> trampoline ── count (this thread) ──> user's handler
+//!                                                   │
+//!   hub: epoll_wait = EINTR ──> counts changed? ──> unpark green threads in hooked calls
+//!                                                   └──> each: EINTR, or wait again (SA_RESTART)
+//! ```
+//!
+//! `sigaction` reports the user's own handler and flags back (never the trampoline), so code
+//! that saves and restores a disposition round-trips. Handlers installed inside libc by its
+//! internal alias (`system`, `posix_spawn`) are not seen, and are not counted.
+
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+use libc::{c_int, c_void, siginfo_t};
+
+use crate::sys::raw;
+
+/// Signal numbers 1..=64 (Linux: `SIGRTMAX` is 64).
+const SIGNALS: usize = 65;
+
+/// The user's handler for each signal, as installed through us (0 = none of ours).
+static HANDLER: [AtomicUsize; SIGNALS] = [const { AtomicUsize::new(0) }; SIGNALS];
+/// The user's `sa_flags` for each signal.
+static FLAGS: [AtomicI32; SIGNALS] = [const { AtomicI32::new(0) }; SIGNALS];
+
+/// libc's `sigaction`.
+type SigAction = unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+
+fn real_sigaction() -> Option<SigAction> {
+    let real = raw::next_symbol(c"sigaction");
+    // SAFETY: libc's sigaction has exactly this signature.
+    (!real.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, SigAction>(real) })
+}
+
+/// True for a disposition that is a function (not `SIG_DFL`, `SIG_IGN` or `SIG_ERR`).
+fn is_function(handler: usize) -> bool {
+    handler != libc::SIG_DFL && handler != libc::SIG_IGN && handler != libc::SIG_ERR
+}
+
+/// What runs for every signal whose handler was installed through us.
+extern "C" fn trampoline(signal: c_int, info: *mut siginfo_t, context: *mut c_void) {
+    let saved_errno = raw::errno();
+    let Some(index) = usize::try_from(signal).ok().filter(|&i| i < SIGNALS) else {
+        return;
+    };
+    let flags = FLAGS[index].load(Ordering::Acquire);
+    crate::hub::signals::handler_ran(flags & libc::SA_RESTART != 0);
+    raw::set_errno(saved_errno);
+    let handler = HANDLER[index].load(Ordering::Acquire);
+    if !is_function(handler) {
+        return; // replaced by SIG_DFL/SIG_IGN an instant ago
+    }
+    if flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the user installed a three-argument handler; these are the kernel's own
+        // arguments for it.
+        let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
+            unsafe { std::mem::transmute(handler) };
+        f(signal, info, context);
+    } else {
+        // SAFETY: the user installed a one-argument handler.
+        let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
+        f(signal);
+    }
+}
+
+/// `sigaction`: a function handler goes in behind the trampoline; `oldact` shows the user's.
+///
+/// # Safety
+/// As sigaction(2): `act` and `oldact` are null or valid.
+pub(crate) unsafe fn sigaction(
+    signal: c_int,
+    act: *const libc::sigaction,
+    oldact: *mut libc::sigaction,
+) -> c_int {
+    let Some(real) = real_sigaction() else {
+        raw::set_errno(libc::ENOSYS);
+        return -1;
+    };
+    let Some(index) = usize::try_from(signal).ok().filter(|&i| (1..SIGNALS).contains(&i)) else {
+        // SAFETY: the caller's contract is sigaction(2)'s; libc reports EINVAL.
+        return unsafe { real(signal, act, oldact) };
+    };
+    let previous = (HANDLER[index].load(Ordering::Acquire), FLAGS[index].load(Ordering::Acquire));
+    // SAFETY: `act` is null or valid by the contract.
+    let rc = match unsafe { act.as_ref() } {
+        Some(new) if is_function(new.sa_sigaction) => {
+            FLAGS[index].store(new.sa_flags, Ordering::Release);
+            HANDLER[index].store(new.sa_sigaction, Ordering::Release);
+            let mut ours = *new;
+            ours.sa_sigaction = trampoline as *const () as usize;
+            ours.sa_flags |= libc::SA_SIGINFO;
+            // SAFETY: `ours` is a valid sigaction on this frame; `oldact` as the caller's.
+            unsafe { real(signal, &ours, oldact) }
+        }
+        _ => {
+            // SAFETY: the caller's contract.
+            let rc = unsafe { real(signal, act, oldact) };
+            if rc == 0 && !act.is_null() {
+                HANDLER[index].store(0, Ordering::Release);
+            }
+            rc
+        }
+    };
+    // SAFETY: `oldact` is null or valid by the contract.
+    if let (0, Some(old)) = (rc, unsafe { oldact.as_mut() })
+        && old.sa_sigaction == trampoline as *const () as usize
+    {
+        old.sa_sigaction = previous.0;
+        old.sa_flags = previous.1;
+    }
+    rc
+}
+
+/// `signal`: glibc's BSD semantics (`SA_RESTART`, the signal blocked in its own handler),
+/// through [`sigaction`].
+///
+/// # Safety
+/// As signal(2).
+pub(crate) unsafe fn signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: a zeroed sigaction is a valid "default, empty mask" value.
+    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+    new.sa_sigaction = handler;
+    new.sa_flags = libc::SA_RESTART;
+    // SAFETY: `new.sa_mask` is a valid sigset on this frame.
+    unsafe {
+        libc::sigemptyset(&mut new.sa_mask);
+        libc::sigaddset(&mut new.sa_mask, signal);
+    }
+    // SAFETY: as above.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: both point to valid sigactions on this frame.
+    match unsafe { sigaction(signal, &new, &mut old) } {
+        0 => old.sa_sigaction,
+        _ => libc::SIG_ERR,
+    }
+}
