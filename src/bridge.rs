@@ -86,11 +86,8 @@ impl Future for Sleep {
         }
         let deadline = self.deadline;
         let armed = with_hub(|hub| {
-            let key = hub
-                .timers
-                .borrow_mut()
-                .insert(deadline, TimerAction::Waker(cx.waker().clone()));
-            (key, hub_id(hub))
+            let key = hub.add_timer(deadline, TimerAction::Waker(cx.waker().clone()));
+            (key, hub.id())
         });
         self.timer = Some(armed);
         Poll::Pending
@@ -102,16 +99,12 @@ impl Sleep {
     fn disarm(&mut self) {
         if let Some((key, armed_on)) = self.timer.take() {
             crate::hub::with_existing_hub(|hub| {
-                if hub_id(hub) == armed_on {
-                    hub.timers.borrow_mut().cancel(key);
+                if hub.id() == armed_on {
+                    hub.cancel_timer(key);
                 } // elsewhere the timer just fires once, waking a waker that no longer cares
             });
         }
     }
-}
-
-fn hub_id(hub: &crate::hub::Hub) -> usize {
-    Arc::as_ptr(&hub.reactor.shared) as usize
 }
 
 impl Drop for Sleep {

@@ -127,10 +127,7 @@ impl Builder {
         T: 'static,
     {
         with_hub(|hub| {
-            let stack = hub
-                .stacks
-                .borrow_mut()
-                .take(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))?;
+            let stack = hub.take_stack(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))?;
             let name = self.name.map(Into::into);
             let green = Rc::new(Green::new(next_green_id(), name, false, spawned_at));
             green.guard_range.set(stack.guard_range());

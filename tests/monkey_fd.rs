@@ -68,7 +68,10 @@ fn smoke_a_hooked_read_parks_and_returns_the_data() {
         });
         let reader = greenrt::spawn(move || {
             let mut buf = [0u8; 2];
-            TcpStream::connect(addr).unwrap().read_exact(&mut buf).unwrap();
+            TcpStream::connect(addr)
+                .unwrap()
+                .read_exact(&mut buf)
+                .unwrap();
             buf
         });
         assert_eq!(&reader.join().unwrap(), b"hi");
@@ -106,7 +109,10 @@ fn a_reader_and_a_writer_on_one_std_socket_park_instead_of_spinning() {
         let (cpu, wall) = (thread_cpu_time() - cpu0, t0.elapsed());
         eprintln!("reader+writer on one fd: {wall:?} wall, {cpu:?} CPU");
         assert!(wall >= Duration::from_millis(450), "{wall:?}");
-        assert!(cpu < Duration::from_millis(250), "spun: {cpu:?} of CPU in {wall:?}");
+        assert!(
+            cpu < Duration::from_millis(250),
+            "spun: {cpu:?} of CPU in {wall:?}"
+        );
         0
     });
     assert_eq!(ended, Ended::Exited(0));
@@ -141,7 +147,10 @@ fn two_acceptors_on_one_std_listener_with_clients_on_the_same_hub() {
         assert_eq!(accepted, connected, "each acceptor got one of the clients");
         let (cpu, wall) = (thread_cpu_time() - cpu0, t0.elapsed());
         eprintln!("two acceptors: {wall:?} wall, {cpu:?} CPU");
-        assert!(cpu < Duration::from_millis(150), "spun: {cpu:?} of CPU in {wall:?}");
+        assert!(
+            cpu < Duration::from_millis(150),
+            "spun: {cpu:?} of CPU in {wall:?}"
+        );
         0
     });
     assert_eq!(ended, Ended::Exited(0));
@@ -159,7 +168,9 @@ fn poll_on_a_greenrt_socket_fd_wakes_when_the_peer_writes() {
         let stream = Rc::new(greenrt::net::TcpStream::connect(addr).unwrap());
         // A read that times out on a green thread leaves the socket registered with the hub
         // (its own source, which the poll below must share).
-        stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         let s = stream.clone();
         let err = greenrt::spawn(move || (&*s).read(&mut [0u8; 1]).unwrap_err().kind());
         assert_eq!(err.join().unwrap(), ErrorKind::TimedOut);
@@ -181,9 +192,14 @@ fn poll_on_a_greenrt_socket_fd_wakes_when_the_peer_writes() {
         assert_eq!(n, 1, "poll saw the peer's byte");
         assert_ne!(revents & libc::POLLIN, 0);
         assert!(wall < Duration::from_secs(2), "{wall:?}");
-        assert!(cpu < Duration::from_millis(150), "spun: {cpu:?} of CPU in {wall:?}");
+        assert!(
+            cpu < Duration::from_millis(150),
+            "spun: {cpu:?} of CPU in {wall:?}"
+        );
         // The socket still works as a greenrt socket after poll took its source and gave it back.
-        stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
         let mut byte = [0u8; 1];
         (&*stream).read_exact(&mut byte).unwrap();
         assert_eq!(&byte, b"x");
@@ -319,7 +335,10 @@ fn timeout_interrupts_a_hooked_sleep_read_and_connect() {
                 (outcome, t0.elapsed())
             });
             let (outcome, took) = h.join().unwrap();
-            eprintln!("timeout around {call:?}: {outcome:?} after {took:?}, call saw {:?}", seen.get());
+            eprintln!(
+                "timeout around {call:?}: {outcome:?} after {took:?}, call saw {:?}",
+                seen.get()
+            );
             assert_eq!(outcome, Err(greenrt::Elapsed), "{call:?}");
             assert!(took < Duration::from_secs(1), "{call:?} took {took:?}");
             match call {
@@ -352,7 +371,10 @@ fn kill_reaches_a_green_thread_blocked_in_a_hooked_call() {
             let mut conn = TcpStream::connect(silent).unwrap();
             let first = conn.read(&mut [0u8; 1]).unwrap_err().raw_os_error();
             let again = conn.read(&mut [0u8; 1]).unwrap_err().raw_os_error(); // still interrupted
-            assert_eq!((first, again), (Some(libc::ECANCELED), Some(libc::ECANCELED)));
+            assert_eq!(
+                (first, again),
+                (Some(libc::ECANCELED), Some(libc::ECANCELED))
+            );
             eprintln!("swallower: read failed twice with ECANCELED, now parks");
             greenrt::sleep(Duration::from_secs(5)); // the next park point: unwinds
             unreachable!("a killed green thread does not wake from sleep");

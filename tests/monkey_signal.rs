@@ -34,7 +34,10 @@ fn install(restart: bool) {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = count as *const () as usize;
         action.sa_flags = if restart { libc::SA_RESTART } else { 0 };
-        assert_eq!(libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()), 0);
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
+            0
+        );
     }
 }
 
@@ -196,12 +199,19 @@ fn sleeps_and_poll_are_interrupted_even_with_sa_restart() {
             // SAFETY (test): valid timespecs.
             let rc = unsafe { libc::nanosleep(&req, &mut rem) };
             let errno = std::io::Error::last_os_error().raw_os_error();
-            (rc, errno, Duration::new(rem.tv_sec as u64, rem.tv_nsec as u32))
+            (
+                rc,
+                errno,
+                Duration::new(rem.tv_sec as u64, rem.tv_nsec as u32),
+            )
         });
         let (rc, errno, left) = sleeper.join().unwrap();
         eprintln!("nanosleep: {rc} {errno:?}, {left:?} left");
         assert_eq!((rc, errno), (-1, Some(libc::EINTR)));
-        assert!(left > Duration::from_millis(200) && left < Duration::from_millis(400), "{left:?}");
+        assert!(
+            left > Duration::from_millis(200) && left < Duration::from_millis(400),
+            "{left:?}"
+        );
 
         // std's sleep sleeps the remainder after EINTR: the whole 300 ms.
         signal_me_after(Duration::from_millis(100));

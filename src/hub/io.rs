@@ -286,7 +286,9 @@ impl IoTable {
 
     fn key_of(&self, fd: RawFd) -> Option<Key> {
         let by_fd = self.by_fd.borrow();
-        usize::try_from(fd).ok().and_then(|i| by_fd.get(i).copied().flatten())
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| by_fd.get(i).copied().flatten())
     }
 
     fn set_key_of(&self, fd: RawFd, key: Option<Key>) {
@@ -494,8 +496,11 @@ fn may_be_ready(owner: &Owner<'_>, dir: Direction) -> bool {
         return true;
     };
     let Some(reg) = cell.get() else { return true };
-    with_existing_hub(|hub| reg.key_in(hub).is_none_or(|key| hub.io_may_be_ready(key, dir)))
-        .unwrap_or(true)
+    with_existing_hub(|hub| {
+        reg.key_in(hub)
+            .is_none_or(|key| hub.io_may_be_ready(key, dir))
+    })
+    .unwrap_or(true)
 }
 
 fn mark_unready(owner: &Owner<'_>, dir: Direction) {
@@ -585,11 +590,7 @@ pub(crate) fn wait_any(
 
 /// The socket's key in `hub`, registering on first use. A socket stays with the first hub
 /// that waited on it.
-fn socket_key(
-    hub: &Hub,
-    cell: &std::sync::OnceLock<Registration>,
-    fd: RawFd,
-) -> Result<Key, Fail> {
+fn socket_key(hub: &Hub, cell: &std::sync::OnceLock<Registration>, fd: RawFd) -> Result<Key, Fail> {
     if let Some(reg) = cell.get() {
         return reg.key_in(hub).ok_or_else(|| {
             Fail::Os(io::Error::other(

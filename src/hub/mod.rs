@@ -31,12 +31,14 @@
 mod deadlock;
 pub(crate) mod green;
 pub(crate) mod io;
+mod observer;
 mod overflow;
 mod panic_report;
 pub(crate) mod park;
 pub(crate) mod reactor;
 mod run_loop;
 mod run_queue;
+mod seed;
 pub(crate) mod signals;
 pub(crate) mod slab;
 pub(crate) mod stack;
@@ -54,6 +56,7 @@ use std::time::Instant;
 
 pub use green::Wait;
 pub use park::{Unparker, park, unparker};
+pub use seed::seed_schedule;
 
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 pub use stats::{Parked, Stats, dump, resident_bytes, stats};
@@ -76,7 +79,7 @@ pub(crate) fn next_green_id() -> u64 {
 /// One OS thread's scheduler. See the module docs.
 pub(crate) struct Hub {
     /// The main context's record.
-    pub(crate) main: Rc<Green>,
+    main: Rc<Green>,
     /// Who runs right now: `main`, or the green thread the loop resumed.
     ///
     /// # Invariant
@@ -86,9 +89,9 @@ pub(crate) struct Hub {
     current: Cell<*const Green>,
     run_queue: RunQueue,
     /// Every alive green thread (and main), so remote unparks and reports can find them.
-    pub(crate) greens: RefCell<Slab<Rc<Green>>>,
-    pub(crate) timers: RefCell<Timers>,
-    pub(crate) reactor: Reactor,
+    greens: RefCell<Slab<Rc<Green>>>,
+    timers: RefCell<Timers>,
+    reactor: Reactor,
     /// Every fd a green thread waits on, and who waits (see `io.rs`).
     io: io::IoTable,
     /// Green threads parked in a call that must not unwind (a `monkey` hook): a signal
@@ -96,21 +99,21 @@ pub(crate) struct Hub {
     hooked: RefCell<Vec<Rc<Green>>>,
     /// `signals::ran_here()` as of the last poll.
     signals_seen: Cell<(u64, u64)>,
-    pub(crate) stacks: RefCell<StackPool>,
+    stacks: RefCell<StackPool>,
     /// Ids for `timeout` scopes.
     next_scope: Cell<u64>,
     /// Green threads (or main) parked on a `greenrt::sync` primitive right now. Another OS
     /// thread may release such a primitive, so while any exist and the process has other
     /// threads, the hub does not report a deadlock (see `deadlock.rs`).
-    pub(crate) sync_waiters: Cell<usize>,
+    sync_waiters: Cell<usize>,
     /// Resumes since I/O and timers were last checked (see `run_loop.rs`).
     resumes_since_poll: Cell<u32>,
     /// Counters and the coarse clock for `stats()` and `dump()` (see `stats.rs`).
-    pub(crate) counters: stats::Counters,
+    counters: stats::Counters,
     /// What the stall watchdog's monitor thread reads (see `watchdog.rs`).
-    pub(crate) beat: std::sync::Arc<watchdog::Beat>,
+    beat: std::sync::Arc<watchdog::Beat>,
     /// Trace records, while `greenrt::trace` is on (see `trace.rs`).
-    pub(crate) trace: trace::Recorder,
+    trace: trace::Recorder,
     /// An alternate signal stack we installed for this thread, to release on drop.
     alt_stack: Option<(*mut u8, usize)>,
 }
@@ -202,12 +205,9 @@ impl Hub {
             );
         }
         HUB.with(|h| h.set(hub));
-        crate::trace::start_from_env();
-        if let Some(seed) = seed_from_env() {
+        if let Some(seed) = seed::from_env() {
             // SAFETY: `hub` was just made and published for this thread; nothing else uses it.
-            let hub = unsafe { &*hub };
-            hub.run_queue.seed(seed);
-            hub.timers.borrow_mut().seed(seed);
+            seed::apply(unsafe { &*hub }, seed, false);
         }
         hub
     }
@@ -310,6 +310,45 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// Counts the caller as parked on a `greenrt::sync` primitive until the guard drops
+    /// (see `sync_waiters`).
+    pub(crate) fn sync_wait(&self) -> SyncWait<'_> {
+        self.sync_waiters.set(self.sync_waiters.get() + 1);
+        SyncWait(self)
+    }
+
+    /// Arms a timer that lives until it fires or [`Hub::cancel_timer`] (for timers whose
+    /// owner is not a stack frame, like an async `Sleep`).
+    pub(crate) fn add_timer(&self, deadline: Instant, action: TimerAction) -> TimerKey {
+        self.timers.borrow_mut().insert(deadline, action)
+    }
+
+    /// Cancels a timer from [`Hub::add_timer`]; a key that already fired does nothing.
+    pub(crate) fn cancel_timer(&self, key: TimerKey) {
+        self.timers.borrow_mut().cancel(key);
+    }
+
+    /// A stack of at least `size` bytes for a new green thread, from the pool if it has one.
+    pub(crate) fn take_stack(&self, size: usize) -> std::io::Result<stack::GreenStack> {
+        self.stacks.borrow_mut().take(size)
+    }
+
+    /// A number naming this hub among the live ones (the address of its shared part).
+    pub(crate) fn id(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.reactor.shared) as usize
+    }
+}
+
+/// Keeps `Hub::sync_waiters` right, also when a park unwinds.
+pub(crate) struct SyncWait<'a>(&'a Hub);
+
+impl Drop for SyncWait<'_> {
+    fn drop(&mut self) {
+        self.0.sync_waiters.set(self.0.sync_waiters.get() - 1);
+    }
+}
+
 /// Cancels its timer when dropped: on normal exit and when the stack unwinds alike.
 pub(crate) struct TimerGuard<'a> {
     hub: &'a Hub,
@@ -375,66 +414,6 @@ pub(crate) fn caller_token() -> u64 {
 #[cfg(feature = "monkey")]
 pub(crate) fn on_green_thread() -> bool {
     with_existing_hub(|hub| hub.with_current(|me| !me.is_main)).unwrap_or(false)
-}
-
-/// Runs this thread's hub on a seeded schedule: ready green threads are picked in a
-/// pseudo-random order drawn from `seed` (and timers due at the same instant are ordered
-/// from it), instead of first-in-first-out. The same seed gives the same order again, so a
-/// failure a stress run finds under one interleaving can be replayed. `0` returns to FIFO.
-/// The seed is printed to stderr. Setting `GREENRT_SEED=<n>` seeds every new hub
-/// (`GREENRT_SEED=random` picks one and prints it).
-///
-/// ```
-/// greenrt::hub::seed_schedule(42);
-/// let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-/// let hs: Vec<_> = (0..5).map(|i| { let o = order.clone(); greenrt::spawn(move || o.borrow_mut().push(i)) }).collect();
-/// greenrt::joinall(hs);
-/// assert_eq!(order.borrow().len(), 5); // some order drawn from 42, the same every run
-/// greenrt::hub::seed_schedule(0);
-/// ```
-pub fn seed_schedule(seed: u64) {
-    with_hub(|hub| seed_hub(hub, seed));
-}
-
-fn seed_hub(hub: &Hub, seed: u64) {
-    hub.run_queue.seed(seed);
-    hub.timers.borrow_mut().seed(seed);
-    if seed != 0 {
-        eprintln!(
-            "greenrt: schedule seed {seed} on thread '{}' (replay with GREENRT_SEED={seed})",
-            std::thread::current().name().unwrap_or("unnamed")
-        );
-    }
-}
-
-/// `GREENRT_SEED` for a new hub: a number, or `random` (one seed chosen per process and
-/// printed once). Each hub's seed mixes the process's seed with the order in which hubs were
-/// made, so one number replays every hub of a run.
-fn seed_from_env() -> Option<u64> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static CHOSEN: AtomicU64 = AtomicU64::new(0);
-    static HUBS: AtomicU64 = AtomicU64::new(0);
-    let value = std::env::var("GREENRT_SEED").ok()?;
-    let base = if value == "random" {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        match CHOSEN.compare_exchange(0, nanos | 1, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => {
-                eprintln!(
-                    "greenrt: GREENRT_SEED=random chose {} (replay with GREENRT_SEED={})",
-                    nanos | 1,
-                    nanos | 1
-                );
-                nanos | 1
-            }
-            Err(chosen) => chosen,
-        }
-    } else {
-        value.parse().ok()?
-    };
-    let index = HUBS.fetch_add(1, Ordering::Relaxed);
-    Some(run_queue::xorshift(base ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1)
 }
 
 /// Hands this thread's trace records to the global collection (for `trace::stop`).

@@ -12,8 +12,7 @@ use std::io::Write;
 use std::panic;
 
 /// Not a `std::sync::Once`: see `process::per_process::OnceFlag`.
-static INSTALL: crate::process::per_process::OnceFlag =
-    crate::process::per_process::OnceFlag::new();
+static INSTALL: crate::sys::per_process::OnceFlag = crate::sys::per_process::OnceFlag::new();
 
 pub(crate) fn install() {
     INSTALL.run(|| {

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::green::{Green, State, Wait};
-use super::signals::{self, Delivered};
 use super::reactor::Shared;
+use super::signals::{self, Delivered};
 use super::slab::Key;
 use super::{Hub, with_hub};
 
@@ -36,6 +36,46 @@ pub(crate) enum Interrupt {
     Signal { restart: bool },
 }
 
+thread_local! {
+    /// How many bodies run right now on stacks the hub does not switch (generator and
+    /// greenlet bodies, nested resumes), on this OS thread.
+    static OFF_HUB_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks code that runs on a stack of its own *inside* a green thread — a `coro` generator
+/// or greenlet body — while it lives. Parking there would have to suspend the green thread
+/// from the wrong stack, so park refuses with a clear panic instead.
+pub(crate) struct OffHubStack;
+
+impl OffHubStack {
+    pub(crate) fn enter() -> OffHubStack {
+        OFF_HUB_DEPTH.with(|d| d.set(d.get() + 1));
+        OffHubStack
+    }
+}
+
+impl Drop for OffHubStack {
+    fn drop(&mut self) {
+        OFF_HUB_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Panics with a precise message if called from inside a generator or greenlet body.
+#[inline]
+fn assert_on_hub_stack() {
+    if OFF_HUB_DEPTH.with(std::cell::Cell::get) != 0 {
+        off_hub_panic();
+    }
+}
+
+#[cold]
+fn off_hub_panic() -> ! {
+    panic!(
+        "greenrt: cannot block (sleep, join, socket, park) inside a Generator body: it runs on the \
+         generator's own stack; block in the code that resumes it, or use a green thread"
+    )
+}
+
 /// The unwind payload of a killed green thread.
 pub(crate) struct KillUnwind;
 
@@ -49,7 +89,7 @@ impl Hub {
     /// is killed or a `timeout` around it expires.
     #[inline]
     pub(crate) fn park(&self, wait: Wait) {
-        crate::coro::assert_not_in_generator();
+        assert_on_hub_stack();
         self.with_current(|me| {
             self.check_interrupt(me);
             if me.token.replace(false) {
@@ -70,7 +110,7 @@ impl Hub {
     /// pending, so the next park point that can unwind does. While the thread is already
     /// unwinding, interrupts are not reported (destructors may block), as with `park`.
     pub(crate) fn park_or_interrupt(&self, wait: Wait) -> Result<(), Interrupt> {
-        crate::coro::assert_not_in_generator();
+        assert_on_hub_stack();
         self.with_current(|me| {
             if let Some(interrupt) = pending_interrupt(me) {
                 // Said before, and the caller came back: let the others run first, so a
@@ -126,7 +166,7 @@ impl Hub {
     /// Lets every other ready green thread run once, then continues (gevent's `sleep(0)`).
     #[inline(always)]
     pub(crate) fn yield_now(&self) {
-        crate::coro::assert_not_in_generator();
+        assert_on_hub_stack();
         self.with_current(|me| {
             self.check_interrupt(me);
             me.state.set(State::Ready);
@@ -202,6 +242,29 @@ fn pending_interrupt(me: &Green) -> Option<Interrupt> {
         Some(Interrupt::Timeout)
     } else {
         None
+    }
+}
+
+/// The address of a green thread for waking it from any thread: its hub's shared part and
+/// its key there. Unlike an [`Unparker`] it does not keep the hub from reporting a deadlock:
+/// greenrt's own wait queues use it, and count their waiters separately (`Hub::sync_wait`).
+pub(crate) struct WakeKey {
+    shared: Arc<Shared>,
+    key: Key,
+}
+
+impl WakeKey {
+    /// The current green thread's (or main context's).
+    pub(crate) fn current() -> WakeKey {
+        with_hub(|hub| WakeKey {
+            shared: hub.reactor.shared.clone(),
+            key: hub.with_current(|me| me.key.get()),
+        })
+    }
+
+    /// Unparks it: directly on its own hub's thread, through the remote queue elsewhere.
+    pub(crate) fn wake(&self) {
+        unpark_key(&self.shared, self.key);
     }
 }
 

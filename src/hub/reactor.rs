@@ -234,7 +234,10 @@ impl Reactor {
             return (Vec::new(), Vec::new());
         }
         let closed = std::mem::take(&mut *lock(&self.shared.closed_sources));
-        (closed, std::mem::take(&mut *lock(&self.shared.remote_unparks)))
+        (
+            closed,
+            std::mem::take(&mut *lock(&self.shared.remote_unparks)),
+        )
     }
 }
 

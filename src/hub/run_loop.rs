@@ -9,8 +9,8 @@
 //!       - main?            -> return (the blocking call can go on)
 //!       - a green thread?  -> resume it until it parks, yields or finishes
 //!       - nothing?         -> timeout = nearest timer; nothing can ever wake us? deadlock report
-//!                             poll(timeout); make ready what I/O and other threads woke;
-//!                             fire due timers
+//!                             poll(timeout); make ready what I/O (`io.rs`), signals
+//!                             (`signals.rs`) and other threads woke; fire due timers
 //! ```
 //!
 //! A busy run queue must not starve I/O and timers, so every `POLL_INTERVAL` resumes the loop
@@ -54,18 +54,14 @@ impl Hub {
     fn resume(&self, green: Rc<Green>) {
         green.state.set(State::Running);
         let previous = self.set_current(&green);
-        self.beat.enter(green.id, green.spawned_at);
-        self.trace.record(green.id, || super::trace::What::Run);
+        self.observe_run(&green);
         let result = {
             let mut coro = green.coro.borrow_mut();
             coro.as_mut()
                 .expect("a ready green thread has a coroutine")
                 .resume(())
         };
-        self.trace.record(green.id, || super::trace::What::Stop);
-        if let Some(ran_ms) = self.beat.leave() {
-            super::watchdog::report_ended(&green, &self.beat, ran_ms);
-        }
+        self.observe_stop(&green);
         self.current.set(previous);
         if let CoroutineResult::Return(()) = result {
             self.finish(&green);
@@ -126,22 +122,20 @@ impl Hub {
         self.counters.polls.set(self.counters.polls.get() + 1);
         let nothing_to_poll = until == Until::Now && !self.can_be_woken();
         if !nothing_to_poll {
-            let started = super::trace::ON
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .then(super::trace::now_ns);
-            let events = self
-                .reactor
-                .poll(until, &mut |key, dir, closed| self.io_event(key, dir, closed));
-            if let Some(t0) = started {
-                let took_ns = super::trace::now_ns().saturating_sub(t0);
-                self.trace
-                    .record(self.main.id, || super::trace::What::Poll {
-                        events: events as u64,
-                        took_ns,
-                    });
-            }
+            self.observe_poll(|| {
+                self.reactor.poll(until, &mut |key, dir, closed| {
+                    self.io_event(key, dir, closed)
+                })
+            });
         }
         self.notice_signals();
+        self.take_remote_requests();
+        self.fire_timers();
+        self.observe_after_poll();
+    }
+
+    /// What other OS threads asked of this hub: sockets they closed, green threads to unpark.
+    fn take_remote_requests(&self) {
         let (closed, unparks) = self.reactor.take_remote();
         for key in closed {
             self.io_forget(key);
@@ -152,33 +146,12 @@ impl Hub {
                 self.unpark(&green);
             }
         }
-        self.fire_timers();
-        if self
-            .beat
-            .dump_requested
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            self.answer_dump_request();
-        }
     }
 
     /// True while something outside the run queue and timers could still wake a green
     /// thread: a waiter on an fd, a live `Unparker`, or a queued remote unpark.
     fn can_be_woken(&self) -> bool {
         self.io_waiting() > 0 || self.reactor.remote_wake_possible()
-    }
-
-    /// SIGUSR1 asked for a dump (see `watchdog::dump_on_sigusr1`).
-    #[cold]
-    fn answer_dump_request(&self) {
-        if self
-            .beat
-            .dump_requested
-            .swap(false, std::sync::atomic::Ordering::AcqRel)
-        {
-            // Straight to fd 2, like the fault reports: not through a captured `eprint!`.
-            crate::sys::signal::write_stderr(super::stats::dump().as_bytes());
-        }
     }
 
     /// Runs the action of every timer whose deadline has passed.

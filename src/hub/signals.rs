@@ -19,7 +19,10 @@ thread_local! {
 pub(crate) fn handler_ran(restart: bool) {
     RAN.with(|ran| {
         let (all, no_restart) = ran.get();
-        ran.set((all.wrapping_add(1), no_restart.wrapping_add(u64::from(!restart))));
+        ran.set((
+            all.wrapping_add(1),
+            no_restart.wrapping_add(u64::from(!restart)),
+        ));
     });
 }
 

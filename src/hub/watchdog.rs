@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::process::per_process::PerProcess;
+use crate::sys::per_process::PerProcess;
 
 /// What one hub publishes for the monitor.
 pub(crate) struct Beat {

@@ -228,7 +228,10 @@ impl Connection {
             true => Ok(()),
             false => Err(io::Error::from(io::ErrorKind::WouldBlock)),
         };
-        match self.green().retry_for(Direction::Read, timeout, readable, |_| false) {
+        match self
+            .green()
+            .retry_for(Direction::Read, timeout, readable, |_| false)
+        {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),
             Err(e) => Err(e),

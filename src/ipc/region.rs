@@ -28,7 +28,7 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use crate::process::per_process::PerProcess;
+use crate::sys::per_process::PerProcess;
 use crate::sys::shm;
 
 /// Bytes before an object's body.

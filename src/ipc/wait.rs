@@ -28,9 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::hub::Wait;
-use crate::process::per_process::PerProcess;
 use crate::sync::waiter::Waiter;
 use crate::sys::futex::{self, WAITV_MAX, WaitEntry, Woke};
+use crate::sys::per_process::PerProcess;
 
 /// Spins this many times (checking the word) before a green thread parks.
 const SPINS: u32 = 64;

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use libc::{c_int, c_void, size_t, sockaddr, socklen_t, ssize_t};
+use crate::sys::c::{self, c_int, c_void, size_t, sockaddr, socklen_t, ssize_t};
 
 use crate::hub::io::{self, Fail, Interrupts, OnWouldBlock, Owner, Stop};
 use crate::hub::park::Interrupt;
@@ -30,28 +30,28 @@ pub(crate) fn cooperative() -> bool {
 /// Why a would-block retry loop should stop waiting: the deadline from the socket's timeout.
 fn timeout_deadline(fd: c_int, write: bool) -> Option<Instant> {
     let option = if write {
-        libc::SO_SNDTIMEO
+        c::SO_SNDTIMEO
     } else {
-        libc::SO_RCVTIMEO
+        c::SO_RCVTIMEO
     };
     raw::socket_timeout(fd, option).map(|t| Instant::now() + t)
 }
 
 fn user_nonblocking(fd: c_int) -> bool {
     let flags = raw::get_flags(fd);
-    flags >= 0 && flags & libc::O_NONBLOCK != 0
+    flags >= 0 && flags & c::O_NONBLOCK != 0
 }
 
 /// The errno a hooked call fails with when `hub::io` gives up (see the module docs).
 fn errno_for(fail: Fail) -> c_int {
     match fail {
-        Fail::Os(e) => e.raw_os_error().unwrap_or(libc::EAGAIN),
+        Fail::Os(e) => e.raw_os_error().unwrap_or(c::EAGAIN),
         // SO_RCVTIMEO / SO_SNDTIMEO passed: what the kernel says then.
-        Fail::Stop(Stop::TimedOut) => libc::EAGAIN,
-        Fail::Stop(Stop::Closed) => libc::EBADF,
-        Fail::Stop(Stop::Interrupted(Interrupt::Timeout)) => libc::ETIMEDOUT,
-        Fail::Stop(Stop::Interrupted(Interrupt::Kill)) => libc::ECANCELED,
-        Fail::Stop(Stop::Interrupted(Interrupt::Signal { .. })) => libc::EINTR,
+        Fail::Stop(Stop::TimedOut) => c::EAGAIN,
+        Fail::Stop(Stop::Closed) => c::EBADF,
+        Fail::Stop(Stop::Interrupted(Interrupt::Timeout)) => c::ETIMEDOUT,
+        Fail::Stop(Stop::Interrupted(Interrupt::Kill)) => c::ECANCELED,
+        Fail::Stop(Stop::Interrupted(Interrupt::Signal { .. })) => c::EINTR,
     }
 }
 
@@ -135,7 +135,7 @@ pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t
                 fd,
                 buf,
                 count,
-                libc::MSG_DONTWAIT,
+                c::MSG_DONTWAIT,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             )
@@ -155,7 +155,7 @@ fn socket_or_plain(
     plain: impl FnOnce() -> ssize_t,
 ) -> ssize_t {
     let first = socket_try();
-    if first < 0 && raw::errno() == libc::ENOTSOCK {
+    if first < 0 && raw::errno() == c::ENOTSOCK {
         return plain();
     }
     let mut first = Some(first);
@@ -171,13 +171,13 @@ pub(crate) unsafe fn recvfrom(
     addr: *mut sockaddr,
     addrlen: *mut socklen_t,
 ) -> ssize_t {
-    if !cooperative() || flags & libc::MSG_DONTWAIT != 0 {
+    if !cooperative() || flags & c::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is recvfrom(2)'s.
         return unsafe { raw::recvfrom(fd, buf, len, flags, addr, addrlen) };
     }
     // SAFETY: as recvfrom(2).
     transfer(fd, false, || unsafe {
-        raw::recvfrom(fd, buf, len, flags | libc::MSG_DONTWAIT, addr, addrlen)
+        raw::recvfrom(fd, buf, len, flags | c::MSG_DONTWAIT, addr, addrlen)
     })
 }
 
@@ -188,8 +188,8 @@ pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssiz
         return unsafe { raw::write(fd, buf, count) };
     }
     // SAFETY: as write(2): `buf` is valid for `count` bytes.
-    let first = unsafe { raw::sendto(fd, buf, count, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
-    if first < 0 && raw::errno() == libc::ENOTSOCK {
+    let first = unsafe { raw::sendto(fd, buf, count, c::MSG_DONTWAIT, std::ptr::null(), 0) };
+    if first < 0 && raw::errno() == c::ENOTSOCK {
         // SAFETY: as above.
         return unsafe { raw::write(fd, buf, count) };
     }
@@ -206,7 +206,7 @@ pub(crate) unsafe fn sendto(
     addr: *const sockaddr,
     addrlen: socklen_t,
 ) -> ssize_t {
-    if !cooperative() || flags & libc::MSG_DONTWAIT != 0 {
+    if !cooperative() || flags & c::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is sendto(2)'s.
         return unsafe { raw::sendto(fd, buf, len, flags, addr, addrlen) };
     }
@@ -236,7 +236,7 @@ unsafe fn send_all(
                         fd,
                         buf.cast::<u8>().add(sent).cast(),
                         len - sent,
-                        flags | libc::MSG_DONTWAIT,
+                        flags | c::MSG_DONTWAIT,
                         addr,
                         addrlen,
                     )
@@ -256,15 +256,15 @@ unsafe fn send_all(
 /// `connect` on a green thread: non-blocking for the one call, then wait for writable.
 pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let flags = raw::get_flags(fd);
-    if !cooperative() || flags < 0 || flags & libc::O_NONBLOCK != 0 {
+    if !cooperative() || flags < 0 || flags & c::O_NONBLOCK != 0 {
         // SAFETY: the caller's contract is connect(2)'s.
         return unsafe { raw::connect(fd, addr, len) };
     }
-    raw::set_flags(fd, flags | libc::O_NONBLOCK);
+    raw::set_flags(fd, flags | c::O_NONBLOCK);
     // SAFETY: as connect(2).
     let rc = unsafe { raw::connect(fd, addr, len) };
     let err = raw::errno();
-    let (rc, err) = if rc == 0 || err != libc::EINPROGRESS {
+    let (rc, err) = if rc == 0 || err != c::EINPROGRESS {
         (rc, err)
     } else {
         let connected = || match raw::writable_now(fd) {
@@ -278,7 +278,7 @@ pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
                 0 => (0, 0),
                 e => (-1, e),
             },
-            Err(Fail::Stop(Stop::TimedOut)) => (-1, libc::ETIMEDOUT),
+            Err(Fail::Stop(Stop::TimedOut)) => (-1, c::ETIMEDOUT),
             Err(fail) => (-1, errno_for(fail)),
         }
     };
@@ -295,24 +295,23 @@ pub(crate) unsafe fn accept4(
     accept_flags: c_int,
 ) -> c_int {
     let flags = raw::get_flags(fd);
-    if !cooperative() || flags < 0 || flags & libc::O_NONBLOCK != 0 {
+    if !cooperative() || flags < 0 || flags & c::O_NONBLOCK != 0 {
         // SAFETY: the caller's contract is accept4(2)'s.
         return unsafe { raw::accept4(fd, addr, len, accept_flags) };
     }
     let attempt = || {
-        raw::set_flags(fd, flags | libc::O_NONBLOCK);
+        raw::set_flags(fd, flags | c::O_NONBLOCK);
         // SAFETY: as accept4(2). The new socket's flags come from `accept_flags` only.
         let rc = os_result(unsafe { raw::accept4(fd, addr, len, accept_flags) });
         raw::set_flags(fd, flags);
         rc
     };
     let deadline = || OnWouldBlock::WaitUntil(timeout_deadline(fd, false));
-    socket_retry(fd, false, deadline, attempt)
-    .unwrap_or_else(fail_with)
+    socket_retry(fd, false, deadline, attempt).unwrap_or_else(fail_with)
 }
 
 /// `poll` on a green thread: a zero-timeout poll, then park on every fd until one may be ready.
-pub(crate) unsafe fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout_ms: c_int) -> c_int {
+pub(crate) unsafe fn poll(fds: *mut c::pollfd, nfds: c::nfds_t, timeout_ms: c_int) -> c_int {
     if !cooperative() || timeout_ms == 0 {
         // SAFETY: the caller's contract is poll(2)'s.
         return unsafe { raw::poll(fds, nfds, timeout_ms) };
@@ -323,8 +322,8 @@ pub(crate) unsafe fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout_ms
     let entries = unsafe { std::slice::from_raw_parts(fds, nfds as usize) };
     let mut interests = Vec::with_capacity(entries.len());
     for e in entries.iter().filter(|e| e.fd >= 0) {
-        let read = e.events & (libc::POLLIN | libc::POLLPRI) != 0;
-        let write = e.events & libc::POLLOUT != 0;
+        let read = e.events & (c::POLLIN | c::POLLPRI) != 0;
+        let write = e.events & c::POLLOUT != 0;
         if read || !write {
             interests.push((e.fd, Direction::Read)); // POLLHUP/POLLERR come as readable too
         }
@@ -360,10 +359,10 @@ fn wait_until_ready(
 
 /// `clock_nanosleep`: relative or absolute (`TIMER_ABSTIME`) on any clock.
 pub(crate) unsafe fn clock_nanosleep(
-    clock: libc::clockid_t,
+    clock: c::clockid_t,
     flags: c_int,
-    req: *const libc::timespec,
-    rem: *mut libc::timespec,
+    req: *const c::timespec,
+    rem: *mut c::timespec,
 ) -> c_int {
     if !cooperative() || req.is_null() {
         // SAFETY: the caller's contract is clock_nanosleep(2)'s.
@@ -372,10 +371,10 @@ pub(crate) unsafe fn clock_nanosleep(
     // SAFETY: non-null, and valid by clock_nanosleep(2)'s contract.
     let req = unsafe { *req };
     if req.tv_nsec < 0 || req.tv_nsec >= 1_000_000_000 || req.tv_sec < 0 {
-        return libc::EINVAL;
+        return c::EINVAL;
     }
     let wanted = Duration::new(req.tv_sec as u64, req.tv_nsec as u32);
-    let duration = if flags & libc::TIMER_ABSTIME != 0 {
+    let duration = if flags & c::TIMER_ABSTIME != 0 {
         let now = raw::clock_now(clock);
         wanted.saturating_sub(Duration::new(
             now.tv_sec.max(0) as u64,
@@ -388,18 +387,18 @@ pub(crate) unsafe fn clock_nanosleep(
     let (rc, left) = match crate::time::sleep_until_or_interrupt(deadline) {
         Ok(()) => (0, Duration::ZERO),
         // A handler ran: EINTR with the time left, as the kernel says it.
-        Err(Interrupt::Signal { .. }) => (libc::EINTR, deadline - Instant::now().min(deadline)),
+        Err(Interrupt::Signal { .. }) => (c::EINTR, deadline - Instant::now().min(deadline)),
         // Killed or timed out: EINTR with nothing left, so a caller that sleeps again for the
         // remainder (std's `thread::sleep` does) stops; the interrupt waits for the next park
         // point.
-        Err(_) => (libc::EINTR, Duration::ZERO),
+        Err(_) => (c::EINTR, Duration::ZERO),
     };
-    if !rem.is_null() && flags & libc::TIMER_ABSTIME == 0 {
+    if !rem.is_null() && flags & c::TIMER_ABSTIME == 0 {
         // SAFETY: non-null and valid by the contract.
         unsafe {
-            *rem = libc::timespec {
-                tv_sec: left.as_secs() as libc::time_t,
-                tv_nsec: left.subsec_nanos() as libc::c_long,
+            *rem = c::timespec {
+                tv_sec: left.as_secs() as c::time_t,
+                tv_nsec: left.subsec_nanos() as c::c_long,
             }
         };
     }
@@ -407,40 +406,40 @@ pub(crate) unsafe fn clock_nanosleep(
 }
 
 /// `recvmsg` on a green thread.
-pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> ssize_t {
-    if !cooperative() || flags & libc::MSG_DONTWAIT != 0 {
+pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut c::msghdr, flags: c_int) -> ssize_t {
+    if !cooperative() || flags & c::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is recvmsg(2)'s.
         return unsafe { raw::recvmsg(fd, msg, flags) };
     }
     // SAFETY: as recvmsg(2).
     transfer(fd, false, || unsafe {
-        raw::recvmsg(fd, msg, flags | libc::MSG_DONTWAIT)
+        raw::recvmsg(fd, msg, flags | c::MSG_DONTWAIT)
     })
 }
 
 /// `sendmsg` on a green thread (may send part, as the kernel may for a signal).
-pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> ssize_t {
-    if !cooperative() || flags & libc::MSG_DONTWAIT != 0 {
+pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const c::msghdr, flags: c_int) -> ssize_t {
+    if !cooperative() || flags & c::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's contract is sendmsg(2)'s.
         return unsafe { raw::sendmsg(fd, msg, flags) };
     }
     // SAFETY: as sendmsg(2).
     transfer(fd, true, || unsafe {
-        raw::sendmsg(fd, msg, flags | libc::MSG_DONTWAIT)
+        raw::sendmsg(fd, msg, flags | c::MSG_DONTWAIT)
     })
 }
 
 /// A message header around `iov`, for doing `readv`/`writev` on a socket as `recvmsg`/`sendmsg`.
-fn iov_msg(iov: *const libc::iovec, cnt: c_int) -> libc::msghdr {
+fn iov_msg(iov: *const c::iovec, cnt: c_int) -> c::msghdr {
     // SAFETY: msghdr is plain data; all-zero is a valid empty header.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    let mut msg: c::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov.cast_mut();
     msg.msg_iovlen = cnt.max(0) as _;
     msg
 }
 
 /// `readv` on a green thread: `recvmsg(MSG_DONTWAIT)` for sockets, the real `readv` otherwise.
-pub(crate) unsafe fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+pub(crate) unsafe fn readv(fd: c_int, iov: *const c::iovec, cnt: c_int) -> ssize_t {
     if !cooperative() {
         // SAFETY: the caller's contract is readv(2)'s.
         return unsafe { raw::readv(fd, iov, cnt) };
@@ -450,14 +449,14 @@ pub(crate) unsafe fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ss
         fd,
         false,
         // SAFETY: `msg` points at the caller's iovecs, valid by readv(2)'s contract.
-        || unsafe { raw::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) },
+        || unsafe { raw::recvmsg(fd, &mut msg, c::MSG_DONTWAIT) },
         // SAFETY: as above.
         || unsafe { raw::readv(fd, iov, cnt) },
     )
 }
 
 /// `writev` on a green thread: `sendmsg(MSG_DONTWAIT)` for sockets (may send part).
-pub(crate) unsafe fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> ssize_t {
+pub(crate) unsafe fn writev(fd: c_int, iov: *const c::iovec, cnt: c_int) -> ssize_t {
     if !cooperative() {
         // SAFETY: the caller's contract is writev(2)'s.
         return unsafe { raw::writev(fd, iov, cnt) };
@@ -467,7 +466,7 @@ pub(crate) unsafe fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> s
         fd,
         true,
         // SAFETY: `msg` points at the caller's iovecs, valid by writev(2)'s contract.
-        || unsafe { raw::sendmsg(fd, &msg, libc::MSG_DONTWAIT) },
+        || unsafe { raw::sendmsg(fd, &msg, c::MSG_DONTWAIT) },
         // SAFETY: as above.
         || unsafe { raw::writev(fd, iov, cnt) },
     )
@@ -476,10 +475,10 @@ pub(crate) unsafe fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> s
 /// `ppoll` on a green thread: `poll` with the timeout converted (the signal mask is not
 /// applied while parked: green threads do not own signal masks).
 pub(crate) unsafe fn ppoll(
-    fds: *mut libc::pollfd,
-    nfds: libc::nfds_t,
-    timeout: *const libc::timespec,
-    sigmask: *const libc::sigset_t,
+    fds: *mut c::pollfd,
+    nfds: c::nfds_t,
+    timeout: *const c::timespec,
+    sigmask: *const c::sigset_t,
 ) -> c_int {
     if !cooperative() {
         // SAFETY: the caller's contract is ppoll(2)'s.
@@ -501,15 +500,15 @@ pub(crate) unsafe fn ppoll(
 /// every fd in them until one may be ready.
 pub(crate) unsafe fn select(
     nfds: c_int,
-    r: *mut libc::fd_set,
-    w: *mut libc::fd_set,
-    e: *mut libc::fd_set,
-    timeout: *mut libc::timeval,
+    r: *mut c::fd_set,
+    w: *mut c::fd_set,
+    e: *mut c::fd_set,
+    timeout: *mut c::timeval,
 ) -> c_int {
     // SAFETY: read only if non-null, valid by select(2)'s contract.
     let zero_timeout =
         !timeout.is_null() && unsafe { (*timeout).tv_sec == 0 && (*timeout).tv_usec == 0 };
-    if !cooperative() || zero_timeout || !(0..=libc::FD_SETSIZE as c_int).contains(&nfds) {
+    if !cooperative() || zero_timeout || !(0..=c::FD_SETSIZE as c_int).contains(&nfds) {
         // SAFETY: the caller's contract is select(2)'s.
         return unsafe { raw::select(nfds, r, w, e, timeout) };
     }
@@ -526,11 +525,9 @@ pub(crate) unsafe fn select(
             e.as_ref().copied(),
         )
     };
-    let is_set = |set: &Option<libc::fd_set>, fd: c_int| {
-        // SAFETY: `fd` < nfds <= FD_SETSIZE, inside the set.
-        set.as_ref()
-            .is_some_and(|s| unsafe { libc::FD_ISSET(fd, s) })
-    };
+    // `fd` < nfds <= FD_SETSIZE, inside the set.
+    let is_set =
+        |set: &Option<c::fd_set>, fd: c_int| set.as_ref().is_some_and(|s| raw::fd_isset(fd, s));
     let mut interests = Vec::new();
     for fd in 0..nfds {
         if is_set(&r0, fd) || is_set(&e0, fd) {
@@ -542,12 +539,12 @@ pub(crate) unsafe fn select(
     }
     let look = || {
         let (mut r1, mut w1, mut e1) = (r0, w0, e0);
-        let mut zero = libc::timeval {
+        let mut zero = c::timeval {
             tv_sec: 0,
             tv_usec: 0,
         };
         let ptr =
-            |s: &mut Option<libc::fd_set>| s.as_mut().map_or(std::ptr::null_mut(), |s| s as *mut _);
+            |s: &mut Option<c::fd_set>| s.as_mut().map_or(std::ptr::null_mut(), |s| s as *mut _);
         // SAFETY: pointers to our own copies, valid for the call.
         let ready =
             unsafe { raw::select(nfds, ptr(&mut r1), ptr(&mut w1), ptr(&mut e1), &mut zero) };
@@ -570,11 +567,11 @@ pub(crate) unsafe fn select(
         unsafe {
             for dst in [r, w, e] {
                 if let Some(d) = dst.as_mut() {
-                    libc::FD_ZERO(d);
+                    raw::fd_zero(d);
                 }
             }
             if let Some(t) = timeout.as_mut() {
-                *t = libc::timeval {
+                *t = c::timeval {
                     tv_sec: 0,
                     tv_usec: 0,
                 };
@@ -594,23 +591,23 @@ pub(crate) unsafe fn close(fd: c_int) -> c_int {
 
 /// The real `getaddrinfo`'s signature.
 type GetAddrInfo = unsafe extern "C" fn(
-    *const libc::c_char,
-    *const libc::c_char,
-    *const libc::addrinfo,
-    *mut *mut libc::addrinfo,
+    *const c::c_char,
+    *const c::c_char,
+    *const c::addrinfo,
+    *mut *mut c::addrinfo,
 ) -> c_int;
 
 /// `getaddrinfo` on a green thread: the real lookup runs on a helper thread while the green
 /// thread parks, so one slow lookup does not stall the hub.
 pub(crate) unsafe fn getaddrinfo(
-    node: *const libc::c_char,
-    service: *const libc::c_char,
-    hints: *const libc::addrinfo,
-    res: *mut *mut libc::addrinfo,
+    node: *const c::c_char,
+    service: *const c::c_char,
+    hints: *const c::addrinfo,
+    res: *mut *mut c::addrinfo,
 ) -> c_int {
     let real = raw::next_symbol(c"getaddrinfo");
     if real.is_null() {
-        return libc::EAI_SYSTEM;
+        return c::EAI_SYSTEM;
     }
     // SAFETY: `real` is libc's getaddrinfo, which has exactly this signature.
     let real: GetAddrInfo = unsafe { std::mem::transmute::<*mut c_void, GetAddrInfo>(real) };
@@ -636,5 +633,5 @@ pub(crate) unsafe fn getaddrinfo(
             )
         }
     });
-    lookup.result().unwrap_or(libc::EAI_SYSTEM)
+    lookup.result().unwrap_or(c::EAI_SYSTEM)
 }

@@ -28,7 +28,7 @@
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
-use libc::{c_int, c_void, siginfo_t};
+use crate::sys::c::{self, c_int, c_void, siginfo_t};
 
 use crate::sys::raw;
 
@@ -41,17 +41,17 @@ static HANDLER: [AtomicUsize; SIGNALS] = [const { AtomicUsize::new(0) }; SIGNALS
 static FLAGS: [AtomicI32; SIGNALS] = [const { AtomicI32::new(0) }; SIGNALS];
 
 /// libc's `sigaction`.
-type SigAction = unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+type RealSigAction = unsafe extern "C" fn(c_int, *const c::SigAction, *mut c::SigAction) -> c_int;
 
-fn real_sigaction() -> Option<SigAction> {
+fn real_sigaction() -> Option<RealSigAction> {
     let real = raw::next_symbol(c"sigaction");
     // SAFETY: libc's sigaction has exactly this signature.
-    (!real.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, SigAction>(real) })
+    (!real.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, RealSigAction>(real) })
 }
 
 /// True for a disposition that is a function (not `SIG_DFL`, `SIG_IGN` or `SIG_ERR`).
 fn is_function(handler: usize) -> bool {
-    handler != libc::SIG_DFL && handler != libc::SIG_IGN && handler != libc::SIG_ERR
+    handler != c::SIG_DFL && handler != c::SIG_IGN && handler != c::SIG_ERR
 }
 
 /// What runs for every signal whose handler was installed through us.
@@ -61,13 +61,13 @@ extern "C" fn trampoline(signal: c_int, info: *mut siginfo_t, context: *mut c_vo
         return;
     };
     let flags = FLAGS[index].load(Ordering::Acquire);
-    crate::hub::signals::handler_ran(flags & libc::SA_RESTART != 0);
+    crate::hub::signals::handler_ran(flags & c::SA_RESTART != 0);
     raw::set_errno(saved_errno);
     let handler = HANDLER[index].load(Ordering::Acquire);
     if !is_function(handler) {
         return; // replaced by SIG_DFL/SIG_IGN an instant ago
     }
-    if flags & libc::SA_SIGINFO != 0 {
+    if flags & c::SA_SIGINFO != 0 {
         // SAFETY: the user installed a three-argument handler; these are the kernel's own
         // arguments for it.
         let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) =
@@ -86,18 +86,24 @@ extern "C" fn trampoline(signal: c_int, info: *mut siginfo_t, context: *mut c_vo
 /// As sigaction(2): `act` and `oldact` are null or valid.
 pub(crate) unsafe fn sigaction(
     signal: c_int,
-    act: *const libc::sigaction,
-    oldact: *mut libc::sigaction,
+    act: *const c::SigAction,
+    oldact: *mut c::SigAction,
 ) -> c_int {
     let Some(real) = real_sigaction() else {
-        raw::set_errno(libc::ENOSYS);
+        raw::set_errno(c::ENOSYS);
         return -1;
     };
-    let Some(index) = usize::try_from(signal).ok().filter(|&i| (1..SIGNALS).contains(&i)) else {
+    let Some(index) = usize::try_from(signal)
+        .ok()
+        .filter(|&i| (1..SIGNALS).contains(&i))
+    else {
         // SAFETY: the caller's contract is sigaction(2)'s; libc reports EINVAL.
         return unsafe { real(signal, act, oldact) };
     };
-    let previous = (HANDLER[index].load(Ordering::Acquire), FLAGS[index].load(Ordering::Acquire));
+    let previous = (
+        HANDLER[index].load(Ordering::Acquire),
+        FLAGS[index].load(Ordering::Acquire),
+    );
     // SAFETY: `act` is null or valid by the contract.
     let rc = match unsafe { act.as_ref() } {
         Some(new) if is_function(new.sa_sigaction) => {
@@ -105,7 +111,7 @@ pub(crate) unsafe fn sigaction(
             HANDLER[index].store(new.sa_sigaction, Ordering::Release);
             let mut ours = *new;
             ours.sa_sigaction = trampoline as *const () as usize;
-            ours.sa_flags |= libc::SA_SIGINFO;
+            ours.sa_flags |= c::SA_SIGINFO;
             // SAFETY: `ours` is a valid sigaction on this frame; `oldact` as the caller's.
             unsafe { real(signal, &ours, oldact) }
         }
@@ -133,21 +139,17 @@ pub(crate) unsafe fn sigaction(
 ///
 /// # Safety
 /// As signal(2).
-pub(crate) unsafe fn signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+pub(crate) unsafe fn signal(signal: c_int, handler: c::sighandler_t) -> c::sighandler_t {
     // SAFETY: a zeroed sigaction is a valid "default, empty mask" value.
-    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+    let mut new: c::SigAction = unsafe { std::mem::zeroed() };
     new.sa_sigaction = handler;
-    new.sa_flags = libc::SA_RESTART;
-    // SAFETY: `new.sa_mask` is a valid sigset on this frame.
-    unsafe {
-        libc::sigemptyset(&mut new.sa_mask);
-        libc::sigaddset(&mut new.sa_mask, signal);
-    }
+    new.sa_flags = c::SA_RESTART;
+    new.sa_mask = raw::sigset_of(signal);
     // SAFETY: as above.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    let mut old: c::SigAction = unsafe { std::mem::zeroed() };
     // SAFETY: both point to valid sigactions on this frame.
     match unsafe { sigaction(signal, &new, &mut old) } {
         0 => old.sa_sigaction,
-        _ => libc::SIG_ERR,
+        _ => c::SIG_ERR,
     }
 }

@@ -90,8 +90,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::hub::io::{self as hub_io, Fail, Interrupts, OnWouldBlock, Owner, Registration, Stop};
-use std::io;
 use crate::hub::reactor::Direction;
+use std::io;
 
 /// Socket options that live in greenrt rather than in the kernel, shared by `try_clone`s the
 /// way `SO_RCVTIMEO` is shared by dup'd descriptors.

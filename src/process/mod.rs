@@ -13,7 +13,6 @@
 //! * A *daemon* child gets `PR_SET_PDEATHSIG`: the kernel kills it when the parent ends, even
 //!   by SIGKILL. A daemon may not start children of its own (as in Python).
 
-pub(crate) mod per_process;
 mod pool;
 mod reaper;
 

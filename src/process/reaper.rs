@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use super::per_process::PerProcess;
+use crate::sys::per_process::PerProcess;
 
 /// The pidfds to reap, per process: a forked child gets its own list (and thread) rather than
 /// a copy of the parent's, whose lock may have been held at the fork.

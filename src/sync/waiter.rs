@@ -10,7 +10,7 @@
 //! ```text
 //!   primitive.state: Mutex<{ ..., queue: VecDeque<Arc<Waiter>> }>
 //!                                         |
-//!   Waiter { hub: Arc<Shared>, key, notified }  --notify()--> unpark (local or remote)
+//!   Waiter { green: WakeKey, notified }  --notify()--> unpark (local or remote)
 //! ```
 //!
 //! A plain OS thread waits the same way: its first wait gives it a hub, whose main context
@@ -21,15 +21,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::hub::green::Wait;
-use crate::hub::reactor::Shared;
-use crate::hub::slab::Key;
+use crate::hub::park::WakeKey;
 use crate::hub::timers::TimerAction;
 use crate::hub::with_hub;
 
 /// See the module docs.
 pub(crate) struct Waiter {
-    hub: Arc<Shared>,
-    key: Key,
+    green: WakeKey,
     notified: AtomicBool,
     /// Set by [`Waiter::mark_granted`]: the notifier reserved something for this waiter (a queue
     /// item or place), as opposed to a plain wake-up (such as a queue's `close`).
@@ -39,14 +37,10 @@ pub(crate) struct Waiter {
 impl Waiter {
     /// A waiter for the calling green thread (or main context).
     pub(crate) fn for_current() -> Arc<Waiter> {
-        with_hub(|hub| {
-            let key = hub.with_current(|me| me.key.get());
-            Arc::new(Waiter {
-                hub: hub.reactor.shared.clone(),
-                key,
-                notified: AtomicBool::new(false),
-                granted: AtomicBool::new(false),
-            })
+        Arc::new(Waiter {
+            green: WakeKey::current(),
+            notified: AtomicBool::new(false),
+            granted: AtomicBool::new(false),
         })
     }
 
@@ -72,7 +66,7 @@ impl Waiter {
     /// transferred before this call.
     pub(crate) fn notify(&self) {
         self.notified.store(true, Ordering::Release);
-        crate::hub::park::unpark_key(&self.hub, self.key);
+        self.green.wake();
     }
 
     /// Parks until notified (true) or until `deadline` passes (false). May unwind if the
@@ -80,8 +74,7 @@ impl Waiter {
     pub(crate) fn park(&self, what: Wait, deadline: Option<Instant>) -> bool {
         with_hub(|hub| {
             let _timer = deadline.map(|at| hub.arm_timer(at, TimerAction::Wake(hub.current())));
-            hub.sync_waiters.set(hub.sync_waiters.get() + 1);
-            let _count = SyncWaitCount(hub);
+            let _counted = hub.sync_wait();
             loop {
                 if self.is_notified() {
                     return true;
@@ -92,15 +85,6 @@ impl Waiter {
                 hub.park(what);
             }
         })
-    }
-}
-
-/// Keeps `Hub::sync_waiters` right, also when a park unwinds.
-struct SyncWaitCount<'a>(&'a crate::hub::Hub);
-
-impl Drop for SyncWaitCount<'_> {
-    fn drop(&mut self) {
-        self.0.sync_waiters.set(self.0.sync_waiters.get() - 1);
     }
 }
 

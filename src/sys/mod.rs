@@ -14,6 +14,7 @@
 //! | is a lock owner alive?       | [`process::pid_state`]| `ipc` owner-death checks       |
 //! | shared futexes, futex_waitv  | [`futex`]            | `ipc` primitives and waiting    |
 //! | shared mappings, atexit      | [`shm`]              | `ipc::region`                   |
+//! | globals that survive `fork`  | [`per_process`]      | hub, ipc, monkey (the ground floor) |
 //!
 //! Every function here is a thin, documented wrapper: it turns a C return code into an
 //! `io::Result` and says in a `// SAFETY:` comment why its arguments are valid.
@@ -21,12 +22,15 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("greenrt supports Linux on x86_64 only (futexes, epoll, MADV_GUARD_INSTALL)");
 
+#[cfg(feature = "monkey")]
+pub(crate) mod c;
 pub(crate) mod errno;
 pub(crate) use errno::EBADF;
 pub(crate) mod futex;
 #[cfg(feature = "monkey")]
 pub mod interpose;
 pub(crate) mod mem;
+pub(crate) mod per_process;
 pub(crate) mod poll;
 pub(crate) mod process;
 #[cfg(feature = "monkey")]

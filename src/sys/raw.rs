@@ -231,3 +231,27 @@ pub(crate) fn writable_now(fd: c_int) -> bool {
     let rc = unsafe { libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 0) };
     rc > 0
 }
+
+/// `FD_ISSET`. `fd` must be below `FD_SETSIZE`.
+pub(crate) fn fd_isset(fd: c_int, set: &libc::fd_set) -> bool {
+    debug_assert!((0..libc::FD_SETSIZE as c_int).contains(&fd));
+    // SAFETY: `set` is a valid fd_set and `fd` is inside it.
+    unsafe { libc::FD_ISSET(fd, set) }
+}
+
+/// `FD_ZERO`.
+pub(crate) fn fd_zero(set: &mut libc::fd_set) {
+    // SAFETY: `set` is a valid fd_set.
+    unsafe { libc::FD_ZERO(set) }
+}
+
+/// A signal set holding just `signal` (an invalid number gives the empty set).
+pub(crate) fn sigset_of(signal: c_int) -> libc::sigset_t {
+    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset/sigaddset fill it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        set
+    }
+}

@@ -22,8 +22,7 @@ static HOOK: AtomicUsize = AtomicUsize::new(0);
 static OLD_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
 static OLD_BUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
 /// Not a `std::sync::Once`: see `process::per_process::OnceFlag`.
-static INSTALL: crate::process::per_process::OnceFlag =
-    crate::process::per_process::OnceFlag::new();
+static INSTALL: crate::sys::per_process::OnceFlag = crate::sys::per_process::OnceFlag::new();
 
 /// Installs `hook` for SIGSEGV and SIGBUS, once per process.
 pub(crate) fn install_fault_hook(hook: FaultHook) {

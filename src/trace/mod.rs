@@ -59,16 +59,20 @@ pub fn stop() -> Trace {
     }
 }
 
-/// `GREENRT_TRACE=path`: start at the first hub, write the file at exit.
-pub(crate) fn start_from_env() {
-    use std::sync::atomic::AtomicBool;
-    static DONE_ONCE: AtomicBool = AtomicBool::new(false);
-    if std::env::var_os("GREENRT_TRACE").is_none() || DONE_ONCE.swap(true, Ordering::AcqRel) {
+/// `GREENRT_TRACE=path`: record from program start, write the file at exit. Run by the C
+/// runtime before `main`, like a constructor (`.init_array`), so the hub never has to ask:
+/// the trace glue stays here, above the hub it watches.
+extern "C" fn start_from_env() {
+    if std::env::var_os("GREENRT_TRACE").is_none() {
         return;
     }
     ON.store(true, Ordering::Release);
     crate::sys::shm::at_exit(write_at_exit);
 }
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static START_FROM_ENV: extern "C" fn() = start_from_env;
 
 extern "C" fn write_at_exit() {
     if let Some(path) = std::env::var_os("GREENRT_TRACE") {

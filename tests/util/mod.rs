@@ -149,8 +149,6 @@ pub fn thread_cpu_time() -> std::time::Duration {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid out-pointer.
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    let tv = |t: libc::timeval| {
-        std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
-    };
+    let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
