@@ -54,6 +54,30 @@ fn set_buffer(fd: i32, option: i32, bytes: i32) {
     assert_eq!(rc, 0);
 }
 
+/// CPU time and wall clock since `start`, for "it waited without spinning" checks.
+struct Meter {
+    cpu0: Duration,
+    t0: Instant,
+}
+
+impl Meter {
+    fn start() -> Meter {
+        Meter {
+            cpu0: thread_cpu_time(),
+            t0: Instant::now(),
+        }
+    }
+
+    /// Prints what was measured, asserts the thread burnt less than `max_cpu`, returns the
+    /// wall time.
+    fn assert_idle(&self, what: &str, max_cpu: Duration) -> Duration {
+        let (cpu, wall) = (thread_cpu_time() - self.cpu0, self.t0.elapsed());
+        eprintln!("{what}: {wall:?} wall, {cpu:?} CPU");
+        assert!(cpu < max_cpu, "{what} spun: {cpu:?} of CPU in {wall:?}");
+        wall
+    }
+}
+
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
@@ -95,7 +119,7 @@ fn a_reader_and_a_writer_on_one_std_socket_park_instead_of_spinning() {
         });
         let stream = Rc::new(TcpStream::connect(addr).unwrap());
         set_buffer(stream.as_raw_fd(), libc::SO_SNDBUF, 64 << 10);
-        let (cpu0, t0) = (thread_cpu_time(), Instant::now());
+        let meter = Meter::start();
         let s = stream.clone();
         let reader = greenrt::spawn(move || {
             let mut buf = [0u8; 5];
@@ -106,13 +130,8 @@ fn a_reader_and_a_writer_on_one_std_socket_park_instead_of_spinning() {
         let writer = greenrt::spawn(move || (&*s).write_all(&vec![7u8; 4 << 20]).unwrap());
         writer.join().unwrap();
         assert_eq!(&reader.join().unwrap(), b"hello");
-        let (cpu, wall) = (thread_cpu_time() - cpu0, t0.elapsed());
-        eprintln!("reader+writer on one fd: {wall:?} wall, {cpu:?} CPU");
+        let wall = meter.assert_idle("reader+writer on one fd", Duration::from_millis(250));
         assert!(wall >= Duration::from_millis(450), "{wall:?}");
-        assert!(
-            cpu < Duration::from_millis(250),
-            "spun: {cpu:?} of CPU in {wall:?}"
-        );
         0
     });
     assert_eq!(ended, Ended::Exited(0));
@@ -124,7 +143,7 @@ fn two_acceptors_on_one_std_listener_with_clients_on_the_same_hub() {
         greenrt::monkey::patch_all();
         let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
         let addr = listener.local_addr().unwrap();
-        let (cpu0, t0) = (thread_cpu_time(), Instant::now());
+        let meter = Meter::start();
         let acceptors: Vec<_> = (0..2)
             .map(|_| {
                 let l = listener.clone();
@@ -145,12 +164,7 @@ fn two_acceptors_on_one_std_listener_with_clients_on_the_same_hub() {
         accepted.sort();
         connected.sort();
         assert_eq!(accepted, connected, "each acceptor got one of the clients");
-        let (cpu, wall) = (thread_cpu_time() - cpu0, t0.elapsed());
-        eprintln!("two acceptors: {wall:?} wall, {cpu:?} CPU");
-        assert!(
-            cpu < Duration::from_millis(150),
-            "spun: {cpu:?} of CPU in {wall:?}"
-        );
+        meter.assert_idle("two acceptors", Duration::from_millis(150));
         0
     });
     assert_eq!(ended, Ended::Exited(0));
@@ -175,7 +189,7 @@ fn poll_on_a_greenrt_socket_fd_wakes_when_the_peer_writes() {
         let err = greenrt::spawn(move || (&*s).read(&mut [0u8; 1]).unwrap_err().kind());
         assert_eq!(err.join().unwrap(), ErrorKind::TimedOut);
         let fd = stream.as_raw_fd();
-        let (cpu0, t0) = (thread_cpu_time(), Instant::now());
+        let meter = Meter::start();
         let poller = greenrt::spawn(move || {
             let mut pfd = libc::pollfd {
                 fd,
@@ -187,15 +201,10 @@ fn poll_on_a_greenrt_socket_fd_wakes_when_the_peer_writes() {
             (n, pfd.revents)
         });
         let (n, revents) = poller.join().unwrap();
-        let (cpu, wall) = (thread_cpu_time() - cpu0, t0.elapsed());
-        eprintln!("poll on a greenrt socket: {n} after {wall:?}, {cpu:?} CPU");
+        let wall = meter.assert_idle("poll on a greenrt socket", Duration::from_millis(150));
         assert_eq!(n, 1, "poll saw the peer's byte");
         assert_ne!(revents & libc::POLLIN, 0);
         assert!(wall < Duration::from_secs(2), "{wall:?}");
-        assert!(
-            cpu < Duration::from_millis(150),
-            "spun: {cpu:?} of CPU in {wall:?}"
-        );
         // The socket still works as a greenrt socket after poll took its source and gave it back.
         stream
             .set_read_timeout(Some(Duration::from_secs(2)))

@@ -193,8 +193,10 @@ impl Hub {
         let Some(mut source) = self.io.sources.borrow_mut().remove(key) else {
             return;
         };
-        self.reactor.shared.remove(source.fd);
+        // Out of epoll only while fd still names this source: once the number went to a newer
+        // source, an epoll entry under that number is the newer one's.
         if self.io.key_of(source.fd) == Some(key) {
+            self.reactor.shared.remove(source.fd);
             self.io.set_key_of(source.fd, None);
         }
         for dir in [Direction::Read, Direction::Write] {

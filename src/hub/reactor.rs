@@ -81,7 +81,7 @@ impl Shared {
     /// Removes `fd` from this hub's epoll set. Callable from any thread; does nothing in a
     /// forked child, whose epoll set is the parent's.
     pub(crate) fn remove(&self, fd: RawFd) {
-        if std::process::id() != self.pid {
+        if crate::sys::process::cached_pid() != self.pid {
             return;
         }
         // An fd that was never added, or whose epoll instance is gone, has nothing to remove.
@@ -90,6 +90,9 @@ impl Shared {
 
     /// Asks the hub to free the slot of a source dropped on another thread.
     pub(crate) fn release_source_remote(&self, key: Key) {
+        if crate::sys::process::cached_pid() != self.pid {
+            return; // a forked child: this hub is the parent's, whose eventfd we share
+        }
         lock(&self.closed_sources).push(key);
         self.notify();
     }

@@ -115,8 +115,15 @@ fn socket_retry<R>(
     }
 }
 
-/// The retry loop of a transfer: `attempt` is the non-blocking try.
+/// The retry loop of a transfer: `attempt` is the non-blocking try. The first try is made
+/// before entering the loop: on a ready socket that is the whole call.
 fn transfer(fd: c_int, write: bool, mut attempt: impl FnMut() -> ssize_t) -> ssize_t {
+    let first = attempt();
+    if first >= 0 {
+        return first;
+    }
+    let mut first = Some(first);
+    let mut attempt = || first.take().unwrap_or_else(&mut attempt);
     socket_retry(fd, write, || plan(fd, write), || os_result(attempt())).unwrap_or_else(fail_with)
 }
 
@@ -189,6 +196,9 @@ pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssiz
     }
     // SAFETY: as write(2): `buf` is valid for `count` bytes.
     let first = unsafe { raw::sendto(fd, buf, count, c::MSG_DONTWAIT, std::ptr::null(), 0) };
+    if first >= 0 && first as size_t == count {
+        return first; // all sent in one call
+    }
     if first < 0 && raw::errno() == c::ENOTSOCK {
         // SAFETY: as above.
         return unsafe { raw::write(fd, buf, count) };
