@@ -218,6 +218,63 @@ fn poll_on_a_greenrt_socket_fd_wakes_when_the_peer_writes() {
 }
 
 #[test]
+fn select_over_a_std_and_a_greenrt_socket_while_another_green_thread_reads_the_greenrt_one() {
+    let ended = run(20, || {
+        greenrt::monkey::patch_all();
+        let addr = server(|i, mut conn| {
+            let (after, byte) = if i == 0 { (200, b"x") } else { (500, b"y") };
+            std::thread::sleep(Duration::from_millis(after));
+            conn.write_all(byte).unwrap();
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        let plain = TcpStream::connect(addr).unwrap(); // the server's connection 0
+        std::thread::sleep(Duration::from_millis(50)); // accepted in that order
+        let green = Rc::new(greenrt::net::TcpStream::connect(addr).unwrap()); // connection 1
+        let t0 = Instant::now();
+        let g = green.clone();
+        let reader = greenrt::spawn(move || {
+            let mut byte = [0u8; 1];
+            (&*g).read_exact(&mut byte).unwrap();
+            (byte, t0.elapsed())
+        });
+        let (x, y) = (plain.as_raw_fd(), green.as_raw_fd());
+        let selector = greenrt::spawn(move || {
+            // SAFETY (test): a zeroed fd_set filled by FD_SET with fds below FD_SETSIZE.
+            let mut set: libc::fd_set = unsafe { std::mem::zeroed() };
+            unsafe {
+                libc::FD_SET(x, &mut set);
+                libc::FD_SET(y, &mut set);
+            }
+            let mut limit = libc::timeval {
+                tv_sec: 2,
+                tv_usec: 0,
+            };
+            let (null, n) = (std::ptr::null_mut(), x.max(y) + 1);
+            // SAFETY (test): valid sets and timeout.
+            let rc = unsafe { libc::select(n, &mut set, null, null, &mut limit) };
+            // SAFETY (test): the set select wrote.
+            let (rx, ry) = unsafe { (libc::FD_ISSET(x, &set), libc::FD_ISSET(y, &set)) };
+            (rc, rx, ry, t0.elapsed())
+        });
+        let (rc, rx, ry, selected_at) = selector.join().unwrap();
+        eprintln!("select: {rc} (x {rx}, y {ry}) after {selected_at:?}");
+        assert_eq!(
+            (rc, rx, ry),
+            (1, true, false),
+            "the std socket's byte came first"
+        );
+        assert!(selected_at < Duration::from_millis(450), "{selected_at:?}");
+        // select took the greenrt socket's source for its wait and gave it back: the reader,
+        // parked on it all along, still wakes for its byte.
+        let (byte, read_at) = reader.join().unwrap();
+        assert_eq!(&byte, b"y");
+        assert!(read_at >= Duration::from_millis(450), "{read_at:?}");
+        0
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
+#[test]
 fn a_reused_fd_number_is_not_touched_by_the_old_sockets_clean_up() {
     let ended = run(20, || {
         greenrt::monkey::patch_all();

@@ -40,15 +40,6 @@ static HANDLER: [AtomicUsize; SIGNALS] = [const { AtomicUsize::new(0) }; SIGNALS
 /// The user's `sa_flags` for each signal.
 static FLAGS: [AtomicI32; SIGNALS] = [const { AtomicI32::new(0) }; SIGNALS];
 
-/// libc's `sigaction`.
-type RealSigAction = unsafe extern "C" fn(c_int, *const c::SigAction, *mut c::SigAction) -> c_int;
-
-fn real_sigaction() -> Option<RealSigAction> {
-    let real = raw::next_symbol(c"sigaction");
-    // SAFETY: libc's sigaction has exactly this signature.
-    (!real.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, RealSigAction>(real) })
-}
-
 /// True for a disposition that is a function (not `SIG_DFL`, `SIG_IGN` or `SIG_ERR`).
 fn is_function(handler: usize) -> bool {
     handler != c::SIG_DFL && handler != c::SIG_IGN && handler != c::SIG_ERR
@@ -89,16 +80,15 @@ pub(crate) unsafe fn sigaction(
     act: *const c::SigAction,
     oldact: *mut c::SigAction,
 ) -> c_int {
-    let Some(real) = real_sigaction() else {
-        raw::set_errno(c::ENOSYS);
-        return -1;
+    let real = |signal, act, oldact| {
+        // SAFETY: forwarded with the caller's contract.
+        unsafe { crate::sys::signal::own_sigaction(signal, act, oldact) }
     };
     let Some(index) = usize::try_from(signal)
         .ok()
         .filter(|&i| (1..SIGNALS).contains(&i))
     else {
-        // SAFETY: the caller's contract is sigaction(2)'s; libc reports EINVAL.
-        return unsafe { real(signal, act, oldact) };
+        return real(signal, act, oldact); // libc reports EINVAL
     };
     let previous = (
         HANDLER[index].load(Ordering::Acquire),
@@ -112,12 +102,10 @@ pub(crate) unsafe fn sigaction(
             let mut ours = *new;
             ours.sa_sigaction = trampoline as *const () as usize;
             ours.sa_flags |= c::SA_SIGINFO;
-            // SAFETY: `ours` is a valid sigaction on this frame; `oldact` as the caller's.
-            unsafe { real(signal, &ours, oldact) }
+            real(signal, &ours, oldact) // `ours` lives on this frame
         }
         _ => {
-            // SAFETY: the caller's contract.
-            let rc = unsafe { real(signal, act, oldact) };
+            let rc = real(signal, act, oldact);
             if rc == 0 && !act.is_null() {
                 HANDLER[index].store(0, Ordering::Release);
             }

@@ -33,6 +33,39 @@ pub(crate) fn install_fault_hook(hook: FaultHook) {
     });
 }
 
+/// libc's `sigaction`, past the `monkey` layer's interposed one: greenrt's own handlers (the
+/// fault report, the SIGUSR1 dump) are its business, and must not count as handlers that
+/// interrupt hooked calls (see `monkey/signals.rs`).
+///
+/// # Safety
+/// As sigaction(2): `act` and `old` are null or valid.
+pub(crate) unsafe fn own_sigaction(
+    signal: libc::c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> libc::c_int {
+    #[cfg(feature = "monkey")]
+    {
+        type SigAction = unsafe extern "C" fn(
+            libc::c_int,
+            *const libc::sigaction,
+            *mut libc::sigaction,
+        ) -> libc::c_int;
+        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name only looks the symbol up.
+        let real = unsafe { libc::dlsym(libc::RTLD_NEXT, c"sigaction".as_ptr()) };
+        if real.is_null() {
+            return -1;
+        }
+        // SAFETY: libc's sigaction has exactly this signature; the caller's contract holds.
+        unsafe { std::mem::transmute::<*mut libc::c_void, SigAction>(real)(signal, act, old) }
+    }
+    #[cfg(not(feature = "monkey"))]
+    // SAFETY: the caller's contract.
+    unsafe {
+        libc::sigaction(signal, act, old)
+    }
+}
+
 /// Installs our handler for `signal` and returns the previous action, leaked so the handler
 /// can read it at any time.
 fn install_one(signal: libc::c_int) -> *mut libc::sigaction {
@@ -44,7 +77,7 @@ fn install_one(signal: libc::c_int) -> *mut libc::sigaction {
         action.sa_sigaction = on_fault as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(signal, &action, old);
+        own_sigaction(signal, &action, old);
     }
     old
 }
@@ -192,7 +225,7 @@ pub(crate) fn poke_pipe_on_sigusr1() -> io::Result<std::os::fd::OwnedFd> {
         let mut action: libc::sigaction = MaybeUninit::zeroed().assume_init();
         action.sa_sigaction = on_sigusr1 as *const () as usize;
         action.sa_flags = libc::SA_RESTART;
-        if libc::sigaction(libc::SIGUSR1, &action, ptr::null_mut()) < 0 {
+        if own_sigaction(libc::SIGUSR1, &action, ptr::null_mut()) < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(std::os::fd::OwnedFd::from_raw_fd(fds[0]))
