@@ -71,7 +71,7 @@ pub struct Sleep {
 /// An async sleep driven by the hub's timers.
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
-        deadline: Instant::now() + duration,
+        deadline: crate::time::instant_in(duration),
         timer: None,
     }
 }

@@ -130,7 +130,7 @@ impl<T> JoinHandle<T> {
     /// assert!(h.join().unwrap_err().is_killed());
     /// ```
     pub fn join_timeout(self, timeout: Duration) -> Result<Result<T, JoinError>, JoinHandle<T>> {
-        self.join_deadline(Some(Instant::now() + timeout))
+        self.join_deadline(crate::time::deadline_in(timeout))
     }
 
     fn join_deadline(
@@ -300,9 +300,9 @@ pub fn joinall_timeout<T, I>(
 where
     I: IntoIterator<Item = JoinHandle<T>>,
 {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::time::deadline_in(timeout);
     handles
         .into_iter()
-        .map(|h| h.join_deadline(Some(deadline)))
+        .map(|h| h.join_deadline(deadline))
         .collect()
 }

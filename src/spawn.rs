@@ -113,7 +113,7 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        self.spawn_at(Some(Instant::now() + delay), Location::caller(), f)
+        self.spawn_at(Some(crate::time::instant_in(delay)), Location::caller(), f)
     }
 
     fn spawn_at<F, T>(

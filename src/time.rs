@@ -17,6 +17,22 @@ use crate::hub::park::TimeoutUnwind;
 use crate::hub::timers::TimerAction;
 use crate::hub::with_hub;
 
+/// `now + timeout` as a deadline, or `None` — no deadline — when the sum is past what an
+/// `Instant` can hold: Rust code passes `Duration::MAX` to mean "forever", and every
+/// `*_timeout` method of greenrt takes it so (one helper, used everywhere).
+pub(crate) fn deadline_in(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// `now + duration` for the few places that need an instant, saturated at a century from
+/// now (which no program waits out) instead of overflowing.
+pub(crate) fn instant_in(duration: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + CENTURY.min(duration))
+}
+
 /// Blocks the current green thread (only it) for at least `duration`.
 ///
 /// `sleep(Duration::ZERO)` is [`yield_now`]: every other ready green thread runs once first,
@@ -32,7 +48,7 @@ pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         return yield_now();
     }
-    sleep_until(Instant::now() + duration);
+    sleep_until(instant_in(duration));
 }
 
 /// Blocks the current green thread until `deadline`.
@@ -127,7 +143,7 @@ pub fn timeout<T>(duration: Duration, f: impl FnOnce() -> T) -> Result<T, Elapse
     with_hub(|hub| {
         let me = hub.current();
         let scope = hub.new_scope_id();
-        let deadline = Instant::now() + duration;
+        let deadline = instant_in(duration);
         let timer = hub.arm_timer(
             deadline,
             TimerAction::Timeout {

@@ -409,3 +409,41 @@ fn every_os_thread_has_its_own_hub() {
     let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(total, (0..4000u64).sum());
 }
+
+#[test]
+fn a_yield_loop_in_the_main_context_still_lets_timers_and_io_run() {
+    // A deadline over a main context that only yields: the timer must get to fire.
+    let t0 = Instant::now();
+    let spun = greenrt::timeout(Duration::from_millis(50), || {
+        loop {
+            greenrt::yield_now();
+        }
+    });
+    assert_eq!(spun, Err(greenrt::Elapsed));
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+
+    // A green thread waiting for a socket wakes while main spins on `sleep(0)`.
+    let listener = greenrt::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        std::io::Write::write_all(&mut conn, b"x").unwrap();
+    });
+    let reader = spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut conn, &mut byte).unwrap();
+        byte
+    });
+    let t0 = Instant::now();
+    while !reader.is_finished() && t0.elapsed() < Duration::from_secs(5) {
+        sleep(Duration::ZERO);
+    }
+    assert!(
+        reader.is_finished(),
+        "the socket's event never reached the hub"
+    );
+    assert_eq!(&reader.join().unwrap(), b"x");
+    writer.join().unwrap();
+}

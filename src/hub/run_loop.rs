@@ -41,6 +41,9 @@ impl Hub {
             match next {
                 Some(green) if green.is_main => {
                     green.state.set(State::Running);
+                    // Main's own turns count too: a main context that only yields must not
+                    // keep timers and I/O from ever being looked at.
+                    self.count_turn();
                     return;
                 }
                 Some(green) => self.resume(green),
@@ -66,11 +69,17 @@ impl Hub {
         if let CoroutineResult::Return(()) = result {
             self.finish(&green);
         }
-        let resumes = self.resumes_since_poll.get() + 1;
-        if resumes >= POLL_INTERVAL {
+        self.count_turn();
+    }
+
+    /// Counts one turn on the CPU; every `POLL_INTERVAL` turns, polls without blocking.
+    #[inline(always)]
+    fn count_turn(&self) {
+        let turns = self.resumes_since_poll.get() + 1;
+        if turns >= POLL_INTERVAL {
             self.poll_and_fire(Until::Now);
         } else {
-            self.resumes_since_poll.set(resumes);
+            self.resumes_since_poll.set(turns);
         }
     }
 

@@ -137,7 +137,7 @@ impl Condition {
         guard: ConditionGuard<'a>,
         timeout: Duration,
     ) -> (CondResult<'a>, bool) {
-        self.wait_until(guard, Some(Instant::now() + timeout))
+        self.wait_until(guard, crate::time::deadline_in(timeout))
     }
 
     /// Waits until `blocked` returns false, checking it with the lock held.

@@ -108,7 +108,7 @@ impl Event {
 
     /// Waits at most `timeout`; true if the flag was set.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_until(crate::time::deadline_in(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {

@@ -88,7 +88,7 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
-        self.lock_until(Some(Instant::now() + timeout))
+        self.lock_until(crate::time::deadline_in(timeout))
     }
 
     /// Takes the lock only if it is free now (`LockError::TimedOut` if not).

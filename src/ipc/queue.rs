@@ -360,7 +360,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Puts `item`, waiting at most `timeout` for room (`PutError::Full` after).
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutError> {
-        self.put_until(item, Wait::Until(Instant::now() + timeout))
+        self.put_until(item, Wait::after(timeout))
     }
 
     /// Puts `item` only if there is room now (Python's `put_nowait`).
@@ -375,7 +375,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Takes the front item, waiting at most `timeout` (`GetError::Empty` after).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Wait::Until(Instant::now() + timeout))
+        self.get_until(Wait::after(timeout))
     }
 
     /// Takes the front item only if there is one now (Python's `get_nowait`).
@@ -512,7 +512,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Like [`join`](Queue::join) for at most `timeout`; false if items are still unfinished.
     pub fn join_timeout(&self, timeout: Duration) -> io::Result<bool> {
-        self.join_until(Wait::Until(Instant::now() + timeout))
+        self.join_until(Wait::after(timeout))
     }
 
     fn join_until(&self, wait: Wait) -> io::Result<bool> {
@@ -578,6 +578,12 @@ enum Wait {
 }
 
 impl Wait {
+    /// Until `timeout` from now; `Forever` when that is past what an `Instant` holds
+    /// (`Duration::MAX`).
+    fn after(timeout: Duration) -> Wait {
+        crate::time::deadline_in(timeout).map_or(Wait::Forever, Wait::Until)
+    }
+
     /// Sleeps on `word` while it holds `seq`; false if the time is up.
     fn sleep(self, word: &AtomicU32, seq: u32) -> bool {
         match self {

@@ -106,7 +106,7 @@ impl RLock {
 
     /// Like [`lock`](RLock::lock), giving up after `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> RLockResult<'_> {
-        self.lock_until(Some(Instant::now() + timeout))
+        self.lock_until(crate::time::deadline_in(timeout))
     }
 
     fn lock_until(&self, deadline: Option<Instant>) -> RLockResult<'_> {

@@ -159,7 +159,7 @@ impl Semaphore {
 
     /// Takes a permit, waiting at most `timeout`; `Ok(None)` on timeout.
     pub fn acquire_timeout(&self, timeout: Duration) -> io::Result<Option<Permit<'_>>> {
-        self.acquire_until(Some(Instant::now() + timeout))
+        self.acquire_until(crate::time::deadline_in(timeout))
     }
 
     /// Takes a permit if one is free now.

@@ -160,7 +160,7 @@ impl<T: Plain> Array<T> {
         &self,
         timeout: Duration,
     ) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
-        self.lock_until(Some(Instant::now() + timeout))
+        self.lock_until(crate::time::deadline_in(timeout))
     }
 
     fn lock_until(

@@ -34,7 +34,7 @@ fn timeout_deadline(fd: c_int, write: bool) -> Option<Instant> {
     } else {
         c::SO_RCVTIMEO
     };
-    raw::socket_timeout(fd, option).map(|t| Instant::now() + t)
+    raw::socket_timeout(fd, option).and_then(crate::time::deadline_in)
 }
 
 fn user_nonblocking(fd: c_int) -> bool {
@@ -393,7 +393,7 @@ pub(crate) unsafe fn clock_nanosleep(
     } else {
         wanted
     };
-    let deadline = Instant::now() + duration;
+    let deadline = crate::time::instant_in(duration);
     let (rc, left) = match crate::time::sleep_until_or_interrupt(deadline) {
         Ok(()) => (0, Duration::ZERO),
         // A handler ran: EINTR with the time left, as the kernel says it.
@@ -525,7 +525,10 @@ pub(crate) unsafe fn select(
     let deadline = (!timeout.is_null()).then(|| {
         // SAFETY: non-null, valid.
         let t = unsafe { *timeout };
-        Instant::now() + Duration::new(t.tv_sec.max(0) as u64, t.tv_usec.max(0) as u32 * 1000)
+        crate::time::instant_in(Duration::new(
+            t.tv_sec.max(0) as u64,
+            t.tv_usec.clamp(0, 999_999) as u32 * 1000,
+        ))
     });
     // SAFETY: each set is null or a valid fd_set, copied by value.
     let (r0, w0, e0) = unsafe {

@@ -87,7 +87,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::hub::io::{self as hub_io, Fail, Interrupts, OnWouldBlock, Owner, Registration, Stop};
 use crate::hub::reactor::Direction;
@@ -188,7 +188,7 @@ impl<S: AsRawFd> GreenFd<S> {
             if self.options.nonblocking.load(Ordering::Relaxed) {
                 OnWouldBlock::Return
             } else {
-                OnWouldBlock::WaitUntil(timeout.map(|t| Instant::now() + t))
+                OnWouldBlock::WaitUntil(timeout.and_then(crate::time::deadline_in))
             }
         };
         hub_io::retry(

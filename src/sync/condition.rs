@@ -53,7 +53,7 @@ impl Condition {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> (MutexGuard<'a, T>, bool) {
-        self.wait_deadline(guard, Some(Instant::now() + timeout))
+        self.wait_deadline(guard, crate::time::deadline_in(timeout))
     }
 
     /// Waits until `condition` is false (Python's `wait_for` with the test inverted, as
@@ -77,9 +77,9 @@ impl Condition {
         timeout: Duration,
         mut condition: impl FnMut(&mut T) -> bool,
     ) -> (MutexGuard<'a, T>, bool) {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::deadline_in(timeout);
         while condition(&mut guard) {
-            let (g, timed_out) = self.wait_deadline(guard, Some(deadline));
+            let (g, timed_out) = self.wait_deadline(guard, deadline);
             guard = g;
             if timed_out {
                 let still = condition(&mut guard);

@@ -78,7 +78,7 @@ impl Event {
     /// assert!(e.wait_timeout(std::time::Duration::from_millis(5)));
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_deadline(Some(Instant::now() + timeout))
+        self.wait_deadline(crate::time::deadline_in(timeout))
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {

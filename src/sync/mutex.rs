@@ -102,7 +102,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.lock_timeout(Duration::from_millis(5)).is_some());
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        let got = self.try_lock_fast() || self.lock_slow(Some(Instant::now() + timeout));
+        let got = self.try_lock_fast() || self.lock_slow(crate::time::deadline_in(timeout));
         got.then(|| MutexGuard::new(self))
     }
 

@@ -231,7 +231,7 @@ impl<T, O: Order<T>> Queue<T, O> {
 
     /// Puts an item, waiting at most `timeout` for room.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_deadline(item, Some(Instant::now() + timeout))
+        self.put_deadline(item, crate::time::deadline_in(timeout))
     }
 
     /// Puts an item if there is room right now.
@@ -246,7 +246,7 @@ impl<T, O: Order<T>> Queue<T, O> {
 
     /// Takes an item, waiting at most `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_deadline(Some(Instant::now() + timeout))
+        self.get_deadline(crate::time::deadline_in(timeout))
     }
 
     /// Takes an item if one is there right now.

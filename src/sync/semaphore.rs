@@ -64,7 +64,16 @@ impl Semaphore {
 
     /// Takes a permit if one is available now.
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
-        let mut state = lock_state(&self.state);
+        self.take_now(&mut lock_state(&self.state))
+    }
+
+    /// Takes a permit under the lock if one is free and nobody queues before us.
+    ///
+    /// # Invariant
+    /// `waiters` is non-empty only while `permits` is 0: `release` hands a permit to the
+    /// first waiter rather than counting it, and a waiter queues only under the same lock
+    /// hold in which it saw no permit.
+    fn take_now(&self, state: &mut State) -> Option<Permit<'_>> {
         if state.permits > 0 && state.waiters.is_empty() {
             state.permits -= 1;
             return Some(Permit { semaphore: self });
@@ -74,7 +83,7 @@ impl Semaphore {
 
     /// Takes a permit, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<Permit<'_>> {
-        self.acquire_deadline(Some(Instant::now() + timeout))
+        self.acquire_deadline(crate::time::deadline_in(timeout))
     }
 
     /// Permits available right now.
@@ -85,17 +94,27 @@ impl Semaphore {
     /// Adds a permit (or hands it to the longest waiter). Also what dropping a `Permit` does;
     /// call it directly for a permit taken with [`Permit::forget`].
     pub fn release(&self) {
+        let _ = self.release_up_to(usize::MAX);
+    }
+
+    /// [`Semaphore::release`], refused if no one waits and `limit` permits are already free.
+    /// One lock hold decides, so two racing releases cannot both pass the check.
+    fn release_up_to(&self, limit: usize) -> Result<(), OverRelease> {
         let next = {
             let mut state = lock_state(&self.state);
             let next = state.waiters.pop_front();
             if next.is_none() {
+                if state.permits >= limit {
+                    return Err(OverRelease);
+                }
                 state.permits += 1;
             }
             next
         };
         if let Some(waiter) = next {
-            waiter.notify(); // the permit goes to it directly
+            waiter.notify(); // the permit goes to it directly: exactly one waiter wakes
         }
+        Ok(())
     }
 
     fn acquire_deadline(&self, deadline: Option<Instant>) -> Option<Permit<'_>> {
@@ -103,7 +122,16 @@ impl Semaphore {
             return Some(permit);
         }
         let waiter = Waiter::for_current();
-        lock_state(&self.state).waiters.push_back(waiter.clone());
+        {
+            // Look again and queue in one lock hold: a release between a failed look and the
+            // queueing would count a permit no one is queued to receive, and this waiter
+            // would then sleep beside a free permit.
+            let mut state = lock_state(&self.state);
+            if let Some(permit) = self.take_now(&mut state) {
+                return Some(permit);
+            }
+            state.waiters.push_back(waiter.clone());
+        }
         let mut give_up = GiveUp {
             semaphore: self,
             waiter: &waiter,
@@ -114,7 +142,10 @@ impl Semaphore {
             deadline,
         );
         give_up.armed = false;
-        (handed || !self.leave_queue(&waiter)).then_some(Permit { semaphore: self })
+        // Timed out, unless a permit was handed over in the meantime (then we hold it). The
+        // permit is made only when we hold one: a `Permit` dropped here would release one
+        // we never had.
+        (handed || !self.leave_queue(&waiter)).then(|| Permit { semaphore: self })
     }
 
     /// Leaves the queue; false if a permit was handed over meanwhile (then we hold it).
@@ -227,13 +258,6 @@ impl BoundedSemaphore {
     /// Gives a permit back; `Err(OverRelease)` (and nothing changes) if that would exceed
     /// the initial number.
     pub fn release(&self) -> Result<(), OverRelease> {
-        {
-            let state = lock_state(&self.inner.state);
-            if state.waiters.is_empty() && state.permits >= self.initial {
-                return Err(OverRelease);
-            }
-        }
-        self.inner.release();
-        Ok(())
+        self.inner.release_up_to(self.initial)
     }
 }
