@@ -226,7 +226,7 @@ fn sync_misc(c: &mut Criterion) {
     );
     group.bench_function("GreenPool(100) map of 100k trivial tasks (per task)", |b| {
         b.iter_custom(|iters| {
-            let pool = greenrt::pool::GreenPool::new(100);
+            let pool = greenrt::pool::GreenPool::new(100).unwrap();
             let mut total = Duration::ZERO;
             for _ in 0..iters.div_ceil(100_000) {
                 let start = Instant::now();
@@ -237,7 +237,7 @@ fn sync_misc(c: &mut Criterion) {
         })
     });
     group.bench_function("ThreadPool(2) submit + result", |b| {
-        let pool = greenrt::thread_pool::ThreadPool::new(2);
+        let pool = greenrt::thread_pool::ThreadPool::new(2).unwrap();
         b.iter(|| pool.submit(|| black_box(1u64)).result().unwrap());
     });
     group.finish();

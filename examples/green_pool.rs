@@ -11,7 +11,7 @@ fn main() {
     } else {
         1
     };
-    let pool = greenrt::pool::GreenPool::new(3);
+    let pool = greenrt::pool::GreenPool::new(3).unwrap();
     let start = Instant::now();
     for task in 0..20u64 {
         let secs = 1 + (task * 7) % 4; // 1..=4, a fixed mix

@@ -128,9 +128,9 @@ fn main() {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build();
-    let green_pool = greenrt::pool::GreenPool::new(concurrency);
+    let green_pool = greenrt::pool::GreenPool::new(concurrency).unwrap();
     let thread_pool =
-        (mode == "threads").then(|| greenrt::thread_pool::ThreadPool::new(concurrency));
+        (mode == "threads").then(|| greenrt::thread_pool::ThreadPool::new(concurrency).unwrap());
     let started = Instant::now();
     let mut seen: HashSet<String> = HashSet::from([start_url.clone()]);
     let mut frontier = vec![start_url];

@@ -12,7 +12,7 @@ fn work(i: u64) -> u64 {
 }
 
 fn main() {
-    let pool = ThreadPool::new(3);
+    let pool = ThreadPool::new(3).unwrap();
 
     println!("[main] collecting with result():");
     let tasks: Vec<_> = (0..20).map(|i| pool.submit(move || work(i))).collect();

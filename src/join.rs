@@ -202,6 +202,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 
 /// A non-generic, crate-internal handle on a green thread: wait for it, kill it. Pools keep
 /// these for the green threads they run, whatever their result types.
+#[derive(Clone)]
 pub(crate) struct Watcher {
     green: Rc<Green>,
 }
@@ -238,6 +239,13 @@ impl Watcher {
 
     /// See [`JoinHandle::kill`].
     pub(crate) fn kill(&self) {
+        self.request_kill();
+        self.wait_finished(None);
+    }
+
+    /// Marks the green thread killed and wakes it, without waiting: it unwinds at its next
+    /// park point, or never starts if it has not yet.
+    pub(crate) fn request_kill(&self) {
         if self.is_finished() {
             return;
         }
@@ -251,7 +259,6 @@ impl Watcher {
             self.green.kill_requested.set(true);
             hub.interrupt(&self.green);
         });
-        self.wait_finished(None);
     }
 }
 

@@ -6,6 +6,8 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
 use crate::join::{JoinError, JoinHandle, Watcher};
@@ -23,7 +25,7 @@ struct Inner {
 /// ```
 /// use std::time::Duration;
 ///
-/// let pool = greenrt::pool::GreenPool::new(3);
+/// let pool = greenrt::pool::GreenPool::new(3).unwrap();
 /// let squares = pool.map(|x: u64| { greenrt::sleep(Duration::from_millis(1)); x * x }, 1..=5);
 /// assert_eq!(squares, [1, 4, 9, 16, 25]);
 /// ```
@@ -42,19 +44,22 @@ impl Drop for Slot {
 }
 
 impl GreenPool {
-    /// A pool that runs at most `size` green threads at once.
-    ///
-    /// # Panics
-    /// If `size` is 0 (nothing could ever run).
-    pub fn new(size: usize) -> GreenPool {
-        assert!(size > 0, "greenrt: a GreenPool needs a size of at least 1");
-        GreenPool {
+    /// A pool that runs at most `size` green threads at once; `InvalidInput` for 0 (nothing
+    /// could ever run), as `ThreadPool::new` and `process::Pool::new`.
+    pub fn new(size: usize) -> io::Result<GreenPool> {
+        if size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "greenrt: a GreenPool needs a size of at least 1",
+            ));
+        }
+        Ok(GreenPool {
             inner: Rc::new(Inner {
                 slots: Semaphore::new(size),
                 size,
                 running: RefCell::new(Vec::new()),
             }),
-        }
+        })
     }
 
     /// Spawns `f` in the pool, first parking the caller while `size` green threads run.
@@ -104,7 +109,7 @@ impl GreenPool {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let pool = greenrt::pool::GreenPool::new(4);
+    /// let pool = greenrt::pool::GreenPool::new(4).unwrap();
     /// let order: Vec<u64> = pool
     ///     .imap_unordered(|ms: u64| { greenrt::sleep(Duration::from_millis(ms)); ms }, [30, 10, 20])
     ///     .map(Result::unwrap)
@@ -125,24 +130,40 @@ impl GreenPool {
         let (pool, out, f) = (self.clone(), results.clone(), Rc::new(f));
         // A feeder spawns the tasks (parking while the pool is full) as the caller consumes.
         let feeder = crate::spawn(move || {
-            let tasks: Vec<_> = items
-                .into_iter()
-                .map(|item| {
+            // However the feeder ends (the input panics, the feeder is killed), the consumer
+            // sees the end of the results instead of waiting forever.
+            let _close = CloseOnDrop(out.clone());
+            let mut tasks = Vec::new();
+            let fed = catch_unwind(AssertUnwindSafe(|| {
+                for item in items {
                     let (f, out) = (f.clone(), out.clone());
-                    pool.spawn(move || {
-                        let outcome =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item)));
+                    tasks.push(pool.spawn(move || {
+                        let outcome = catch_unwind(AssertUnwindSafe(|| f(item)));
+                        if let Err(payload) = &outcome
+                            && crate::hub::park::is_interrupt(&**payload)
+                        {
+                            let Err(payload) = outcome else {
+                                unreachable!()
+                            };
+                            resume_unwind(payload); // killed: the feeder reports `Killed`
+                        }
                         let _ = out.put(outcome.map_err(JoinError::Panicked));
-                    })
-                })
-                .collect();
+                    }));
+                }
+            }));
             let count = tasks.len();
             for task in tasks {
                 if let Err(JoinError::Killed) = task.join() {
                     let _ = out.put(Err(JoinError::Killed));
                 }
             }
-            out.close();
+            if let Err(payload) = fed {
+                if crate::hub::park::is_interrupt(&*payload) {
+                    resume_unwind(payload); // a kill or timeout of the feeder goes on
+                }
+                // The input iterator panicked: the consumer gets that panic as the last item.
+                let _ = out.put(Err(JoinError::Panicked(payload)));
+            }
             count
         });
         ImapUnordered {
@@ -151,20 +172,28 @@ impl GreenPool {
         }
     }
 
-    /// Parks until every green thread of the pool has finished.
+    /// Parks until every green thread of the pool has finished — also those spawned while it
+    /// waits. Interrupted (a `timeout`, a kill), it forgets no one: the next `join` waits for
+    /// the members still running.
     pub fn join(&self) {
-        let running = std::mem::take(&mut *self.inner.running.borrow_mut());
-        for watcher in running {
-            watcher.wait_finished(None);
+        while let Some(member) = self.first_running() {
+            member.wait_finished(None);
         }
     }
 
-    /// Kills every green thread of the pool (each unwinds at its park point).
+    /// Kills every green thread of the pool: all are marked first, so members that have not
+    /// started yet never start, then waited for (each unwinds at its park point).
     pub fn kill_all(&self) {
-        let running = std::mem::take(&mut *self.inner.running.borrow_mut());
-        for watcher in running {
-            watcher.kill();
-        }
+        let members = self.inner.running.borrow().clone();
+        members.iter().for_each(Watcher::request_kill);
+        self.join();
+    }
+
+    /// The first member not finished yet, dropping the finished ones from the list.
+    fn first_running(&self) -> Option<Watcher> {
+        let mut running = self.inner.running.borrow_mut();
+        running.retain(|w| !w.is_finished());
+        running.first().cloned()
     }
 
     /// How many more green threads could start right now without waiting.
@@ -175,6 +204,15 @@ impl GreenPool {
     /// The most green threads the pool runs at once.
     pub fn size(&self) -> usize {
         self.inner.size
+    }
+}
+
+/// Closes the results queue of an `imap_unordered` when its feeder ends, however it ends.
+struct CloseOnDrop<R>(Rc<Queue<Result<R, JoinError>>>);
+
+impl<R> Drop for CloseOnDrop<R> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 

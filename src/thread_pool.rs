@@ -15,6 +15,7 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar};
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub enum TaskError {
     Panicked(Box<dyn Any + Send + 'static>),
     /// The task was cancelled before it started.
     Cancelled,
+    /// The task was submitted after [`ThreadPool::shutdown`] and never ran.
+    Rejected,
 }
 
 impl TaskError {
@@ -51,6 +54,7 @@ impl fmt::Debug for TaskError {
                 write!(f, "Panicked({:?})", self.panic_message().unwrap_or(".."))
             }
             TaskError::Cancelled => f.write_str("Cancelled"),
+            TaskError::Rejected => f.write_str("Rejected"),
         }
     }
 }
@@ -62,6 +66,7 @@ impl fmt::Display for TaskError {
                 write!(f, "task panicked: {}", self.panic_message().unwrap_or(".."))
             }
             TaskError::Cancelled => f.write_str("task was cancelled"),
+            TaskError::Rejected => f.write_str("task submitted after the pool shut down"),
         }
     }
 }
@@ -109,12 +114,15 @@ impl<T: Send + 'static> Task<T> {
         self.state.done.is_set()
     }
 
-    /// Cancels the job if it has not started; returns whether it did.
+    /// Cancels the job if it has not started; returns whether the task is now cancelled
+    /// (true again for a task cancelled before, as in `concurrent.futures`).
     pub fn cancel(&self) -> bool {
         let callbacks = {
             let mut status = lock_state(&self.state.status);
-            if !matches!(status.0, Status::Pending) {
-                return false;
+            match status.0 {
+                Status::Pending => {}
+                Status::Done(Err(TaskError::Cancelled)) => return true,
+                _ => return false,
             }
             status.0 = Status::Done(Err(TaskError::Cancelled));
             std::mem::take(&mut status.1)
@@ -125,11 +133,13 @@ impl<T: Send + 'static> Task<T> {
 
     /// Runs `callback` with the outcome when the job finishes — on the worker thread that
     /// finished it — or at once, on this thread, if it already has. Callbacks run while the
-    /// task's state is locked: they must not call methods of the same task.
+    /// task's state is locked: they must not call methods of the same task. A callback that
+    /// panics is reported (by the panic hook, as any panic) and does not stop the others, nor
+    /// reach the code that added it.
     pub fn add_done_callback(&self, callback: impl FnOnce(&Result<T, TaskError>) + Send + 'static) {
         let mut status = lock_state(&self.state.status);
         match &status.0 {
-            Status::Done(outcome) => callback(outcome),
+            Status::Done(outcome) => run_callback(Box::new(callback), outcome),
             Status::Taken => panic!("greenrt: add_done_callback after the result was taken"),
             _ => status.1.push(Box::new(callback)),
         }
@@ -150,13 +160,17 @@ fn finish<T>(state: &TaskState<T>, callbacks: Vec<Callback<T>>) {
         let status = lock_state(&state.status);
         if let Status::Done(outcome) = &status.0 {
             for callback in callbacks {
-                // A panicking callback is reported by the panic hook and must not take the
-                // worker (or the waiters' wake-up) down with it.
-                let _ = catch_unwind(AssertUnwindSafe(|| callback(outcome)));
+                run_callback(callback, outcome);
             }
         }
     }
     state.done.set();
+}
+
+/// Runs one done-callback. A panicking callback is reported by the panic hook and must not
+/// take the worker, the other callbacks or the waiters' wake-up down with it.
+fn run_callback<T>(callback: Callback<T>, outcome: &Result<T, TaskError>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| callback(outcome)));
 }
 
 struct Shared {
@@ -168,7 +182,7 @@ struct Shared {
 /// A fixed set of OS worker threads; see the module docs.
 ///
 /// ```
-/// let pool = greenrt::thread_pool::ThreadPool::new(3);
+/// let pool = greenrt::thread_pool::ThreadPool::new(3).unwrap();
 /// let task = pool.submit(|| 6 * 7);
 /// assert_eq!(task.result().unwrap(), 42);
 /// let squares = pool.map(|i: u64| i * i, 0..5);
@@ -180,34 +194,41 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// Starts `workers` OS threads.
-    ///
-    /// # Panics
-    /// If `workers` is 0, or a thread cannot be started.
-    pub fn new(workers: usize) -> ThreadPool {
-        assert!(
-            workers > 0,
-            "greenrt: a ThreadPool needs at least one worker"
-        );
+    /// Starts `workers` OS threads; `InvalidInput` for 0 (as `process::Pool::new` and
+    /// `GreenPool::new`), or the error of a thread that could not start.
+    pub fn new(workers: usize) -> io::Result<ThreadPool> {
+        if workers == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "greenrt: a ThreadPool needs at least one worker",
+            ));
+        }
         let shared = Arc::new(Shared {
             jobs: std::sync::Mutex::new((VecDeque::new(), false)),
             available: Condvar::new(),
             exited: (0..workers).map(|_| Event::new()).collect(),
         });
+        let pool = ThreadPool {
+            shared: shared.clone(),
+        };
         for i in 0..workers {
             let shared = shared.clone();
-            std::thread::Builder::new()
+            let started = std::thread::Builder::new()
                 .name(format!("greenrt-worker-{i}"))
-                .spawn(move || work(&shared, i))
-                .expect("greenrt: cannot start a ThreadPool worker");
+                .spawn(move || work(&shared, i));
+            if let Err(e) = started {
+                // The workers already started exit once shut down; the missing ones count as
+                // exited so that the shutdown's wait does not wait for them.
+                pool.shared.exited[i..].iter().for_each(Event::set);
+                return Err(e);
+            }
         }
-        ThreadPool { shared }
+        Ok(pool)
     }
 
-    /// Queues `f` for a worker and returns its [`Task`].
-    ///
-    /// # Panics
-    /// After [`ThreadPool::shutdown`].
+    /// Queues `f` for a worker and returns its [`Task`]. After [`ThreadPool::shutdown`] the
+    /// job never runs: the task is done at once with `Err(TaskError::Rejected)` (the process
+    /// pool answers a task after `close` the same way).
     pub fn submit<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Task<T> {
         let state = Arc::new(TaskState {
             status: std::sync::Mutex::new((Status::Pending, Vec::new())),
@@ -217,7 +238,12 @@ impl ThreadPool {
         let job: Job = Box::new(move || run_job(&job_state, f));
         {
             let mut jobs = lock_state(&self.shared.jobs);
-            assert!(!jobs.1, "greenrt: submit after ThreadPool::shutdown");
+            if jobs.1 {
+                drop(jobs);
+                lock_state(&state.status).0 = Status::Done(Err(TaskError::Rejected));
+                state.done.set();
+                return Task { state };
+            }
             jobs.0.push_back(job);
         }
         self.shared.available.notify_one();
@@ -245,9 +271,7 @@ impl ThreadPool {
             .map(|t| match t.result() {
                 Ok(value) => value,
                 Err(TaskError::Panicked(p)) => std::panic::resume_unwind(p),
-                Err(TaskError::Cancelled) => {
-                    panic!("greenrt: a ThreadPool::map task was cancelled")
-                }
+                Err(e) => panic!("greenrt: a ThreadPool::map task did not run: {e}"),
             })
             .collect()
     }

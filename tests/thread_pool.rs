@@ -10,13 +10,13 @@ use greenrt::thread_pool::{TaskError, ThreadPool};
 
 #[test]
 fn smoke_submit_and_result() {
-    let pool = ThreadPool::new(2);
+    let pool = ThreadPool::new(2).unwrap();
     assert_eq!(pool.submit(|| 1 + 1).result().unwrap(), 2);
 }
 
 #[test]
 fn results_and_callbacks_for_twenty_tasks_on_three_threads() {
-    let pool = ThreadPool::new(3);
+    let pool = ThreadPool::new(3).unwrap();
     let tasks: Vec<_> = (0..20u64)
         .map(|i| pool.submit(move || i * (i + 1)))
         .collect();
@@ -35,7 +35,7 @@ fn results_and_callbacks_for_twenty_tasks_on_three_threads() {
 
 #[test]
 fn a_callback_added_after_completion_runs_at_once() {
-    let pool = ThreadPool::new(1);
+    let pool = ThreadPool::new(1).unwrap();
     let t = pool.submit(|| "done");
     while !t.done() {
         greenrt::sleep(Duration::from_millis(1));
@@ -50,7 +50,7 @@ fn a_callback_added_after_completion_runs_at_once() {
 
 #[test]
 fn panics_report_through_result_and_cancel_works_before_start() {
-    let pool = ThreadPool::new(1);
+    let pool = ThreadPool::new(1).unwrap();
     let blocker = pool.submit(|| std::thread::sleep(Duration::from_millis(50)));
     let queued = pool.submit(|| 1);
     assert!(queued.cancel(), "not started yet: cancellable");
@@ -73,7 +73,7 @@ fn panics_report_through_result_and_cancel_works_before_start() {
 
 #[test]
 fn waiting_for_a_result_parks_only_the_green_thread() {
-    let pool = ThreadPool::new(1);
+    let pool = ThreadPool::new(1).unwrap();
     let ticker = util::Ticker::start(5, Duration::from_millis(5));
     let slow = pool.submit(|| {
         std::thread::sleep(Duration::from_millis(60));
@@ -86,7 +86,7 @@ fn waiting_for_a_result_parks_only_the_green_thread() {
 
 #[test]
 fn result_timeout_gives_the_handle_back() {
-    let pool = ThreadPool::new(1);
+    let pool = ThreadPool::new(1).unwrap();
     let t = pool.submit(|| {
         std::thread::sleep(Duration::from_millis(50));
         9
@@ -107,7 +107,7 @@ fn result_timeout_gives_the_handle_back() {
 fn shutdown_right_after_work_never_reports_a_false_deadlock() {
     let child = greenrt::process::Process::spawn(|| {
         for _ in 0..3000 {
-            let pool = greenrt::thread_pool::ThreadPool::new(3);
+            let pool = greenrt::thread_pool::ThreadPool::new(3).unwrap();
             assert_eq!(pool.submit(|| 6 * 7).result().unwrap(), 42);
             assert_eq!(pool.map(|i: u64| i * i, 0..5), [0, 1, 4, 9, 16]);
             pool.shutdown(true);
@@ -118,4 +118,59 @@ fn shutdown_right_after_work_never_reports_a_false_deadlock() {
         child.join().unwrap().success(),
         "the child reported a deadlock (see stderr)"
     );
+}
+
+#[test]
+fn a_panicking_done_callback_is_contained_before_and_after_completion() {
+    let pool = ThreadPool::new(1).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(greenrt::sync::Event::new());
+    let g = gate.clone();
+    let task = pool.submit(move || {
+        g.wait();
+        5
+    });
+    let r = ran.clone();
+    task.add_done_callback(move |_| panic!("callback one fails"));
+    task.add_done_callback(move |out| {
+        assert_eq!(*out.as_ref().unwrap(), 5);
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    gate.set();
+    while !task.done() {
+        greenrt::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        1,
+        "the callback after the panicking one ran"
+    );
+    // Added after completion: runs at once, here, and its panic does not reach us either.
+    task.add_done_callback(|_| panic!("late callback fails"));
+    let r = ran.clone();
+    task.add_done_callback(move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+    assert_eq!(task.result().unwrap(), 5);
+}
+
+#[test]
+fn cancel_twice_says_cancelled_twice() {
+    let pool = ThreadPool::new(1).unwrap();
+    let blocker = pool.submit(|| std::thread::sleep(Duration::from_millis(50)));
+    let queued = pool.submit(|| 1);
+    assert!(queued.cancel());
+    assert!(queued.cancel(), "an already cancelled task is cancelled");
+    assert!(matches!(queued.result(), Err(TaskError::Cancelled)));
+    blocker.result().unwrap();
+}
+
+#[test]
+fn submit_after_shutdown_is_a_rejected_task_not_a_panic() {
+    let pool = ThreadPool::new(1).unwrap();
+    pool.shutdown(true);
+    let late = pool.submit(|| 1);
+    assert!(late.done());
+    assert!(matches!(late.result(), Err(TaskError::Rejected)));
 }

@@ -79,6 +79,12 @@ fn off_hub_panic() -> ! {
 /// The unwind payload of a killed green thread.
 pub(crate) struct KillUnwind;
 
+/// True for the unwind payloads of a kill or an expired `timeout`: code that catches unwinds
+/// (to turn a panic into a value) must let these go on.
+pub(crate) fn is_interrupt(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<KillUnwind>() || payload.is::<TimeoutUnwind>()
+}
+
 /// The unwind payload of an expired `timeout` scope.
 pub(crate) struct TimeoutUnwind {
     pub(crate) scope: u64,

@@ -65,7 +65,10 @@ static RESOLVER: crate::sys::per_process::PerProcess<crate::thread_pool::ThreadP
     crate::sys::per_process::PerProcess::new();
 
 pub(crate) fn resolver() -> &'static crate::thread_pool::ThreadPool {
-    RESOLVER.get(|| crate::thread_pool::ThreadPool::new(4))
+    RESOLVER.get(|| {
+        crate::thread_pool::ThreadPool::new(4)
+            .expect("greenrt: cannot start the name-lookup threads")
+    })
 }
 
 /// From now on, blocking socket calls and sleeps made on green threads in this process park

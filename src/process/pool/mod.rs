@@ -125,15 +125,15 @@ impl fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// Starts a pool of `workers` processes (each with its own hub).
-    ///
-    /// # Panics
-    /// If `workers` is 0.
+    /// Starts a pool of `workers` processes (each with its own hub); `InvalidInput` for 0,
+    /// as `ThreadPool::new` and `GreenPool::new`.
     pub fn new(workers: usize) -> io::Result<Pool> {
-        assert!(
-            workers > 0,
-            "greenrt: a process Pool needs at least one worker"
-        );
+        if workers == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "greenrt: a process Pool needs at least one worker",
+            ));
+        }
         let small = QueueBuilder::new().capacity(64 * 1024);
         let ch = Channels {
             control: small.build()?,
