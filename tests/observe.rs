@@ -3,6 +3,14 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+/// Tracing is process-wide (a trace holds the records of every hub that ended while it was
+/// on): the tests that trace take turns.
+static TRACING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn tracing_turn() -> std::sync::MutexGuard<'static, ()> {
+    TRACING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn stats_and_dump_agree_with_a_known_workload() {
     let before = greenrt::stats();
@@ -193,6 +201,7 @@ fn sigusr1_prints_the_dump_of_every_hub() {
 
 #[test]
 fn trace_is_json_with_well_nested_slices_that_match_the_workload() {
+    let _turn = tracing_turn();
     std::thread::spawn(|| {
         greenrt::trace::start();
         let lock = Rc::new(greenrt::sync::Mutex::new(0));
@@ -214,7 +223,24 @@ fn trace_is_json_with_well_nested_slices_that_match_the_workload() {
         let trace = greenrt::trace::stop();
         let json: serde_json::Value = serde_json::from_str(&trace.to_json()).expect("valid JSON");
         let events = json["traceEvents"].as_array().unwrap();
-        let count = |name: &str| events.iter().filter(|e| e["name"] == name).count();
+        // Hubs of other tests that end meanwhile add their records: look at our workers only.
+        let workers: Vec<u64> = events
+            .iter()
+            .filter(|e| e["ph"] == "M")
+            .filter(|e| {
+                e["args"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("'worker-"))
+            })
+            .filter_map(|e| e["tid"].as_u64())
+            .collect();
+        let count = |name: &str| {
+            events
+                .iter()
+                .filter(|e| e["name"] == name)
+                .filter(|e| e["tid"].as_u64().is_some_and(|t| workers.contains(&t)))
+                .count()
+        };
         assert_eq!(count("spawn"), 3);
         assert_eq!(count("exit"), 3);
         let names: Vec<&str> = events
@@ -262,6 +288,87 @@ fn trace_is_json_with_well_nested_slices_that_match_the_workload() {
     .unwrap();
 }
 
+/// (name, start µs, duration µs) of every slice on the track of the green thread `name`.
+fn slices_of(json: &serde_json::Value, name: &str) -> Vec<(String, f64, f64)> {
+    let events = json["traceEvents"].as_array().unwrap();
+    let tid = events
+        .iter()
+        .find(|e| {
+            e["ph"] == "M"
+                && e["args"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with(name))
+        })
+        .and_then(|e| e["tid"].as_u64())
+        .unwrap_or_else(|| panic!("no track for {name}"));
+    let mut slices: Vec<_> = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["tid"].as_u64() == Some(tid))
+        .map(|e| {
+            let name = e["name"].as_str().unwrap().to_string();
+            (name, e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap())
+        })
+        .collect();
+    slices.sort_by(|a, b| a.1.total_cmp(&b.1));
+    slices
+}
+
+#[test]
+fn a_sleeper_is_drawn_running_then_parked_for_its_whole_sleep() {
+    let _turn = tracing_turn();
+    std::thread::spawn(|| {
+        greenrt::trace::start();
+        let sleeper = greenrt::Builder::new()
+            .name("sleeper".into())
+            .spawn(|| greenrt::sleep(Duration::from_millis(200)))
+            .unwrap();
+        let yielder = greenrt::Builder::new()
+            .name("yielder".into())
+            .spawn(|| (0..3).for_each(|_| greenrt::yield_now()))
+            .unwrap();
+        sleeper.join().unwrap();
+        yielder.join().unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&greenrt::trace::stop().to_json()).unwrap();
+
+        let slices = slices_of(&json, "'sleeper'");
+        let parks: Vec<_> = slices.iter().filter(|s| s.0 == "parked: a sleep").collect();
+        assert_eq!(parks.len(), 1, "{slices:?}");
+        let park = parks[0];
+        assert!(
+            (190_000.0..1_000_000.0).contains(&park.2),
+            "the 200 ms sleep is a {} µs parked slice: {slices:?}",
+            park.2
+        );
+        let run = slices.iter().find(|s| s.0 == "run").expect("a run slice");
+        assert!(
+            run.1 + run.2 <= park.1 + 1.0,
+            "it ran before it parked: {slices:?}"
+        );
+        assert!(
+            slices
+                .iter()
+                .filter(|s| s.0 == "ready")
+                .all(|s| s.2 < 50_000.0),
+            "no long ready slice while it slept: {slices:?}"
+        );
+
+        // A yield is drawn as run, then ready until the next run.
+        let yields = slices_of(&json, "'yielder'");
+        assert_eq!(
+            yields.iter().filter(|s| s.0 == "run").count(),
+            4,
+            "{yields:?}"
+        );
+        assert!(
+            yields.iter().all(|s| !s.0.starts_with("parked")),
+            "{yields:?}"
+        );
+    })
+    .join()
+    .unwrap();
+}
+
 /// Checks that `xml` is well formed in the simple way our SVG needs: tags balance.
 fn tags_balance(xml: &str) -> bool {
     let mut stack: Vec<String> = Vec::new();
@@ -284,6 +391,7 @@ fn tags_balance(xml: &str) -> bool {
 
 #[test]
 fn svg_timeline_is_valid_xml_with_one_row_per_green_thread() {
+    let _turn = tracing_turn();
     std::thread::spawn(|| {
         greenrt::trace::start();
         let hs: Vec<_> = (0..4)

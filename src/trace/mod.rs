@@ -168,7 +168,14 @@ pub(crate) enum Item {
 }
 
 /// Turns one hub's records into items: per green thread, each record ends the state that
-/// began at the previous one.
+/// began at the previous one. A green thread's records come as
+///
+/// ```text
+///   Spawn ─ ready ─ Run ─ run ─ Park(w) ─ parked: w ─ (Stop) ─ ... ─ Wake ─ ready ─ Run ...
+///                         └─ run ─ Stop ─ ready (a yield) ─ Run ...
+/// ```
+///
+/// so a Stop right after a Park changes nothing: the green thread stays parked until woken.
 fn buffer_items(b: &Buffer, origin: u64, out: &mut Vec<Item>) {
     let us = |t: u64| t.saturating_sub(origin) as f64 / 1000.0;
     out.push(Item::Track {
@@ -209,11 +216,19 @@ fn buffer_items(b: &Buffer, origin: u64, out: &mut Vec<Item>) {
                 since.insert(g, (r.t, "run".into(), String::new()));
             }
             What::Stop => {
-                close(out, g, r.t, &mut since);
-                // Until a park or the next run: queued again (a yield).
-                since.insert(g, (r.t, "ready".into(), "\"after\":\"a yield\"".into()));
+                // A green thread that parked stays parked (its Park record came just before
+                // it stopped); one that stopped running without parking yielded: it is
+                // queued again until its next run.
+                let parked = since
+                    .get(&g)
+                    .is_some_and(|(_, name, _)| name.starts_with("parked"));
+                if !parked {
+                    close(out, g, r.t, &mut since);
+                    since.insert(g, (r.t, "ready".into(), "\"after\":\"a yield\"".into()));
+                }
             }
             What::Park(wait) => {
+                close(out, g, r.t, &mut since); // the run slice ends where the park begins
                 let reason = wait.to_string();
                 since.insert(
                     g,
@@ -268,7 +283,7 @@ fn buffer_items(b: &Buffer, origin: u64, out: &mut Vec<Item>) {
     }
 }
 
-/// JSON (and XML-safe) string escaping for names and reasons.
+/// JSON string escaping for names and reasons (the SVG export escapes for XML itself).
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
