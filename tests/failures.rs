@@ -60,6 +60,64 @@ fn stack_overflow_is_reported_by_name_and_aborts() {
     assert!(line.ends_with(") has overflowed its stack"), "got: {line}");
 }
 
+/// Runs `role` in a child and checks it aborted with a coroutine overflow report naming `kind`.
+fn assert_coroutine_overflow_report(test: &str, role: &str, kind: &str) -> String {
+    let out = run_child(test, role);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "stderr: {stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("has overflowed its stack"))
+        .unwrap_or_else(|| panic!("no report: {stderr}"))
+        .to_string();
+    assert!(
+        line.starts_with(&format!("greenrt: a {kind} has overflowed its stack")),
+        "got: {line}"
+    );
+    line
+}
+
+#[test]
+fn a_generator_or_greenlet_overflow_is_reported_and_aborts() {
+    let test = "a_generator_or_greenlet_overflow_is_reported_and_aborts";
+    match std::env::var(CHILD_ENV).as_deref() {
+        Ok("generator") => {
+            let mut g = greenrt::coro::Generator::<u64>::new(|_, ()| {
+                recurse(u64::MAX);
+            });
+            let _ = g.next();
+            unreachable!("the overflow aborts the process");
+        }
+        Ok("greenlet") => {
+            let g = greenrt::coro::Greenlet::new(|n: u64| recurse(n));
+            g.switch(u64::MAX);
+            unreachable!("the overflow aborts the process");
+        }
+        Ok("generator-in-green") => {
+            let h = greenrt::Builder::new()
+                .name("host".into())
+                .spawn(|| {
+                    let mut g = greenrt::coro::Generator::<u64>::new(|_, ()| {
+                        recurse(u64::MAX);
+                    });
+                    g.next()
+                })
+                .unwrap();
+            let _ = h.join();
+            unreachable!("the overflow aborts the process");
+        }
+        _ => {}
+    }
+    assert_coroutine_overflow_report(test, "generator", "Generator");
+    assert_coroutine_overflow_report(test, "greenlet", "Greenlet");
+    let line = assert_coroutine_overflow_report(test, "generator-in-green", "Generator");
+    assert!(
+        line.contains("(inside green thread 'host', id "),
+        "got: {line}"
+    );
+}
+
 #[test]
 fn overflow_of_the_main_thread_stack_is_still_std_s_report() {
     if std::env::var(CHILD_ENV).as_deref() == Ok("main-overflow") {

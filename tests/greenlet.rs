@@ -102,3 +102,63 @@ fn dropping_a_suspended_greenlet_unwinds_it() {
     drop(g);
     assert_eq!(drops.dropped(), 1);
 }
+
+#[test]
+fn a_childs_panic_goes_to_its_parent_which_may_catch_it() {
+    let log = Log::default();
+    let (lp, lc) = (log.clone(), log.clone());
+    let parent = Greenlet::new(move |v: u32| {
+        lp.push("parent starts");
+        let lc = lc.clone();
+        let child = Greenlet::new(move |_: u32| -> u32 {
+            lc.push("child starts");
+            panic!("child failed");
+        });
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child.switch(v)));
+        let msg = caught
+            .unwrap_err()
+            .downcast_ref::<&str>()
+            .copied()
+            .unwrap_or("");
+        lp.push(format!("parent caught: {msg}"));
+        assert!(child.is_dead());
+        v + 1
+    });
+    assert_eq!(
+        parent.switch(41),
+        42,
+        "the parent's handler ran and returned to the root"
+    );
+    assert_eq!(
+        log.lines(),
+        [
+            "parent starts",
+            "child starts",
+            "parent caught: child failed"
+        ]
+    );
+}
+
+#[test]
+fn an_uncaught_panic_goes_up_through_every_parent_to_the_root() {
+    let log = Log::default();
+    let l = log.clone();
+    let parent = Greenlet::new(move |v: u32| {
+        let child = Greenlet::new(|_: u32| -> u32 { panic!("deep failure") });
+        let _guard = util::OnDrop(Box::new(move || l.push("parent unwound")));
+        child.switch(v) // the child's panic is raised here and not caught
+    });
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parent.switch(1)));
+    let msg = out
+        .unwrap_err()
+        .downcast_ref::<&str>()
+        .copied()
+        .unwrap_or("");
+    assert_eq!(msg, "deep failure");
+    assert_eq!(
+        log.lines(),
+        ["parent unwound"],
+        "the parent was not skipped"
+    );
+    assert!(parent.is_dead());
+}

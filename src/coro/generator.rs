@@ -22,6 +22,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::DepthGuard;
 use crate::hub::DEFAULT_STACK_SIZE;
+use crate::hub::park::OffHubKind;
 use crate::hub::stack::GreenStack;
 
 /// What one [`Generator::resume`] produced.
@@ -73,6 +74,8 @@ impl<Y, R> fmt::Debug for Co<Y, R> {
 /// ```
 pub struct Generator<Y, R = (), Ret = ()> {
     coro: Coroutine<R, Y, Ret, GreenStack>,
+    /// The stack's guard region, for the overflow report.
+    guard_range: (usize, usize),
 }
 
 impl<Y, R, Ret> Generator<Y, R, Ret>
@@ -91,13 +94,14 @@ where
     {
         let stack = GreenStack::new(DEFAULT_STACK_SIZE)
             .unwrap_or_else(|e| panic!("greenrt: cannot map a generator stack: {e}"));
+        let guard_range = stack.guard_range();
         let coro = Coroutine::with_stack(stack, move |yielder: &Yielder<R, Y>, first: R| {
             // SAFETY: `Co` is a `repr(transparent)` wrapper around `Yielder<R, Y>`, so the
             // two references have the same layout and lifetime.
             let co = unsafe { &*(yielder as *const Yielder<R, Y> as *const Co<Y, R>) };
             body(co, first)
         });
-        Generator { coro }
+        Generator { coro, guard_range }
     }
 
     /// Runs the body until it yields or returns. The first call starts it with `value`.
@@ -111,7 +115,7 @@ where
             !self.coro.done(),
             "greenrt: resume of a generator that has already completed"
         );
-        let _body_runs = DepthGuard::enter();
+        let _body_runs = DepthGuard::enter(OffHubKind::Generator, self.guard_range);
         match self.coro.resume(value) {
             CoroutineResult::Yield(y) => GeneratorState::Yielded(y),
             CoroutineResult::Return(ret) => GeneratorState::Complete(ret),
@@ -126,7 +130,7 @@ where
     /// Ends the generator now: a suspended body unwinds from its `yield_` (its destructors
     /// run), an unstarted one is dropped. Python's `close()`. Closing twice does nothing.
     pub fn close(&mut self) {
-        let _body_runs = DepthGuard::enter(); // destructors run on the generator's stack
+        let _body_runs = DepthGuard::enter(OffHubKind::Generator, self.guard_range); // destructors run on the generator's stack
         self.coro.force_unwind();
     }
 }
@@ -149,7 +153,7 @@ impl<Y: 'static, Ret: 'static> Iterator for Generator<Y, (), Ret> {
 impl<Y, R, Ret> Drop for Generator<Y, R, Ret> {
     /// Dropping a suspended generator closes it: its body unwinds and its destructors run.
     fn drop(&mut self) {
-        let _body_runs = DepthGuard::enter();
+        let _body_runs = DepthGuard::enter(OffHubKind::Generator, self.guard_range);
         self.coro.force_unwind();
     }
 }

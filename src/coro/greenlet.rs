@@ -22,24 +22,45 @@
 //! ```
 //!
 //! A finished greenlet hands its return value to its *parent*: the greenlet that was running
-//! when it was made (or the root). Each switch costs two corosensei transfers (up, then down)
-//! instead of one; that is the price of symmetry on an asymmetric base.
+//! when it was made (or the root). A greenlet that ends with a panic hands the panic to its
+//! parent the same way, as greenlet raises an uncaught exception in the parent: the parent's
+//! pending `switch` panics with it (the parent may catch it), and a panic that reaches the
+//! root comes out of the root's `switch`. Each switch costs two corosensei transfers (up, then
+//! down) instead of one; that is the price of symmetry on an asymmetric base.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::DepthGuard;
 use crate::hub::DEFAULT_STACK_SIZE;
+use crate::hub::park::OffHubKind;
 use crate::hub::stack::GreenStack;
 
 /// What a greenlet asks the trampoline when it suspends.
 struct SwitchTo<V>(Rc<Inner<V>>, V);
 
-type GreenletCoro<V> = Coroutine<V, SwitchTo<V>, V, GreenStack>;
+/// What a greenlet is resumed with: a value, or the panic of a child that ended with one.
+enum Resume<V> {
+    Value(V),
+    Panic(Box<dyn Any + Send>),
+}
+
+impl<V> Resume<V> {
+    /// The value, or the panic raised here.
+    fn into_value(self) -> V {
+        match self {
+            Resume::Value(value) => value,
+            Resume::Panic(payload) => resume_unwind(payload),
+        }
+    }
+}
+
+type GreenletCoro<V> = Coroutine<Resume<V>, SwitchTo<V>, V, GreenStack>;
 
 struct Inner<V> {
     coro: RefCell<Option<GreenletCoro<V>>>,
@@ -49,7 +70,9 @@ struct Inner<V> {
     ///
     /// # Invariant
     /// Null, or the yielder on our own stack, valid while our coroutine is unfinished.
-    yielder: Cell<*const Yielder<V, SwitchTo<V>>>,
+    yielder: Cell<*const Yielder<Resume<V>, SwitchTo<V>>>,
+    /// Our stack's guard region, for the overflow report.
+    guard_range: (usize, usize),
 }
 
 thread_local! {
@@ -102,19 +125,20 @@ impl<V: 'static> Greenlet<V> {
     pub fn new(f: impl FnOnce(V) -> V + 'static) -> Greenlet<V> {
         let stack = GreenStack::new(DEFAULT_STACK_SIZE)
             .unwrap_or_else(|e| panic!("greenrt: cannot map a greenlet stack: {e}"));
+        let guard_range = stack.guard_range();
         let inner = Rc::new_cyclic(|weak: &std::rc::Weak<Inner<V>>| {
             let me = weak.clone();
-            let coro =
-                Coroutine::with_stack(stack, move |yielder: &Yielder<V, SwitchTo<V>>, first: V| {
-                    if let Some(me) = me.upgrade() {
-                        me.yielder.set(yielder);
-                    }
-                    f(first)
-                });
+            let body = move |yielder: &Yielder<Resume<V>, SwitchTo<V>>, first: Resume<V>| {
+                if let Some(me) = me.upgrade() {
+                    me.yielder.set(yielder);
+                }
+                f(first.into_value())
+            };
             Inner {
-                coro: RefCell::new(Some(coro)),
+                coro: RefCell::new(Some(Coroutine::with_stack(stack, body))),
                 parent: current::<V>(),
                 yielder: Cell::new(std::ptr::null()),
+                guard_range,
             }
         });
         Greenlet { inner }
@@ -124,6 +148,10 @@ impl<V: 'static> Greenlet<V> {
     /// from the `switch` it is suspended in. Returns the value that control comes back with —
     /// from a later `switch` into the caller, or the return value of a greenlet whose parent
     /// the caller is. Switching to a finished greenlet goes to its parent.
+    ///
+    /// # Panics
+    /// With the panic of a greenlet whose parent the caller is, if that greenlet ended with
+    /// one (greenlet raises a child's uncaught exception in its parent).
     pub fn switch(&self, value: V) -> V {
         match current::<V>() {
             Some(me) if Rc::ptr_eq(&me, &self.inner) => value,
@@ -132,9 +160,10 @@ impl<V: 'static> Greenlet<V> {
                 drop(me);
                 // SAFETY: by the field's invariant the yielder is on the running greenlet's
                 // stack, and we are running on that stack (it is CURRENT).
-                unsafe { (*yielder).suspend(SwitchTo(self.inner.clone(), value)) }
+                let resumed = unsafe { (*yielder).suspend(SwitchTo(self.inner.clone(), value)) };
+                resumed.into_value() // a child's panic comes out here, in its parent
             }
-            None => trampoline(self.inner.clone(), value),
+            None => trampoline(self.inner.clone(), value).into_value(),
         }
     }
 
@@ -159,40 +188,47 @@ fn current<V: 'static>() -> Option<Rc<Inner<V>>> {
     }
 }
 
-/// The loop that runs greenlets for a root `switch`. See the module docs.
-fn trampoline<V: 'static>(mut target: Rc<Inner<V>>, mut value: V) -> V {
+/// The loop that runs greenlets for a root `switch`. See the module docs. Returns what
+/// reaches the root: a value, or a panic no greenlet caught.
+fn trampoline<V: 'static>(mut target: Rc<Inner<V>>, value: V) -> Resume<V> {
+    let mut input = Resume::Value(value);
     loop {
         if target.coro.borrow().as_ref().is_none_or(|c| c.done()) {
-            // A finished greenlet: the value goes on to its parent.
+            // A finished greenlet: the value (or panic) goes on to its parent.
             match target.parent.clone() {
                 Some(parent) => target = parent,
-                None => return value,
+                None => return input,
             }
             continue;
         }
-        match run_one(&target, value) {
-            CoroutineResult::Yield(SwitchTo(next, v)) => (target, value) = (next, v),
-            CoroutineResult::Return(v) => {
-                target.coro.borrow_mut().take(); // frees its stack
-                match target.parent.clone() {
-                    Some(parent) => (target, value) = (parent, v),
-                    None => return v,
-                }
+        let ended = match run_one(&target, input) {
+            Ok(CoroutineResult::Yield(SwitchTo(next, v))) => {
+                (target, input) = (next, Resume::Value(v));
+                continue;
             }
+            Ok(CoroutineResult::Return(v)) => Resume::Value(v),
+            Err(payload) => Resume::Panic(payload),
+        };
+        target.coro.borrow_mut().take(); // frees its stack
+        match target.parent.clone() {
+            Some(parent) => (target, input) = (parent, ended),
+            None => return ended,
         }
     }
 }
 
-/// Resumes one greenlet with CURRENT pointing at it.
-fn run_one<V: 'static>(target: &Rc<Inner<V>>, value: V) -> CoroutineResult<SwitchTo<V>, V> {
+/// Resumes one greenlet with CURRENT pointing at it; `Err` with the payload if it panicked.
+fn run_one<V: 'static>(
+    target: &Rc<Inner<V>>,
+    input: Resume<V>,
+) -> Result<CoroutineResult<SwitchTo<V>, V>, Box<dyn Any + Send>> {
     let previous =
         CURRENT.with(|c| c.replace((Rc::as_ptr(target).cast(), Some(TypeId::of::<V>()))));
     let _restore = RestoreCurrent(previous);
-    let _body_runs = DepthGuard::enter();
+    let _body_runs = DepthGuard::enter(OffHubKind::Greenlet, target.guard_range);
     let mut coro = target.coro.borrow_mut();
-    coro.as_mut()
-        .expect("checked unfinished above")
-        .resume(value)
+    let coro = coro.as_mut().expect("checked unfinished above");
+    catch_unwind(AssertUnwindSafe(|| coro.resume(input)))
 }
 
 struct RestoreCurrent((*const (), Option<TypeId>));

@@ -9,7 +9,10 @@
 //! fatal runtime error: stack overflow, aborting
 //! ```
 //!
-//! and aborts, as std does for OS threads. Anything else goes to the previous handler.
+//! and aborts, as std does for OS threads. A `coro` Generator or Greenlet body runs on a
+//! guarded stack of its own; an overflow there is reported by its kind (`a Generator has
+//! overflowed its stack`, and inside which green thread). Anything else goes to the previous
+//! handler.
 //! Everything here must be async-signal-safe: no allocation, no locks, only `write(2)`.
 
 use crate::sys::signal;
@@ -19,6 +22,10 @@ pub(crate) fn install() {
 }
 
 fn is_green_overflow(fault_addr: usize) -> bool {
+    if let Some(kind) = super::park::off_hub_guard_hit(fault_addr) {
+        report_coroutine_overflow(kind);
+        return true;
+    }
     let hub = super::raw_hub();
     if hub.is_null() {
         return false;
@@ -40,6 +47,28 @@ fn is_green_overflow(fault_addr: usize) -> bool {
         b") has overflowed its stack\nfatal runtime error: stack overflow, aborting\n",
     );
     true
+}
+
+/// A `coro` Generator's or Greenlet's stack overflowed: say which kind, and on which green
+/// thread it ran if it ran on one.
+fn report_coroutine_overflow(kind: super::park::OffHubKind) {
+    signal::write_stderr(b"\ngreenrt: a ");
+    signal::write_stderr(kind.name().as_bytes());
+    signal::write_stderr(b" has overflowed its stack");
+    let hub = super::raw_hub();
+    if !hub.is_null() {
+        // SAFETY: as in `is_green_overflow`.
+        let green = unsafe { &*(*hub).current.get() };
+        if !green.is_main {
+            let mut digits = [0u8; 20];
+            signal::write_stderr(b" (inside green thread '");
+            signal::write_stderr(green.display_name().as_bytes());
+            signal::write_stderr(b"', id ");
+            signal::write_stderr(format_u64(green.id, &mut digits));
+            signal::write_stderr(b")");
+        }
+    }
+    signal::write_stderr(b"\nfatal runtime error: stack overflow, aborting\n");
 }
 
 /// Formats `n` in decimal into `buf` without allocating.

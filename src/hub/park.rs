@@ -36,28 +36,75 @@ pub(crate) enum Interrupt {
     Signal { restart: bool },
 }
 
+/// How many nested coroutine bodies the overflow report can name; deeper ones still refuse to
+/// park, but an overflow in them gets the plain report.
+const GUARDS_KEPT: usize = 16;
+
 thread_local! {
     /// How many bodies run right now on stacks the hub does not switch (generator and
     /// greenlet bodies, nested resumes), on this OS thread.
-    static OFF_HUB_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static OFF_HUB_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The guard regions of those stacks and their kinds, innermost last: what the overflow
+    /// report reads. Plain cells in TLS, so a signal handler may read them.
+    static OFF_HUB_GUARDS: [std::cell::Cell<(usize, usize, OffHubKind)>; GUARDS_KEPT] =
+        const { [const { std::cell::Cell::new((0, 0, OffHubKind::Generator)) }; GUARDS_KEPT] };
+}
+
+/// What kind of coroutine body runs on a stack of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OffHubKind {
+    Generator,
+    Greenlet,
+}
+
+impl OffHubKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OffHubKind::Generator => "Generator",
+            OffHubKind::Greenlet => "Greenlet",
+        }
+    }
 }
 
 /// Marks code that runs on a stack of its own *inside* a green thread — a `coro` generator
 /// or greenlet body — while it lives. Parking there would have to suspend the green thread
-/// from the wrong stack, so park refuses with a clear panic instead.
+/// from the wrong stack, so park refuses with a clear panic instead; and an overflow of that
+/// stack is reported by kind, as a green thread's is by name.
 pub(crate) struct OffHubStack;
 
 impl OffHubStack {
-    pub(crate) fn enter() -> OffHubStack {
-        OFF_HUB_DEPTH.with(|d| d.set(d.get() + 1));
+    pub(crate) fn enter(kind: OffHubKind, guard: (usize, usize)) -> OffHubStack {
+        super::overflow::install();
+        let depth = OFF_HUB_DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        if depth <= GUARDS_KEPT {
+            OFF_HUB_GUARDS.with(|g| g[depth - 1].set((guard.0, guard.1, kind)));
+        }
         OffHubStack
     }
 }
 
 impl Drop for OffHubStack {
     fn drop(&mut self) {
-        OFF_HUB_DEPTH.with(|d| d.set(d.get() - 1));
+        let depth = OFF_HUB_DEPTH.with(|d| d.replace(d.get() - 1));
+        if depth <= GUARDS_KEPT {
+            OFF_HUB_GUARDS.with(|g| g[depth - 1].set((0, 0, OffHubKind::Generator)));
+        }
     }
+}
+
+/// The kind of coroutine body whose stack guard contains `addr`, if one runs on this thread.
+/// Async-signal-safe: reads thread-local cells only.
+pub(crate) fn off_hub_guard_hit(addr: usize) -> Option<OffHubKind> {
+    let depth = OFF_HUB_DEPTH.with(std::cell::Cell::get).min(GUARDS_KEPT);
+    OFF_HUB_GUARDS.with(|guards| {
+        guards[..depth]
+            .iter()
+            .map(std::cell::Cell::get)
+            .find_map(|(low, high, kind)| (low <= addr && addr < high).then_some(kind))
+    })
 }
 
 /// Panics with a precise message if called from inside a generator or greenlet body.

@@ -152,3 +152,12 @@ pub fn thread_cpu_time() -> std::time::Duration {
     let tv = |t: libc::timeval| std::time::Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
+
+/// Runs its closure when dropped (also while unwinding): proves a frame was unwound.
+pub struct OnDrop(pub Box<dyn FnMut()>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
