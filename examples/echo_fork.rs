@@ -11,15 +11,21 @@ mod args;
 #[path = "common/echo.rs"]
 mod echo;
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::rc::Rc;
 
 use greenrt::net::{TcpListener, TcpStream};
 use greenrt::process::{Process, current_pid};
 
-/// Accepts forever, forking a child per connection. Dropped `Process` handles are reaped by
-/// greenrt's reaper thread, so finished children never linger as zombies.
-fn serve(listener: TcpListener) -> ! {
+/// The children forked so far, for a parent that waits for them before it reports; `None`
+/// when serving forever (dropped `Process` handles are reaped by greenrt's reaper thread, so
+/// finished children never linger as zombies).
+type Children = Option<Rc<RefCell<Vec<Process>>>>;
+
+/// Accepts forever, forking a child per connection.
+fn serve(listener: TcpListener, children: Children) -> ! {
     loop {
         match listener.accept() {
             Ok((conn, peer)) => {
@@ -30,8 +36,10 @@ fn serve(listener: TcpListener) -> ! {
                 });
                 // The parent's copy of `conn` was moved into the closure and dropped here:
                 // only the child keeps the connection open.
-                if let Err(e) = child {
-                    eprintln!("[pid {}] fork failed: {e}", current_pid());
+                match (child, &children) {
+                    (Ok(child), Some(children)) => children.borrow_mut().push(child),
+                    (Ok(_), None) => {}
+                    (Err(e), _) => eprintln!("[pid {}] fork failed: {e}", current_pid()),
                 }
             }
             Err(e) => eprintln!("[pid {}] accept: {e}", current_pid()),
@@ -58,15 +66,23 @@ fn main() -> std::io::Result<()> {
     let local = listener.local_addr()?;
     println!("[pid {}] forking echo server on {local}", current_pid());
     if args.has("serve") {
-        serve(listener);
+        serve(listener, None);
     }
-    greenrt::spawn(move || serve(listener));
+    let children: Children = Some(Rc::default());
+    let forked = children.clone();
+    greenrt::spawn(move || serve(listener, forked));
     let handles: Vec<_> = (0..clients)
         .map(|id| greenrt::spawn(move || client(local, id)))
         .collect();
     let mut bytes = 0;
     for h in handles {
         bytes += h.join().expect("client panicked")?;
+    }
+    // Each child ends once its client has hung up; wait for them, so that their last lines
+    // come before the summary.
+    let forked = children.map(|c| std::mem::take(&mut *c.borrow_mut()));
+    for child in forked.into_iter().flatten() {
+        child.join()?;
     }
     println!("echo_fork: {clients} clients echoed {bytes} bytes through forked children");
     Ok(())
