@@ -1,14 +1,18 @@
 //! `ipc::Event`: a flag that processes wait for (multiprocessing.Event).
 //!
-//! | word      | value | meaning                                   |
-//! |-----------|-------|-------------------------------------------|
-//! | `flag`    | 0     | clear: `wait` sleeps on this word          |
-//! |           | 1     | set: `wait` returns at once                |
-//! | `waiters` | n     | how many may be asleep (so `set` can skip the wake syscall) |
+//! | word      | bits        | meaning                                              |
+//! |-----------|-------------|------------------------------------------------------|
+//! | `flag`    | bit 0       | 1 = set (`wait` returns at once), 0 = clear            |
+//! |           | bits 1..32  | generation: how many times the flag went from clear to set (wraps) |
+//! | `waiters` | n           | how many may be asleep (so `set` can skip the wake syscall) |
 //!
-//! `set` stores 1 and then, if anyone may sleep, wakes them all. A waiter counts itself in
-//! *before* re-reading the flag; with both sides sequentially consistent, either the setter
-//! sees the count or the waiter sees the flag — a wake-up is never lost.
+//! `set` turns the flag on *and bumps the generation* in one CAS, then, if anyone may sleep,
+//! wakes them all. A waiter counts itself in *before* re-reading the word; with both sides
+//! sequentially consistent, either the setter sees the count or the waiter sees the flag — a
+//! wake-up is never lost. A waiter that wakes to a clear flag compares generations: a `set`
+//! followed at once by `clear` still changed the word (the generation moved), so the futex
+//! wakes and every waiter of that moment returns true — CPython's `test_set_and_clear`. With
+//! a plain 0/1 flag, 0 → 1 → 0 looked like no change at all.
 
 use std::io;
 use std::sync::Arc;
@@ -84,21 +88,26 @@ impl Event {
 
     /// True if the flag is set.
     pub fn is_set(&self) -> bool {
-        self.state().flag.load(Ordering::Acquire) != 0
+        self.state().flag.load(Ordering::Acquire) & SET != 0
     }
 
     /// Sets the flag and wakes every waiter, in every process.
     pub fn set(&self) {
         let s = self.state();
-        let was = s.flag.swap(1, Ordering::SeqCst);
-        if was == 0 && s.waiters.load(Ordering::SeqCst) != 0 {
+        let turned_on = s
+            .flag
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |word| {
+                (word & SET == 0).then(|| (word & !SET).wrapping_add(GENERATION) | SET)
+            })
+            .is_ok();
+        if turned_on && s.waiters.load(Ordering::SeqCst) != 0 {
             wait::wake(&s.flag, u32::MAX);
         }
     }
 
-    /// Clears the flag.
+    /// Clears the flag (the generation stays).
     pub fn clear(&self) {
-        self.state().flag.store(0, Ordering::SeqCst);
+        self.state().flag.fetch_and(!SET, Ordering::SeqCst);
     }
 
     /// Waits until the flag is set (parking only the calling green thread).
@@ -106,28 +115,40 @@ impl Event {
         self.wait_until(None);
     }
 
-    /// Waits at most `timeout`; true if the flag was set.
+    /// Waits at most `timeout`; true if the flag was set — also if it was set while we
+    /// waited and cleared again before we looked.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(crate::time::deadline_in(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         let s = self.state();
+        let first = s.flag.load(Ordering::Acquire);
+        if first & SET != 0 {
+            return true;
+        }
+        s.waiters.fetch_add(1, Ordering::SeqCst);
+        let _count = Uncount(&s.waiters);
         loop {
-            if s.flag.load(Ordering::Acquire) != 0 {
-                return true;
+            let word = s.flag.load(Ordering::SeqCst);
+            if word & SET != 0 || generation(word) != generation(first) {
+                return true; // set now, or set (and maybe cleared) since we began
             }
-            s.waiters.fetch_add(1, Ordering::SeqCst);
-            let _count = Uncount(&s.waiters);
-            let flag = s.flag.load(Ordering::SeqCst);
-            if flag != 0 {
-                return true;
-            }
-            if !wait::wait(&s.flag, flag, deadline) {
-                return s.flag.load(Ordering::Acquire) != 0;
+            if !wait::wait(&s.flag, word, deadline) {
+                let word = s.flag.load(Ordering::Acquire);
+                return word & SET != 0 || generation(word) != generation(first);
             }
         }
     }
+}
+
+/// Bit 0 of the flag word: set.
+const SET: u32 = 1;
+/// One step of the generation in bits 1..32.
+const GENERATION: u32 = 2;
+
+fn generation(word: u32) -> u32 {
+    word >> 1
 }
 
 /// Takes a waiter back out of a shared `waiters` count, also when a wait unwinds.
