@@ -131,3 +131,23 @@ fn a_peer_killed_mid_message_is_eof_not_a_torn_message() {
         ErrorKind::UnexpectedEof
     );
 }
+
+#[test]
+fn poll_keeps_its_timeout_while_another_green_thread_sits_in_recv() {
+    let (a, b) = greenrt::ipc::pipe().unwrap();
+    let a = std::rc::Rc::new(a);
+    let r = a.clone();
+    let receiver = greenrt::spawn(move || r.recv_bytes().unwrap());
+    greenrt::sleep(std::time::Duration::from_millis(20)); // the receiver holds the recv lock
+    let t0 = std::time::Instant::now();
+    let ready = a.poll(Some(std::time::Duration::from_millis(100))).unwrap();
+    let took = t0.elapsed();
+    assert!(!ready);
+    assert!(
+        took >= std::time::Duration::from_millis(100)
+            && took < std::time::Duration::from_millis(600),
+        "poll(100 ms) took {took:?}"
+    );
+    b.send_bytes(b"late").unwrap();
+    assert_eq!(receiver.join().unwrap(), b"late");
+}

@@ -276,3 +276,25 @@ fn pool_storm_with_workers_killed_mid_task_loses_nothing_and_never_hangs() {
     );
     assert!(r.kills > 10 && r.succeeded > 1000, "{r:?}");
 }
+
+#[test]
+fn successful_still_answers_after_the_value_was_taken() {
+    let _t = turn();
+    let pool = Pool::new(1).unwrap();
+    let good = pool.apply_async(square, 7);
+    assert_eq!(good.get_timeout(Duration::from_secs(10)).unwrap(), 49);
+    assert!(good.ready());
+    assert_eq!(
+        good.successful(),
+        Some(true),
+        "the value was taken, the task still succeeded"
+    );
+    let bad = pool.apply_async(explode, 3);
+    assert!(matches!(
+        bad.get_timeout(Duration::from_secs(10)),
+        Err(TaskError::Panicked(_))
+    ));
+    assert_eq!(bad.successful(), Some(false));
+    pool.close();
+    pool.join().unwrap();
+}

@@ -218,11 +218,13 @@ impl Connection {
     /// `timeout`; `None` waits as long as it takes.
     pub fn poll(&self, timeout: Option<Duration>) -> io::Result<bool> {
         let fd = self.stream.as_raw_fd();
+        // Bytes already read ahead count — unless a receiver holds them (and the lock) right
+        // now: poll never waits for the receive lock, so its timeout holds while another green
+        // thread sits in `recv`; it then just watches the stream.
+        if let Some(ahead) = self.recv_lock.try_lock()
+            && ahead.start < ahead.buf.len()
         {
-            let ahead = self.recv_lock.lock();
-            if ahead.start < ahead.buf.len() {
-                return Ok(true);
-            }
+            return Ok(true);
         }
         let readable = || match crate::sys::poll::ready_now(fd, false)? {
             true => Ok(()),

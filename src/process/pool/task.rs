@@ -78,6 +78,8 @@ pub(crate) type ErrorCallback = Box<dyn FnOnce(&TaskError) + Send>;
 struct Slot<R> {
     done: Event,
     value: Mutex<Option<Result<R, TaskError>>>,
+    /// Whether the task succeeded, kept after its value is taken (for `successful`).
+    succeeded: std::sync::OnceLock<bool>,
 }
 
 /// The result of a task submitted with `apply_async` (multiprocessing's `AsyncResult`).
@@ -102,6 +104,7 @@ impl<R: DeserializeOwned + Send + 'static> AsyncResult<R> {
         let slot = Arc::new(Slot {
             done: Event::new(),
             value: Mutex::new(None),
+            succeeded: std::sync::OnceLock::new(),
         });
         let filler = slot.clone();
         let completion: Completion = Box::new(move |outcome| {
@@ -114,6 +117,7 @@ impl<R: DeserializeOwned + Send + 'static> AsyncResult<R> {
                 Ok(v) => callback.into_iter().for_each(|cb| cb(v)),
                 Err(e) => error_callback.into_iter().for_each(|cb| cb(e)),
             }
+            let _ = filler.succeeded.set(value.is_ok());
             *filler.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
             filler.done.set();
         });
@@ -177,7 +181,6 @@ impl<R> AsyncResult<R> {
         if !self.ready() {
             return None;
         }
-        let value = self.slot.value.lock().unwrap_or_else(|e| e.into_inner());
-        value.as_ref().map(Result::is_ok)
+        self.slot.succeeded.get().copied() // also after `get` took the value
     }
 }
