@@ -160,3 +160,90 @@ fn fork_from_a_green_thread_while_others_run() {
     assert_eq!(forker.join().unwrap(), Some(0));
     assert_eq!(ticker.finish(), 10);
 }
+
+#[test]
+fn a_child_forked_while_another_thread_holds_stdout_still_exits() {
+    let _t = turn();
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    // A thread that holds stdout's lock nearly all the time, as a busy printer does.
+    let printer = std::thread::spawn(move || {
+        let out = std::io::stdout();
+        while !s.load(Ordering::Acquire) {
+            let mut held = out.lock();
+            let _ = held.write_all(b"");
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_micros(200) {}
+        }
+    });
+    std::thread::sleep(Duration::from_millis(10));
+    let children: Vec<_> = (0..30)
+        .map(|_| Process::spawn(|| print!("child printed without a newline")).unwrap())
+        .collect();
+    stop.store(true, Ordering::Release);
+    printer.join().unwrap();
+    for child in children {
+        let status = child.join_timeout(Duration::from_secs(5)).unwrap();
+        if status.is_none() {
+            let _ = child.kill();
+            panic!("a child forked while stdout was locked never exited");
+        }
+        assert!(status.unwrap().success());
+    }
+}
+
+#[test]
+fn a_spawn_that_fails_after_the_fork_runs_nothing_and_leaves_no_zombie() {
+    let _t = turn();
+    let ended = util::in_child(20, || {
+        // A page shared with this process's children: set to 1 by a child that runs `f`.
+        // SAFETY (test): an anonymous shared mapping of one page.
+        let ran = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        } as *mut u32;
+        // Fill the fd table but for two slots: room for the spawn's gate pipe, none for the
+        // pidfd it needs after the fork.
+        let mut held = Vec::new();
+        loop {
+            // SAFETY (test): dup of stderr, closed below.
+            let fd = unsafe { libc::dup(2) };
+            if fd < 0 {
+                break;
+            }
+            held.push(fd);
+        }
+        for fd in held.drain(held.len() - 2..) {
+            // SAFETY (test): ours.
+            unsafe { libc::close(fd) };
+        }
+        let ran_addr = ran as usize;
+        let spawned = Process::spawn(move || {
+            // SAFETY (test): the shared page mapped above.
+            unsafe { *(ran_addr as *mut u32) = 1 };
+        });
+        let err = spawned.expect_err("the pidfd cannot be had: spawn fails");
+        assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY (test): the shared page mapped above.
+        assert_eq!(unsafe { *ran }, 0, "the failed spawn ran the function");
+        // SAFETY (test): a non-blocking look for any child, zombie or not.
+        let rc = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+        assert_eq!(rc, -1, "a child (or its zombie) was left behind");
+        // With no room at all, the spawn fails before forking anything.
+        for _ in 0..2 {
+            // SAFETY (test): as above.
+            held.push(unsafe { libc::dup(2) });
+        }
+        assert!(Process::spawn(|| {}).is_err());
+        0
+    });
+    assert_eq!(ended, util::Ended::Exited(0));
+}

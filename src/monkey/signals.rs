@@ -45,6 +45,22 @@ fn is_function(handler: usize) -> bool {
     handler != c::SIG_DFL && handler != c::SIG_IGN && handler != c::SIG_ERR
 }
 
+/// The trampoline's address, taken once: Rust does not promise one address per function
+/// (an optimised build may hold copies), and `sigaction` must recognise the one it installed.
+fn trampoline_address() -> usize {
+    static ADDRESS: AtomicUsize = AtomicUsize::new(0);
+    match ADDRESS.load(Ordering::Acquire) {
+        0 => {
+            let address = trampoline as *const () as usize;
+            match ADDRESS.compare_exchange(0, address, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => address,
+                Err(first) => first,
+            }
+        }
+        address => address,
+    }
+}
+
 /// What runs for every signal whose handler was installed through us.
 extern "C" fn trampoline(signal: c_int, info: *mut siginfo_t, context: *mut c_void) {
     let saved_errno = raw::errno();
@@ -100,7 +116,7 @@ pub(crate) unsafe fn sigaction(
             FLAGS[index].store(new.sa_flags, Ordering::Release);
             HANDLER[index].store(new.sa_sigaction, Ordering::Release);
             let mut ours = *new;
-            ours.sa_sigaction = trampoline as *const () as usize;
+            ours.sa_sigaction = trampoline_address();
             ours.sa_flags |= c::SA_SIGINFO;
             real(signal, &ours, oldact) // `ours` lives on this frame
         }
@@ -114,7 +130,7 @@ pub(crate) unsafe fn sigaction(
     };
     // SAFETY: `oldact` is null or valid by the contract.
     if let (0, Some(old)) = (rc, unsafe { oldact.as_mut() })
-        && old.sa_sigaction == trampoline as *const () as usize
+        && old.sa_sigaction == trampoline_address()
     {
         old.sa_sigaction = previous.0;
         old.sa_flags = previous.1;

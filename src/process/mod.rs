@@ -84,13 +84,31 @@ impl Builder {
             ));
         }
         let parent = current_pid() as sys::Pid;
-        // SAFETY: the child runs only `run_child`, which never returns (it ends with _exit).
-        let pid = unsafe { sys::fork()? };
-        if pid == 0 {
-            run_child(self.daemon, self.exit_with_parent, parent, f);
-        }
+        let gate = sys::ForkGate::new()?;
+        let pid = {
+            // No other thread of ours may hold stdout's or stderr's lock at the fork: the child
+            // (which flushes stdout at its end, and prints panics) would wait for it forever.
+            // Held here, they belong to this thread, which the child continues.
+            let (_out, _err) = (std::io::stdout().lock(), std::io::stderr().lock());
+            // SAFETY: the child runs only `run_child`, which never returns (it ends with _exit).
+            let pid = unsafe { sys::fork()? };
+            if pid == 0 {
+                if !gate.wait_open() {
+                    sys::exit_now(1);
+                }
+                run_child(self.daemon, self.exit_with_parent, parent, f);
+            }
+            pid
+        };
         crate::hub::trace_fork(pid as u32);
-        let pidfd = sys::pidfd_open(pid)?;
+        let pidfd = match sys::pidfd_open(pid) {
+            Ok(pidfd) => pidfd,
+            Err(e) => {
+                gate.abort(pid); // out of fds: the child never runs `f`, nothing is left
+                return Err(e);
+            }
+        };
+        gate.open();
         Ok(Process {
             pid: pid as u32,
             name: self.name,

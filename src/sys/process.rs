@@ -32,6 +32,78 @@ pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
     }
 }
 
+/// A one-shot gate across a `fork`: the child waits at it until the parent has what it needs
+/// to own the child (its pidfd), then runs; a parent that cannot go on kills and reaps the
+/// child instead, so a failed spawn runs nothing and leaves no zombie.
+pub(crate) struct ForkGate {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl ForkGate {
+    /// A pipe for the gate: fails (with nothing forked yet) when the fd table is full.
+    pub(crate) fn new() -> io::Result<ForkGate> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: two fresh descriptors that nobody else owns.
+        Ok(unsafe {
+            ForkGate {
+                read: OwnedFd::from_raw_fd(fds[0]),
+                write: OwnedFd::from_raw_fd(fds[1]),
+            }
+        })
+    }
+
+    /// In the child: waits until the parent opens the gate (true) or it is closed (false).
+    /// Raw syscalls: the child may not use the hub or the `monkey` hooks yet.
+    pub(crate) fn wait_open(self) -> bool {
+        drop(self.write);
+        let mut byte = 0u8;
+        loop {
+            // SAFETY: a one-byte read into `byte` on our own pipe.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_read,
+                    self.read.as_raw_fd(),
+                    &mut byte as *mut u8,
+                    1usize,
+                )
+            };
+            if n >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return n == 1;
+            }
+        }
+    }
+
+    /// In the parent: lets the child run.
+    pub(crate) fn open(self) {
+        let byte = 1u8;
+        // SAFETY: a one-byte write from `byte` on our own pipe; a pipe has room for it.
+        unsafe {
+            libc::syscall(
+                libc::SYS_write,
+                self.write.as_raw_fd(),
+                &byte as *const u8,
+                1usize,
+            )
+        };
+    }
+
+    /// In the parent: the child must not run. It is killed where it waits and reaped.
+    pub(crate) fn abort(self, child: libc::pid_t) {
+        // SAFETY: `child` is our own child, not yet reaped, so its pid is still ours.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            while libc::waitpid(child, std::ptr::null_mut(), 0) < 0
+                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
+        }
+    }
+}
+
 /// A pidfd for child `pid`, non-blocking and close-on-exec.
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags; PIDFD_NONBLOCK is O_NONBLOCK.
