@@ -1,5 +1,6 @@
-//! Fault injection for crash-safety tests: make this process SIGKILL itself at a chosen
-//! instant *inside* an ipc critical section — the moment a random `kill -9` almost never hits.
+//! Fault injection for crash-safety tests: make this process SIGKILL itself — or SIGSTOP
+//! itself, frozen while it holds an internal lock — at a chosen instant *inside* an ipc
+//! critical section: the moment a random `kill -9` or `kill -STOP` almost never hits.
 //!
 //! Not for production use; hidden from the docs. When nothing is armed, a crash point costs
 //! one relaxed atomic load.
@@ -24,10 +25,21 @@ pub enum CrashPoint {
 
 static POINT: AtomicU32 = AtomicU32::new(0);
 static COUNTDOWN: AtomicU64 = AtomicU64::new(0);
+/// What happens at the point: 0 = SIGKILL, 1 = SIGSTOP.
+static STOP_INSTEAD: AtomicU32 = AtomicU32::new(0);
 
 /// Arms a crash: the `nth` time (1 = the next time) this process passes `point`, it sends
 /// itself SIGKILL. Meant to be called in a forked child.
 pub fn kill_self_at(point: CrashPoint, nth: u64) {
+    STOP_INSTEAD.store(0, Ordering::Relaxed);
+    COUNTDOWN.store(nth.max(1), Ordering::Relaxed);
+    POINT.store(point as u32, Ordering::Relaxed);
+}
+
+/// Arms a freeze: the `nth` time this process passes `point`, it sends itself SIGSTOP and
+/// stays inside the critical section (holding its internal lock) until SIGCONT.
+pub fn stop_self_at(point: CrashPoint, nth: u64) {
+    STOP_INSTEAD.store(1, Ordering::Relaxed);
     COUNTDOWN.store(nth.max(1), Ordering::Relaxed);
     POINT.store(point as u32, Ordering::Relaxed);
 }
@@ -44,6 +56,10 @@ pub(crate) fn point(point: CrashPoint) {
 fn hit(point: CrashPoint) {
     if COUNTDOWN.fetch_sub(1, Ordering::Relaxed) == 1 {
         let _ = point;
-        crate::sys::process::kill_self();
+        if STOP_INSTEAD.load(Ordering::Relaxed) == 1 {
+            crate::sys::process::stop_self();
+        } else {
+            crate::sys::process::kill_self();
+        }
     }
 }

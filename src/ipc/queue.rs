@@ -409,7 +409,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let need = LEN_BYTES + bytes.len() as u64;
         loop {
             let seq = {
-                let inside = self.enter()?;
+                let Some(inside) = self.enter_within(wait)? else {
+                    return Err(PutError::Full); // no room could be seen in time
+                };
                 let (head, tail) = inside.check()?;
                 if s.closed.load(Ordering::Relaxed) != 0 {
                     return Err(PutError::Closed);
@@ -450,7 +452,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let s = self.state();
         loop {
             let seq = {
-                let inside = self.enter()?;
+                let Some(inside) = self.enter_within(wait)? else {
+                    return Err(GetError::Empty); // nothing could be seen in time
+                };
                 let (head, tail) = inside.check()?;
                 if tail > head {
                     inside.pop_frame(head, tail, out)?;
@@ -519,7 +523,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let s = self.state();
         loop {
             let seq = {
-                let inside = self.enter()?;
+                let Some(inside) = self.enter_within(wait)? else {
+                    return Ok(false);
+                };
                 inside.check()?;
                 if s.unfinished.load(Ordering::Relaxed) == 0 {
                     return Ok(true);
@@ -554,9 +560,23 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Takes the internal lock, repairing the update of a process that died holding it.
     fn enter(&self) -> io::Result<Inside<'_>> {
+        Ok(self.enter_within(Wait::Forever)?.expect("no deadline"))
+    }
+
+    /// [`Queue::enter`] within the caller's time: `None` when the lock could not be had by
+    /// then — its holder may be stopped (SIGSTOP) or starved — so a `try_*` call never blocks
+    /// and a timed call keeps its deadline whatever another process does.
+    fn enter_within(&self, wait: Wait) -> io::Result<Option<Inside<'_>>> {
         let s = self.state();
         let capacity = (self.region.body_len() - RING_OFFSET) as u64;
-        let acquired = s.lock.lock(None)?.expect("no deadline");
+        let deadline = match wait {
+            Wait::No => Some(Instant::now()),
+            Wait::Until(at) => Some(at),
+            Wait::Forever => None,
+        };
+        let Some(acquired) = s.lock.lock(deadline)? else {
+            return Ok(None);
+        };
         let inside = Inside {
             s,
             region: &self.region,
@@ -565,7 +585,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if acquired == Acquired::OwnerDied {
             inside.roll_back();
         }
-        Ok(inside)
+        Ok(Some(inside))
     }
 }
 

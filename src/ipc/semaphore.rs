@@ -162,9 +162,13 @@ impl Semaphore {
         self.acquire_until(crate::time::deadline_in(timeout))
     }
 
-    /// Takes a permit if one is free now.
+    /// Takes a permit if one is free now. Never blocks: if another process holds the
+    /// internal lock (it may be stopped), the answer is "none free now".
     pub fn try_acquire(&self) -> io::Result<Option<Permit<'_>>> {
-        let slot = self.enter()?.take()?;
+        let Some(mut inside) = self.enter_within(Some(Instant::now()))? else {
+            return Ok(None);
+        };
+        let slot = inside.take()?;
         Ok(slot.map(|slot| Permit { sem: self, slot }))
     }
 
@@ -173,7 +177,9 @@ impl Semaphore {
         let mut next_reclaim = Instant::now() + CHECK_EVERY;
         loop {
             let seq = {
-                let mut inside = self.enter()?;
+                let Some(mut inside) = self.enter_within(deadline)? else {
+                    return Ok(None); // the internal lock's holder kept it past our deadline
+                };
                 if Instant::now() >= next_reclaim {
                     inside.reclaim_dead()?;
                     next_reclaim = Instant::now() + CHECK_EVERY;
@@ -209,15 +215,21 @@ impl Semaphore {
 
     /// Takes the internal lock, repairing a half-done update of a process that died in it.
     fn enter(&self) -> io::Result<Inside<'_>> {
+        Ok(self.enter_within(None)?.expect("no deadline"))
+    }
+
+    /// [`Semaphore::enter`] by `deadline`: `None` if the lock's holder (perhaps a stopped
+    /// process) kept it until then.
+    fn enter_within(&self, deadline: Option<Instant>) -> io::Result<Option<Inside<'_>>> {
         let s = self.state();
-        match s.lock.lock(None)? {
-            Some(Acquired::Clean) => Ok(Inside { s }),
+        match s.lock.lock(deadline)? {
+            Some(Acquired::Clean) => Ok(Some(Inside { s })),
             Some(Acquired::OwnerDied) => {
                 let inside = Inside { s };
                 inside.roll_back()?;
-                Ok(inside)
+                Ok(Some(inside))
             }
-            None => unreachable!("no deadline"),
+            None => Ok(None),
         }
     }
 }

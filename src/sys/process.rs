@@ -272,3 +272,10 @@ pub(crate) fn kill_self() -> ! {
     // SIGKILL cannot be caught; if delivery is somehow delayed, do not run on.
     exit_now(137)
 }
+
+/// Stops this process (SIGSTOP) until someone sends SIGCONT: the fault injection of a process
+/// frozen inside a critical section.
+pub(crate) fn stop_self() {
+    // SAFETY: signalling our own pid has no memory-safety preconditions.
+    unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+}
