@@ -19,11 +19,17 @@ fn wait_stopped(pid: u32) {
     let t0 = Instant::now();
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
         if state == Some("T") {
             return;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "the child never stopped");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the child never stopped"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -34,7 +40,10 @@ fn within<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
     let out = f();
     let took = t0.elapsed();
     eprintln!("{what}: {took:?} (limit {limit:?})");
-    assert!(took <= limit + SLACK, "{what} took {took:?}, its limit is {limit:?}");
+    assert!(
+        took <= limit + SLACK,
+        "{what} took {took:?}, its limit is {limit:?}"
+    );
     out
 }
 
@@ -93,9 +102,11 @@ fn a_process_stopped_inside_a_semaphore_does_not_stall_the_others() {
     wait_stopped(frozen.pid());
     let got = within("try_acquire", Duration::ZERO, || sem.try_acquire().unwrap());
     assert!(got.is_none());
-    let got = within("acquire_timeout(100 ms)", Duration::from_millis(100), || {
-        sem.acquire_timeout(Duration::from_millis(100)).unwrap()
-    });
+    let got = within(
+        "acquire_timeout(100 ms)",
+        Duration::from_millis(100),
+        || sem.acquire_timeout(Duration::from_millis(100)).unwrap(),
+    );
     assert!(got.is_none());
     // SAFETY (test): signalling our own child.
     unsafe { libc::kill(frozen.pid() as i32, libc::SIGCONT) };

@@ -93,7 +93,7 @@ impl Condition {
     /// Opens the named condition `name`.
     pub fn open(name: &str) -> io::Result<Condition> {
         Ok(Condition {
-            region: Arc::new(Region::open(name, Kind::Condition)?),
+            region: Arc::new(Region::open(name, Kind::Condition, size_of::<CondState>())?),
         })
     }
 

@@ -88,7 +88,7 @@ impl CowStore {
 
     pub(crate) fn open(kind: Kind, name: &str) -> io::Result<CowStore> {
         let store = CowStore {
-            region: Arc::new(Region::open(name, kind)?),
+            region: Arc::new(Region::open(name, kind, AREAS_OFFSET)?),
         };
         store.capacity()?;
         Ok(store)

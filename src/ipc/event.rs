@@ -78,7 +78,7 @@ impl Event {
     /// Opens the named event `name`.
     pub fn open(name: &str) -> io::Result<Event> {
         Ok(Event {
-            region: Arc::new(Region::open(name, Kind::Event)?),
+            region: Arc::new(Region::open(name, Kind::Event, size_of::<EventState>())?),
         })
     }
 

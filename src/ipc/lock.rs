@@ -67,7 +67,7 @@ impl Lock {
     /// Opens the named lock `name` made by [`Lock::create`].
     pub fn open(name: &str) -> io::Result<Lock> {
         Ok(Lock {
-            region: Arc::new(Region::open(name, Kind::Lock)?),
+            region: Arc::new(Region::open(name, Kind::Lock, size_of::<RawLock>())?),
         })
     }
 

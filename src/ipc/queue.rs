@@ -331,7 +331,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Opens the named queue `name`, which must carry items of this `T`.
     pub fn open(name: &str) -> io::Result<Queue<T>> {
-        let q = Queue::wrap(Region::open(name, Kind::Queue)?);
+        let q = Queue::wrap(Region::open(name, Kind::Queue, RING_OFFSET)?);
         q.enter()?.check()?;
         if q.state().type_tag.load(Ordering::Relaxed) != type_tag::<T>() {
             return Err(invalid(format!(
@@ -634,8 +634,12 @@ impl Inside<'_> {
             s.tail.load(Ordering::Relaxed),
         );
         let count = s.count.load(Ordering::Relaxed);
+        // Every value here was read from shared memory another process can write: checked
+        // arithmetic only, so a forged value is a corrupt queue, never an overflow.
         let ok = stored == self.capacity
-            && max + LEN_BYTES <= self.capacity
+            && max
+                .checked_add(LEN_BYTES)
+                .is_some_and(|m| m <= self.capacity)
             && head <= tail
             && tail - head <= self.capacity
             && (count == 0) == (head == tail)

@@ -138,13 +138,22 @@ impl Region {
         Ok(region)
     }
 
-    /// Opens the named object `name`, which must hold a `kind`.
+    /// Opens the named object `name`, which must hold a `kind` with a body of at least
+    /// `min_body` bytes (its fixed layout).
     ///
-    /// Errors: `NotFound`; `InvalidData` if the file is not a greenrt object of that kind.
-    pub(crate) fn open(name: &str, kind: Kind) -> io::Result<Region> {
+    /// Errors: `NotFound`; `InvalidData` if the file is not a greenrt object of that kind, or
+    /// is too short for its layout (a forged or truncated file: caught here, not at first use).
+    pub(crate) fn open(name: &str, kind: Kind, min_body: usize) -> io::Result<Region> {
         let path = path_of(name)?;
         let file = File::options().read(true).write(true).open(&path)?;
         let len = file.metadata()?.len();
+        if len < (HEADER_LEN + min_body) as u64 && len >= HEADER_LEN as u64 {
+            return Err(invalid(format!(
+                "{} is too short for a {kind:?}: {len} bytes, its layout needs {}",
+                path.display(),
+                HEADER_LEN + min_body
+            )));
+        }
         if len < HEADER_LEN as u64 || len > isize::MAX as u64 {
             return Err(invalid(format!(
                 "{} is not a greenrt object",

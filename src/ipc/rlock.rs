@@ -86,7 +86,7 @@ impl RLock {
     /// Opens the named re-entrant lock `name`.
     pub fn open(name: &str) -> io::Result<RLock> {
         Ok(RLock {
-            region: Arc::new(Region::open(name, Kind::RLock)?),
+            region: Arc::new(Region::open(name, Kind::RLock, size_of::<RLockState>())?),
         })
     }
 

@@ -122,7 +122,7 @@ impl Semaphore {
     /// Opens the named semaphore `name`.
     pub fn open(name: &str) -> io::Result<Semaphore> {
         Ok(Semaphore {
-            region: Arc::new(Region::open(name, Kind::Semaphore)?),
+            region: Arc::new(Region::open(name, Kind::Semaphore, size_of::<SemState>())?),
         })
     }
 

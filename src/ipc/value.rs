@@ -113,7 +113,7 @@ impl<T: Plain> Array<T> {
 
     /// Opens the named array `name`; its size must be a whole number of `T`s.
     pub fn open(name: &str) -> io::Result<Array<T>> {
-        let region = Region::open(name, Kind::Value)?;
+        let region = Region::open(name, Kind::Value, DATA_OFFSET)?;
         let data = region.body_len().checked_sub(DATA_OFFSET);
         match data {
             Some(n) if size_of::<T>() == 0 || n % size_of::<T>() == 0 => Ok(Array::wrap(region)),
