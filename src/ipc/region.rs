@@ -23,7 +23,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -113,7 +113,7 @@ impl Region {
     ) -> io::Result<Region> {
         let path = path_of(name)?;
         let len = HEADER_LEN + body_len;
-        let tmp = temp_path();
+        let tmp = temp_path()?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -146,7 +146,9 @@ impl Region {
     pub(crate) fn open(name: &str, kind: Kind, min_body: usize) -> io::Result<Region> {
         let path = path_of(name)?;
         let file = File::options().read(true).write(true).open(&path)?;
-        let len = file.metadata()?.len();
+        let meta = file.metadata()?;
+        trust(&path, &meta)?;
+        let len = meta.len();
         if len < (HEADER_LEN + min_body) as u64 && len >= HEADER_LEN as u64 {
             return Err(invalid(format!(
                 "{} is too short for a {kind:?}: {len} bytes, its layout needs {}",
@@ -304,10 +306,46 @@ fn path_of(name: &str) -> io::Result<PathBuf> {
     Ok(PathBuf::from(format!("/dev/shm/greenrt.{name}")))
 }
 
-fn temp_path() -> PathBuf {
+/// Refuses a named object this user did not make: greenrt creates them owned by the creator
+/// and mode 0600, so a file of another owner, or one others may write, was put there by
+/// someone else (who could change it under us at any moment).
+fn trust(path: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = shm::effective_uid();
+    if meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} belongs to uid {}, not to this user ({me}): not opening it",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} has mode {:o}, not 0600: others may write it; not opening it",
+                path.display(),
+                meta.mode() & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh name to build a new object under before it is linked into place. Unpredictable
+/// (64 random bits): another user who could guess it could make `create` fail by making the
+/// file first.
+fn temp_path() -> io::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    PathBuf::from(format!("/dev/shm/.greenrt-tmp.{}.{n}", std::process::id()))
+    let salt = shm::random_u64()?;
+    Ok(PathBuf::from(format!(
+        "/dev/shm/.greenrt-tmp.{}.{n}.{salt:016x}",
+        std::process::id()
+    )))
 }
 
 /// Names this process created and has not removed yet (per process: a forked child starts

@@ -64,3 +64,20 @@ pub(crate) fn at_exit(f: extern "C" fn()) {
     // SAFETY: atexit stores a plain function pointer; `f` is 'static.
     unsafe { libc::atexit(f) };
 }
+
+/// This process's effective user id.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// 64 bits from the kernel's random source (for names others must not guess).
+pub(crate) fn random_u64() -> io::Result<u64> {
+    let mut bytes = [0u8; 8];
+    // SAFETY: `bytes` is valid for 8 bytes of writes.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::from_ne_bytes(bytes))
+}
