@@ -49,3 +49,19 @@ fn a_file_of_another_user_is_refused() {
     assert!(err.to_string().contains("uid 65534"), "{err}");
     drop(made);
 }
+
+#[test]
+fn a_child_removes_the_named_objects_it_made_when_it_ends() {
+    let name = format!("trust-{}-child", std::process::id());
+    let n = name.clone();
+    let child = greenrt::process::Process::spawn(move || {
+        // Kept past the end of the function (as a value handed to a static, or forgotten).
+        std::mem::forget(Lock::create(&n).unwrap());
+    })
+    .unwrap();
+    assert!(child.join().unwrap().success());
+    assert!(
+        !std::path::Path::new(&file_of(&name)).exists(),
+        "the child's named lock outlived it"
+    );
+}

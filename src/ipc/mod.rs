@@ -45,6 +45,7 @@ mod pipe;
 mod queue;
 mod raw_lock;
 pub(crate) mod region;
+pub(crate) use region::remove_created_now;
 mod rlock;
 mod semaphore;
 mod value;

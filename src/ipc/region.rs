@@ -375,6 +375,12 @@ fn forget_for_exit(path: &PathBuf) {
         .retain(|p| p != path);
 }
 
+/// Removes the named objects this process created and still has: at `exit` (an `atexit`
+/// hook) and at the end of a child process, which ends with `_exit` and so skips `atexit`.
+pub(crate) fn remove_created_now() {
+    remove_created_at_exit();
+}
+
 extern "C" fn remove_created_at_exit() {
     // try_lock: never block at exit on a lock some other thread died holding.
     if let Ok(created) = created().try_lock() {

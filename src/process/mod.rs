@@ -135,6 +135,9 @@ fn run_child(daemon: bool, exit_with_parent: bool, parent: sys::Pid, f: impl FnO
     };
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    // `_exit` skips `atexit`: remove the named objects this child made, as the parent's
+    // exit does for its own.
+    crate::ipc::remove_created_now();
     sys::exit_now(code)
 }
 
