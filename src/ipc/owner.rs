@@ -8,9 +8,11 @@
 //!    lock: the holder died and the pid was reused by an unrelated process. (The holder took
 //!    the lock before we looked, so it started before we looked.)
 //!
-//! Start times are in clock ticks (10 ms), so rule 2 cannot tell a reuse within the same tick
-//! as our first look; that needs the kernel to cycle through `pid_max` (4 million) pids in
-//! 10 ms, and such a process is then treated as the holder until it ends.
+//! Better still, the holder records itself next to the lock word (`pid << 40 | start time`,
+//! `ipc::raw_lock`): then any process running under that pid with another start time is not
+//! the holder, even one that got the pid before the waiter's first look. Rule 2 remains for the
+//! instant between taking the word and recording: start times are in clock ticks (10 ms), so it
+//! cannot tell a reuse within the same tick as our first look.
 //!
 //! Checks cost two syscalls and a small `/proc` read, so they run at most every
 //! [`CHECK_EVERY`], and only after a waiter has waited: the fast paths never make them.
@@ -42,8 +44,9 @@ impl OwnerWatch {
         }
     }
 
-    /// True when `pid`, seen holding the lock just now, has certainly died.
-    pub(crate) fn holder_died(&mut self, pid: u32) -> bool {
+    /// True when `pid`, seen holding the lock just now, has certainly died. `recorded` is the
+    /// lock's holder identity (`pid << 40 | start ticks`, or 0 / another pid while unknown).
+    pub(crate) fn holder_died(&mut self, pid: u32, recorded: u64) -> bool {
         if pid == cached_pid() {
             return false;
         }
@@ -59,9 +62,24 @@ impl OwnerWatch {
         self.next_check = now + CHECK_EVERY;
         match pid_state(pid) {
             PidState::Gone => true,
+            // The holder recorded itself: any other process with that pid is not it.
+            PidState::Alive { start_ticks } if recorded >> 40 == u64::from(pid) => {
+                start_ticks & START_MASK != recorded & START_MASK
+            }
+            // Not recorded yet (it died between taking the word and recording itself, or is
+            // about to record): the process must have started before our first look.
             PidState::Alive { start_ticks } => start_ticks > self.since_ticks,
         }
     }
+}
+
+/// The low bits of a start time kept in a holder identity.
+const START_MASK: u64 = (1 << 40) - 1;
+
+/// This process as a lock holder: `pid << 40 | start ticks (low 40 bits)`.
+#[inline]
+pub(crate) fn my_identity() -> u64 {
+    u64::from(cached_pid()) << 40 | (my_start_ticks() & START_MASK)
 }
 
 /// The deadline of one wait slice: `WAIT_SLICE` from now, or `deadline` if sooner.

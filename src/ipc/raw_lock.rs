@@ -21,15 +21,19 @@
 //! * **holder died**: a waiter that finds the holder dead (see `ipc::owner`) CASes the word
 //!   from `dead | bits` to `me | WAITERS` and reports `Acquired::OwnerDied`. Exactly one waiter
 //!   wins that CAS.
+//! * **holder identity**: next to the word, `holder` records `pid << 40 | start time` of the
+//!   process that holds it — written right after taking the word, cleared right before
+//!   releasing it — so a waiter can tell the holder from an unrelated process that was given
+//!   the dead holder's pid (pid reuse).
 //!
 //! The holder is a *process*: threads and green threads of one process share its pid. Locks
 //! that care which thread holds them (RLock) keep that next to the word.
 
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::owner::{OwnerWatch, slice_deadline};
+use super::owner::{OwnerWatch, my_identity, slice_deadline};
 use super::region::{SharedLayout, invalid};
 use super::wait;
 use crate::sys::process::cached_pid;
@@ -47,14 +51,20 @@ pub(crate) enum Acquired {
     OwnerDied,
 }
 
-/// The lock word. See the module docs.
+/// The lock word and its holder's identity. See the module docs.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct RawLock {
     word: AtomicU32,
+    _pad: AtomicU32,
+    /// Who holds it: `pid << 40 | start time in boot ticks (low 40 bits)`, written by the
+    /// holder right after it takes the word and cleared right before it releases it; 0 while
+    /// unknown. With it, a waiter tells the holder from an unrelated process that got the
+    /// holder's pid after the holder died (see `ipc::owner`).
+    holder: AtomicU64,
 }
 
-// SAFETY: repr(C), one atomic.
+// SAFETY: repr(C), atomics only.
 unsafe impl SharedLayout for RawLock {}
 
 impl RawLock {
@@ -65,11 +75,11 @@ impl RawLock {
             .word
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
         {
-            Ok(_) => Ok(Some(Acquired::Clean)),
+            Ok(_) => Ok(Some(self.taken(Acquired::Clean))),
             Err(w) => {
                 check(w)?;
                 if w & PID_MASK == 0 && self.take_free(w, me) {
-                    return Ok(Some(Acquired::Clean));
+                    return Ok(Some(self.taken(Acquired::Clean)));
                 }
                 Ok(None)
             }
@@ -85,9 +95,10 @@ impl RawLock {
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return Ok(Some(Acquired::Clean));
+            return Ok(Some(self.taken(Acquired::Clean)));
         }
         self.lock_slow(me, deadline)
+            .map(|got| got.map(|how| self.taken(how)))
     }
 
     #[cold]
@@ -113,7 +124,7 @@ impl RawLock {
             if w & WAITERS == 0 && !self.take(w, w | WAITERS) {
                 continue;
             }
-            if watch.holder_died(holder) {
+            if watch.holder_died(holder, self.holder.load(Ordering::Acquire)) {
                 if self.take(w | WAITERS, me | WAITERS) {
                     return Ok(Some(Acquired::OwnerDied));
                 }
@@ -133,6 +144,9 @@ impl RawLock {
     #[inline]
     pub(crate) fn unlock(&self) -> io::Result<()> {
         let me = cached_pid();
+        if self.word.load(Ordering::Relaxed) & PID_MASK == me {
+            self.holder.store(0, Ordering::Release); // forgotten before the word is free
+        }
         if self
             .word
             .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
@@ -156,6 +170,13 @@ impl RawLock {
             wait::wake(&self.word, 1);
         }
         Ok(())
+    }
+
+    /// Records this process as the holder (just taken, in any way); passes `how` through.
+    #[inline]
+    fn taken(&self, how: Acquired) -> Acquired {
+        self.holder.store(my_identity(), Ordering::Release);
+        how
     }
 
     /// The pid holding the lock now, if any (a snapshot).

@@ -37,7 +37,8 @@ pub(crate) const HEADER_LEN: usize = 64;
 /// "greenrt" and a NUL, little-endian: the first word of every region.
 const MAGIC: u64 = u64::from_le_bytes(*b"greenrt\0");
 /// Bumped whenever a layout changes, so an old process cannot misread a new object.
-const VERSION: u32 = 1;
+/// Layout version: 2 since the lock word got its holder identity (issue 13).
+const VERSION: u32 = 2;
 
 /// Which object a region holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
