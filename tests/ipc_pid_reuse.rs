@@ -53,6 +53,10 @@ fn a_reused_pid_does_not_pass_for_the_dead_holder() {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
+    // Start times are kept in clock ticks (10 ms): a holder and an impostor started in the
+    // same tick cannot be told apart (see NOTES). A real holder holds for a while; this one
+    // too, before it dies.
+    std::thread::sleep(Duration::from_millis(30));
     holder.kill().unwrap();
     holder.join().unwrap(); // reaped: its pid is free for the taking
     let Some(mut impostor) = impostor_with_pid(pid) else {

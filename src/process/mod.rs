@@ -13,6 +13,7 @@
 //! * A *daemon* child gets `PR_SET_PDEATHSIG`: the kernel kills it when the parent ends, even
 //!   by SIGKILL. A daemon may not start children of its own (as in Python).
 
+mod exit_rules;
 mod pool;
 mod reaper;
 
@@ -46,6 +47,8 @@ pub struct Builder {
     daemon: bool,
     /// Internal (process pools): end with the parent like a daemon, yet may fork.
     exit_with_parent: bool,
+    /// Not waited for (nor terminated) when the parent ends.
+    detached: bool,
 }
 
 impl Builder {
@@ -57,6 +60,14 @@ impl Builder {
     /// Names the process (shown by `Process::name`).
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
+        self
+    }
+
+    /// A detached child is left alone when its parent ends: not waited for, not terminated
+    /// (by default the parent waits for its children at exit, as Python's does; see
+    /// NOTES.md, "Exit rules").
+    pub fn detached(mut self, detached: bool) -> Builder {
+        self.detached = detached;
         self
     }
 
@@ -109,6 +120,9 @@ impl Builder {
             }
         };
         gate.open();
+        if !self.detached {
+            exit_rules::track(&pidfd, self.daemon || self.exit_with_parent);
+        }
         Ok(Process {
             pid: pid as u32,
             name: self.name,
@@ -135,8 +149,9 @@ fn run_child(daemon: bool, exit_with_parent: bool, parent: sys::Pid, f: impl FnO
     };
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    // `_exit` skips `atexit`: remove the named objects this child made, as the parent's
-    // exit does for its own.
+    // `_exit` skips `atexit`: wait for this child's own children and remove the named
+    // objects it made, as a parent's exit does.
+    exit_rules::apply();
     crate::ipc::remove_created_now();
     sys::exit_now(code)
 }

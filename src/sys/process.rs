@@ -279,3 +279,21 @@ pub(crate) fn stop_self() {
     // SAFETY: signalling our own pid has no memory-safety preconditions.
     unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
 }
+
+/// True once the child behind `pidfd` has ended (reaped or not); never reaps it.
+pub(crate) fn has_ended(pidfd: &OwnedFd) -> bool {
+    // SAFETY: a zeroed siginfo_t is valid; waitid writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: P_PIDFD with a pidfd we own; WNOWAIT leaves the child to whoever reaps it.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // ECHILD: already reaped. Otherwise a pid in `info` means it has ended.
+    // SAFETY: si_pid is valid to read after waitid filled `info` (or left it zeroed).
+    rc < 0 || unsafe { info.si_pid() } != 0
+}
