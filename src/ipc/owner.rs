@@ -33,6 +33,11 @@ pub(crate) struct OwnerWatch {
     pid: u32,
     since_ticks: u64,
     next_check: Instant,
+    /// A recorded identity whose start time did not match the process now under its pid, at
+    /// the last check. A second look must see the same before we call the holder dead: a
+    /// live holder that reuses a dead one's pid records itself nanoseconds after taking the
+    /// word, so a mismatch that lasts a whole check interval is not that moment.
+    suspect: u64,
 }
 
 impl OwnerWatch {
@@ -41,6 +46,7 @@ impl OwnerWatch {
             pid: 0,
             since_ticks: 0,
             next_check: Instant::now(),
+            suspect: 0,
         }
     }
 
@@ -62,9 +68,13 @@ impl OwnerWatch {
         self.next_check = now + CHECK_EVERY;
         match pid_state(pid) {
             PidState::Gone => true,
-            // The holder recorded itself: any other process with that pid is not it.
+            // The holder recorded itself: any other process with that pid is not it (seen on
+            // two checks in a row, see `suspect`).
             PidState::Alive { start_ticks } if recorded >> 40 == u64::from(pid) => {
-                start_ticks & START_MASK != recorded & START_MASK
+                let mismatch = start_ticks & START_MASK != recorded & START_MASK;
+                let seen_before = mismatch && self.suspect == recorded;
+                self.suspect = if mismatch { recorded } else { 0 };
+                seen_before
             }
             // Not recorded yet (it died between taking the word and recording itself, or is
             // about to record): the process must have started before our first look.
@@ -76,10 +86,24 @@ impl OwnerWatch {
 /// The low bits of a start time kept in a holder identity.
 const START_MASK: u64 = (1 << 40) - 1;
 
-/// This process as a lock holder: `pid << 40 | start ticks (low 40 bits)`.
+/// This process (pid `me`) as a lock holder: `pid << 40 | start ticks (low 40 bits)`.
+/// Cached per process (a forked child's pid differs from the cached one: it computes its own).
 #[inline]
-pub(crate) fn my_identity() -> u64 {
-    u64::from(cached_pid()) << 40 | (my_start_ticks() & START_MASK)
+pub(crate) fn my_identity(me: u32) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static IDENTITY: AtomicU64 = AtomicU64::new(0);
+    let cached = IDENTITY.load(Ordering::Relaxed);
+    if cached >> 40 == u64::from(me) {
+        return cached;
+    }
+    identity_slow(me, &IDENTITY)
+}
+
+#[cold]
+fn identity_slow(me: u32, cache: &std::sync::atomic::AtomicU64) -> u64 {
+    let identity = u64::from(me) << 40 | (my_start_ticks() & START_MASK);
+    cache.store(identity, std::sync::atomic::Ordering::Relaxed);
+    identity
 }
 
 /// The deadline of one wait slice: `WAIT_SLICE` from now, or `deadline` if sooner.

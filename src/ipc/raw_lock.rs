@@ -22,9 +22,8 @@
 //!   from `dead | bits` to `me | WAITERS` and reports `Acquired::OwnerDied`. Exactly one waiter
 //!   wins that CAS.
 //! * **holder identity**: next to the word, `holder` records `pid << 40 | start time` of the
-//!   process that holds it — written right after taking the word, cleared right before
-//!   releasing it — so a waiter can tell the holder from an unrelated process that was given
-//!   the dead holder's pid (pid reuse).
+//!   process that holds it — written right after taking the word — so a waiter can tell the
+//!   holder from an unrelated process that was given the dead holder's pid (pid reuse).
 //!
 //! The holder is a *process*: threads and green threads of one process share its pid. Locks
 //! that care which thread holds them (RLock) keep that next to the word.
@@ -58,9 +57,10 @@ pub(crate) struct RawLock {
     word: AtomicU32,
     _pad: AtomicU32,
     /// Who holds it: `pid << 40 | start time in boot ticks (low 40 bits)`, written by the
-    /// holder right after it takes the word and cleared right before it releases it; 0 while
-    /// unknown. With it, a waiter tells the holder from an unrelated process that got the
-    /// holder's pid after the holder died (see `ipc::owner`).
+    /// holder right after it takes the word (and left there after it releases it: the next
+    /// holder overwrites it); 0 before anyone held it. With it, a waiter tells the holder
+    /// from an unrelated process that got the holder's pid after the holder died (see
+    /// `ipc::owner`).
     holder: AtomicU64,
 }
 
@@ -75,11 +75,11 @@ impl RawLock {
             .word
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
         {
-            Ok(_) => Ok(Some(self.taken(Acquired::Clean))),
+            Ok(_) => Ok(Some(self.taken(me, Acquired::Clean))),
             Err(w) => {
                 check(w)?;
                 if w & PID_MASK == 0 && self.take_free(w, me) {
-                    return Ok(Some(self.taken(Acquired::Clean)));
+                    return Ok(Some(self.taken(me, Acquired::Clean)));
                 }
                 Ok(None)
             }
@@ -95,10 +95,10 @@ impl RawLock {
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return Ok(Some(self.taken(Acquired::Clean)));
+            return Ok(Some(self.taken(me, Acquired::Clean)));
         }
         self.lock_slow(me, deadline)
-            .map(|got| got.map(|how| self.taken(how)))
+            .map(|got| got.map(|how| self.taken(me, how)))
     }
 
     #[cold]
@@ -144,9 +144,6 @@ impl RawLock {
     #[inline]
     pub(crate) fn unlock(&self) -> io::Result<()> {
         let me = cached_pid();
-        if self.word.load(Ordering::Relaxed) & PID_MASK == me {
-            self.holder.store(0, Ordering::Release); // forgotten before the word is free
-        }
         if self
             .word
             .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
@@ -174,8 +171,13 @@ impl RawLock {
 
     /// Records this process as the holder (just taken, in any way); passes `how` through.
     #[inline]
-    fn taken(&self, how: Acquired) -> Acquired {
-        self.holder.store(my_identity(), Ordering::Release);
+    fn taken(&self, me: u32, how: Acquired) -> Acquired {
+        let identity = my_identity(me);
+        // Usually it is there already (this process held it last): then no store, and the
+        // unlock's locked instruction has no extra store to wait for.
+        if self.holder.load(Ordering::Relaxed) != identity {
+            self.holder.store(identity, Ordering::Release);
+        }
         how
     }
 
