@@ -198,17 +198,7 @@ fn a_spawn_that_fails_after_the_fork_runs_nothing_and_leaves_no_zombie() {
     let _t = turn();
     let ended = util::in_child(20, || {
         // A page shared with this process's children: set to 1 by a child that runs `f`.
-        // SAFETY (test): an anonymous shared mapping of one page.
-        let ran = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        } as *mut u32;
+        let ran = util::shared_page();
         // Fill the fd table but for two slots: room for the spawn's gate pipe, none for the
         // pidfd it needs after the fork.
         let mut held = Vec::new();

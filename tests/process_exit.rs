@@ -16,18 +16,7 @@ struct Shared(*mut u32);
 
 impl Shared {
     fn new() -> Shared {
-        // SAFETY (test): an anonymous shared mapping of one page.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        Shared(p.cast())
+        Shared(util::shared_page())
     }
     fn get(&self) -> u32 {
         // SAFETY (test): the page mapped above, for the test's life.

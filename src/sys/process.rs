@@ -117,20 +117,7 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 
 /// Reaps the process if it has exited: `Ok(Some(status))`, or `Err(WouldBlock)` while it runs.
 pub(crate) fn try_reap(pidfd: &OwnedFd) -> io::Result<ExitStatus> {
-    // SAFETY: a zeroed siginfo_t is valid; waitid writes into it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: P_PIDFD with our pidfd; `info` is valid for writing.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PIDFD,
-            pidfd.as_raw_fd() as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let info = wait_pidfd(pidfd, libc::WEXITED | libc::WNOHANG)?;
     // SAFETY: waitid filled `info` for a child state change (or left it zeroed).
     let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
     if pid == 0 {
@@ -282,18 +269,29 @@ pub(crate) fn stop_self() {
 
 /// True once the child behind `pidfd` has ended (reaped or not); never reaps it.
 pub(crate) fn has_ended(pidfd: &OwnedFd) -> bool {
+    // WNOWAIT leaves the child to whoever reaps it. An error (ECHILD): already reaped.
+    match wait_pidfd(pidfd, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) {
+        // SAFETY: si_pid is valid to read after waitid filled `info` (or left it zeroed).
+        Ok(info) => (unsafe { info.si_pid() }) != 0,
+        Err(_) => true,
+    }
+}
+
+/// `waitid(P_PIDFD, pidfd, flags)`: the child's state change, or zeroed if none (WNOHANG).
+fn wait_pidfd(pidfd: &OwnedFd, flags: libc::c_int) -> io::Result<libc::siginfo_t> {
     // SAFETY: a zeroed siginfo_t is valid; waitid writes into it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: P_PIDFD with a pidfd we own; WNOWAIT leaves the child to whoever reaps it.
+    // SAFETY: P_PIDFD with a pidfd we own; `info` is valid for writing.
     let rc = unsafe {
         libc::waitid(
             libc::P_PIDFD,
             pidfd.as_raw_fd() as libc::id_t,
             &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            flags,
         )
     };
-    // ECHILD: already reaped. Otherwise a pid in `info` means it has ended.
-    // SAFETY: si_pid is valid to read after waitid filled `info` (or left it zeroed).
-    rc < 0 || unsafe { info.si_pid() } != 0
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info)
 }

@@ -161,3 +161,21 @@ impl Drop for OnDrop {
         (self.0)();
     }
 }
+
+/// One page of anonymous shared memory (it survives `fork`: parent and children see the same
+/// words), for tests that check what a child process did. Never unmapped.
+pub fn shared_page() -> *mut u32 {
+    // SAFETY (test): an anonymous shared mapping of one page.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED, "mmap failed");
+    page.cast()
+}
