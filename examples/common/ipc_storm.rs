@@ -144,7 +144,9 @@ pub fn queue_storm(secs: f64, side: usize, seed: u64) -> io::Result<QueueStorm> 
             }
         }
     }
-    while let Ok((inc, seq, data)) = q.try_get() {
+    // A timed get, not `try_get`: it waits for the queue's lock (and its repair when a killed
+    // consumer died holding it) rather than answering "empty" while someone is inside.
+    while let Ok((inc, seq, data)) = q.get_timeout(Duration::from_millis(200)) {
         if data != payload(inc, seq) {
             report.failed_consumers += 1;
         }

@@ -378,9 +378,22 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_until(Wait::after(timeout))
     }
 
-    /// Takes the front item only if there is one now (Python's `get_nowait`).
+    /// Takes the front item only if there is one now (Python's `get_nowait`). Never blocks:
+    /// while another process is inside the queue (or died there, not yet repaired) the
+    /// answer is `Empty`.
     pub fn try_get(&self) -> Result<T, GetError> {
         self.get_until(Wait::No)
+    }
+
+    /// Takes the front item if there is one, waiting for the internal lock (and its repair
+    /// after a dead holder) but not for an item: a drain that sees everything.
+    pub(crate) fn get_present(&self) -> Result<T, GetError> {
+        self.get_until(Wait::NoneButTheLock)
+    }
+
+    /// Puts `item` if there is room, waiting for the internal lock but not for room.
+    pub(crate) fn put_if_room(&self, item: &T) -> Result<(), PutError> {
+        self.put_until(item, Wait::NoneButTheLock)
     }
 
     fn put_until(&self, item: &T, wait: Wait) -> Result<(), PutError> {
@@ -572,7 +585,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let deadline = match wait {
             Wait::No => Some(Instant::now()),
             Wait::Until(at) => Some(at),
-            Wait::Forever => None,
+            Wait::Forever | Wait::NoneButTheLock => None,
         };
         let Some(acquired) = s.lock.lock(deadline)? else {
             return Ok(None);
@@ -592,7 +605,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 /// How long an operation may wait.
 #[derive(Clone, Copy)]
 enum Wait {
+    /// No waiting at all: not for an item or room, not for the internal lock (`try_*`).
     No,
+    /// No waiting for an item or room, but as long as it takes for the internal lock — and
+    /// so the repair after a holder that died in it. For greenrt's own drains (the process
+    /// pool taking back a dead worker's tasks), which must see everything that is there.
+    NoneButTheLock,
     Until(Instant),
     Forever,
 }
@@ -607,7 +625,7 @@ impl Wait {
     /// Sleeps on `word` while it holds `seq`; false if the time is up.
     fn sleep(self, word: &AtomicU32, seq: u32) -> bool {
         match self {
-            Wait::No => false,
+            Wait::No | Wait::NoneButTheLock => false,
             Wait::Forever => wait::wait(word, seq, None),
             Wait::Until(deadline) => {
                 Instant::now() < deadline && wait::wait(word, seq, Some(deadline))

@@ -205,13 +205,13 @@ fn worker_died(
     signal: Option<i32>,
 ) {
     let results = books.lock().ch.results.clone();
-    while let Ok(done) = results.try_get() {
+    while let Ok(done) = results.get_present() {
         handle_done(books, done);
     }
     let inbox = books.lock().ch.inboxes[slot].clone();
     let mut unstarted = HashSet::new();
     loop {
-        match inbox.try_get() {
+        match inbox.get_present() {
             Ok(Task::Run { id, .. }) => {
                 unstarted.insert(id);
             }
@@ -292,7 +292,7 @@ impl Books {
             let Some(job) = self.pending.pop_front() else {
                 break;
             };
-            match self.ch.inboxes[slot].try_put(&job.task) {
+            match self.ch.inboxes[slot].put_if_room(&job.task) {
                 Ok(()) => {
                     self.slots[slot].assigned.push_back(job.id);
                     self.running.insert(job.id, job);
@@ -328,7 +328,9 @@ impl Books {
     fn stop_idle_workers(&mut self) {
         for slot in 0..self.slots.len() {
             let s = &self.slots[slot];
-            if s.pid.is_some() && !s.stop_sent && self.ch.inboxes[slot].try_put(&Task::Stop).is_ok()
+            if s.pid.is_some()
+                && !s.stop_sent
+                && self.ch.inboxes[slot].put_if_room(&Task::Stop).is_ok()
             {
                 self.slots[slot].stop_sent = true;
             }
