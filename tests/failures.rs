@@ -119,6 +119,46 @@ fn a_generator_or_greenlet_overflow_is_reported_and_aborts() {
 }
 
 #[test]
+fn a_named_object_truncated_while_mapped_is_reported_by_name() {
+    let name = format!("truncated-{}", std::process::id());
+    if std::env::var(CHILD_ENV).as_deref() == Ok("truncate") {
+        let name = std::env::var("GREENRT_TEST_NAME").unwrap();
+        let q = greenrt::ipc::Queue::<u64>::create(&name, 4096).unwrap();
+        // Another process (here: us, through the file) shrinks it to nothing.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/dev/shm/greenrt.{name}"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let _ = q.try_put(&1); // touches the lost pages
+        unreachable!("the fault aborts the process");
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_named_object_truncated_while_mapped_is_reported_by_name",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "truncate")
+        .env("GREENRT_TEST_NAME", &name)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(format!("/dev/shm/greenrt.{name}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "greenrt: the shared object /dev/shm/greenrt.{name} was truncated by another process"
+        )),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
 fn overflow_of_the_main_thread_stack_is_still_std_s_report() {
     if std::env::var(CHILD_ENV).as_deref() == Ok("main-overflow") {
         greenrt::sleep(Duration::ZERO); // make a hub, so our handler is installed

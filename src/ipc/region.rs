@@ -130,6 +130,7 @@ impl Region {
         })();
         let _ = std::fs::remove_file(&tmp);
         let mut region = made?;
+        watch_for_truncation(region.ptr.as_ptr(), region.len, &path);
         let pid = std::process::id();
         register_for_exit(path.clone());
         region.name = Some(Named {
@@ -164,6 +165,7 @@ impl Region {
             )));
         }
         let ptr = shm::map_shared_file(&file, len as usize)?;
+        watch_for_truncation(ptr, len as usize, &path);
         let region = Region {
             ptr: NonNull::new(ptr).expect("mmap returned null"),
             len: len as usize,
@@ -272,6 +274,9 @@ impl Drop for Region {
             let _ = std::fs::remove_file(path);
             forget_for_exit(path);
         }
+        if self.name.is_some() {
+            shm::forget_named_mapping(self.ptr.as_ptr());
+        }
         // SAFETY: ptr/len are exactly our mapping and this is the last use of it.
         unsafe { shm::unmap_shared(self.ptr.as_ptr(), self.len) };
     }
@@ -305,6 +310,14 @@ fn path_of(name: &str) -> io::Result<PathBuf> {
         ));
     }
     Ok(PathBuf::from(format!("/dev/shm/greenrt.{name}")))
+}
+
+/// Another process may shrink a named object's file while we have it mapped; touching the
+/// lost pages then raises SIGBUS. greenrt's fault handler names the object before aborting
+/// instead of a bare "Bus error" (an operation cannot be failed cleanly from inside a fault).
+fn watch_for_truncation(ptr: *mut u8, len: usize, path: &Path) {
+    crate::sys::signal::install_fault_handlers();
+    shm::note_named_mapping(ptr, len, path);
 }
 
 /// Refuses a named object this user did not make: greenrt creates them owned by the creator

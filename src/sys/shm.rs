@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// Maps `len` bytes of zeroed memory that a `fork`ed child shares with its parent.
 pub(crate) fn map_shared_anonymous(len: usize) -> io::Result<*mut u8> {
@@ -80,4 +81,66 @@ pub(crate) fn random_u64() -> io::Result<u64> {
         return Err(io::Error::last_os_error());
     }
     Ok(u64::from_ne_bytes(bytes))
+}
+
+/// The named mappings of this process, for the SIGBUS report: a fixed table of plain atomics
+/// that a signal handler may read. Each entry: start, length, and the file's path (leaked
+/// bytes, never freed, so a handler never reads freed memory). 0 start = free slot.
+const NAMED_SLOTS: usize = 256;
+static NAMED_START: [AtomicUsize; NAMED_SLOTS] = [const { AtomicUsize::new(0) }; NAMED_SLOTS];
+static NAMED_LEN: [AtomicUsize; NAMED_SLOTS] = [const { AtomicUsize::new(0) }; NAMED_SLOTS];
+static NAMED_PATH: [AtomicPtr<u8>; NAMED_SLOTS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; NAMED_SLOTS];
+static NAMED_PATH_LEN: [AtomicUsize; NAMED_SLOTS] = [const { AtomicUsize::new(0) }; NAMED_SLOTS];
+
+/// Notes that `len` bytes at `start` map the file `path` (beyond 256 named mappings, the
+/// rest are not reported by name: they die with the plain SIGBUS).
+pub(crate) fn note_named_mapping(start: *mut u8, len: usize, path: &std::path::Path) {
+    let bytes: &'static [u8] = Box::leak(
+        path.as_os_str()
+            .as_encoded_bytes()
+            .to_vec()
+            .into_boxed_slice(),
+    );
+    for i in 0..NAMED_SLOTS {
+        if NAMED_START[i]
+            .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            NAMED_LEN[i].store(len, Ordering::Relaxed);
+            NAMED_PATH[i].store(bytes.as_ptr().cast_mut(), Ordering::Relaxed);
+            NAMED_PATH_LEN[i].store(bytes.len(), Ordering::Relaxed);
+            NAMED_START[i].store(start as usize, Ordering::Release);
+            return;
+        }
+    }
+}
+
+/// Forgets the named mapping at `start` (it is being unmapped).
+pub(crate) fn forget_named_mapping(start: *mut u8) {
+    for slot in &NAMED_START {
+        if slot
+            .compare_exchange(start as usize, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// The path of the named mapping that contains `addr`, if any. Async-signal-safe.
+pub(crate) fn truncated_mapping(addr: usize) -> Option<&'static [u8]> {
+    (0..NAMED_SLOTS).find_map(|i| {
+        let start = NAMED_START[i].load(Ordering::Acquire);
+        let len = NAMED_LEN[i].load(Ordering::Relaxed);
+        if start == 0 || start == usize::MAX || addr < start || addr >= start.saturating_add(len) {
+            return None;
+        }
+        let (path, path_len) = (
+            NAMED_PATH[i].load(Ordering::Relaxed),
+            NAMED_PATH_LEN[i].load(Ordering::Relaxed),
+        );
+        // SAFETY: the path bytes were leaked in `note_named_mapping` and are never freed.
+        (!path.is_null()).then(|| unsafe { std::slice::from_raw_parts(path, path_len) })
+    })
 }

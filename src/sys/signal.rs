@@ -24,10 +24,17 @@ static OLD_BUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
 /// Not a `std::sync::Once`: see `process::per_process::OnceFlag`.
 static INSTALL: crate::sys::per_process::OnceFlag = crate::sys::per_process::OnceFlag::new();
 
-/// Installs `hook` for SIGSEGV and SIGBUS, once per process.
+/// Installs `hook` for SIGSEGV and SIGBUS (the hub's stack-overflow report).
 pub(crate) fn install_fault_hook(hook: FaultHook) {
+    HOOK.store(hook as usize, Ordering::SeqCst);
+    install_fault_handlers();
+}
+
+/// Installs greenrt's SIGSEGV and SIGBUS handlers, once per process: they report a green
+/// stack overflow (the hook) and a fault in a shared mapping whose file was truncated
+/// (`shm::truncated_mapping`), and pass anything else on.
+pub(crate) fn install_fault_handlers() {
     INSTALL.run(|| {
-        HOOK.store(hook as usize, Ordering::SeqCst);
         OLD_SEGV.store(install_one(libc::SIGSEGV), Ordering::SeqCst);
         OLD_BUS.store(install_one(libc::SIGBUS), Ordering::SeqCst);
     });
@@ -85,6 +92,14 @@ fn install_one(signal: libc::c_int) -> *mut libc::sigaction {
 extern "C" fn on_fault(signal: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
+    if signal == libc::SIGBUS
+        && let Some(path) = super::shm::truncated_mapping(addr)
+    {
+        write_stderr(b"\ngreenrt: the shared object ");
+        write_stderr(path);
+        write_stderr(b" was truncated by another process while this one had it mapped; aborting\n");
+        abort();
+    }
     let hook = HOOK.load(Ordering::SeqCst);
     if hook != 0 {
         // SAFETY: HOOK only ever holds a `FaultHook` stored by `install_fault_hook`.
