@@ -298,3 +298,65 @@ fn successful_still_answers_after_the_value_was_taken() {
     pool.close();
     pool.join().unwrap();
 }
+
+/// Sleeps 300 ms, then says which worker ran it.
+fn slow_pid(i: u32) -> (u32, u32) {
+    std::thread::sleep(Duration::from_millis(300));
+    (i + 100, std::process::id())
+}
+
+/// Python's Pool(3) with ten slow `apply_async` tasks: every worker takes the next task when
+/// it is free, so the tasks go 4/3/3 and finish in four waves (0-2, 3-5, 6-8, 9), whichever
+/// worker is forked first. (greenrt used to queue 4 tasks in the first worker's inbox before
+/// the others existed: 4/4/2, and a later task could finish before an earlier wave.)
+#[test]
+fn slow_tasks_spread_over_every_worker_in_waves_like_python() {
+    let _t = turn();
+    let pool = Pool::new(3).unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let t0 = Instant::now();
+    let results: Vec<_> = (0..10)
+        .map(|i| {
+            let order = order.clone();
+            pool.apply_async_with(
+                slow_pid,
+                i,
+                move |(v, _)| order.lock().unwrap().push(*v),
+                |e| panic!("{e}"),
+            )
+        })
+        .collect();
+    let mut per_worker = std::collections::HashMap::new();
+    for r in results {
+        *per_worker.entry(r.get().unwrap().1).or_insert(0) += 1;
+    }
+    let took = t0.elapsed();
+    pool.close();
+    pool.join().unwrap();
+    let mut counts: Vec<u32> = per_worker.into_values().collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [3, 3, 4], "tasks per worker");
+    let order = order.lock().unwrap().clone();
+    let waves: Vec<Vec<u32>> = order
+        .chunks(3)
+        .map(|w| {
+            let mut w = w.to_vec();
+            w.sort_unstable();
+            w
+        })
+        .collect();
+    assert_eq!(
+        waves,
+        [
+            vec![100, 101, 102],
+            vec![103, 104, 105],
+            vec![106, 107, 108],
+            vec![109]
+        ],
+        "callback order {order:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(1200),
+        "four waves of 300 ms took only {took:?}"
+    );
+}

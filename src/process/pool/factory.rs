@@ -84,6 +84,7 @@ fn spawn_worker(ch: &Channels, slot: u32) -> std::io::Result<Process> {
                 arg,
             }) = inbox.get()
             {
+                let started = std::time::Instant::now();
                 let outcome = match key.check(call, func, tag) {
                     Some(trampoline) => trampoline(func, &arg),
                     None => Err(
@@ -91,12 +92,18 @@ fn spawn_worker(ch: &Channels, slot: u32) -> std::io::Result<Process> {
                             .into(),
                     ),
                 };
-                let done = Done { id, outcome };
+                let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let done = Done {
+                    id,
+                    outcome,
+                    busy_ns,
+                };
                 if let Err(e) = results.put(&done) {
                     let why = format!("the task's result could not be sent back: {e}");
                     let _ = results.put(&Done {
                         id,
                         outcome: Err(why),
+                        busy_ns,
                     });
                 }
             }

@@ -41,6 +41,10 @@ pub(crate) enum Task {
 pub(crate) struct Done {
     pub(crate) id: u64,
     pub(crate) outcome: Result<Vec<u8>, String>,
+    /// How long the worker ran the task, in nanoseconds: the manager sizes its inboxes by it.
+    /// Only a hint (shared memory is untrusted): a forged value changes how many tasks wait in
+    /// an inbox, never what runs.
+    pub(crate) busy_ns: u64,
 }
 
 /// Owner to factory.
