@@ -61,7 +61,7 @@ impl Storm {
                 while !stop.load(Ordering::Relaxed) {
                     // SAFETY (test): the target thread outlives the storm (joined on drop).
                     unsafe {
-                        if n % 2 == 0 {
+                        if n.is_multiple_of(2) {
                             libc::pthread_kill(target as libc::pthread_t, libc::SIGUSR2);
                         } else {
                             libc::kill(libc::getpid(), libc::SIGUSR2);
