@@ -2,7 +2,8 @@
 //! figures and PASS/FAIL invariants. Exits non-zero if any invariant fails.
 //!
 //! `cargo run --release --example stress` takes about half a minute on 2 cores (a million
-//! green threads, 100k timers, 10k lock contenders, an echo pair); `-- --quick` a few seconds.
+//! green threads, 100k timers, 10k lock contenders, an echo pair); `-- --quick` a few seconds;
+//! `-- --only freeze,ipc` runs only the storms named (names below).
 //!
 //! Storms:
 //! * spawn — many parked green threads at once (RSS per green thread), then the spawn+join
@@ -13,6 +14,8 @@
 //!   every round trip checked;
 //! * ipc   — producer and consumer processes on one `ipc::Queue`, and workers on one
 //!   `ipc::Lock`, while random ones are SIGKILLed (see examples/common/ipc_storm.rs);
+//! * freeze — processes frozen (SIGSTOP) for 50–200 ms inside ipc primitives while others time
+//!   their timed and `try_*` calls on them (see examples/common/ipc_freeze.rs);
 //! * pool  — many tiny tasks on a `process::Pool` while its workers are SIGKILLed mid-task;
 //! * spider — `site_server` and the monkey-patched `spider` (if built: it needs
 //!   `--features monkey`), every page fetched exactly once.
@@ -21,6 +24,8 @@
 mod args;
 #[path = "common/echo.rs"]
 mod echo;
+#[path = "common/ipc_freeze.rs"]
+mod ipc_freeze;
 #[path = "common/ipc_storm.rs"]
 mod ipc_storm;
 
@@ -89,6 +94,18 @@ impl Report {
     }
 }
 
+/// Every storm, in the order a full run takes them (`--only a,b` picks some).
+const STORMS: [(&str, fn(&Plan, &mut Report)); 8] = [
+    ("spawn", spawn_storm),
+    ("timer", timer_storm),
+    ("sync", sync_storm),
+    ("echo", echo_storm),
+    ("ipc", ipc_storm),
+    ("freeze", freeze_round),
+    ("pool", pool_storm),
+    ("spider", spider_round),
+];
+
 fn main() {
     let args = args::Args::from_env();
     if args.has("echo-server") {
@@ -99,15 +116,23 @@ fn main() {
         "[main] greenrt stress ({} run)",
         if args.has("quick") { "quick" } else { "full" }
     );
+    let only: String = args.get("only", String::new());
+    let chosen = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     let mut report = Report::default();
     let started = Instant::now();
-    spawn_storm(&plan, &mut report);
-    timer_storm(&plan, &mut report);
-    sync_storm(&plan, &mut report);
-    echo_storm(&plan, &mut report);
-    ipc_storm(&plan, &mut report);
-    pool_storm(&plan, &mut report);
-    spider_round(&plan, &mut report);
+    for (name, storm) in STORMS {
+        if chosen(name) {
+            storm(&plan, &mut report);
+        }
+    }
+    if report.checks.is_empty() {
+        let names: Vec<&str> = STORMS.iter().map(|(name, _)| *name).collect();
+        eprintln!(
+            "error: --only {only:?} names no storm; they are {}",
+            names.join(",")
+        );
+        std::process::exit(2);
+    }
     print_summary(&report, started.elapsed());
     if report.checks.iter().any(|(ok, _)| !ok) {
         std::process::exit(1);
@@ -454,6 +479,57 @@ fn ipc_storm(plan: &Plan, report: &mut Report) {
             );
         }
         Err(e) => report.check(false, format!("ipc: lock storm could not run: {e}")),
+    }
+}
+
+/// How late a timed ipc call may return while other processes are frozen inside the
+/// primitives it uses (issue 13's rule).
+const FREEZE_LATE: Duration = Duration::from_millis(50);
+
+fn freeze_round(plan: &Plan, report: &mut Report) {
+    let secs = plan.ipc_secs;
+    println!(
+        "[freeze] 3 processes on one ipc Queue/Semaphore/Lock frozen 50-200 ms at a time \
+         (SIGSTOP, also inside critical sections); 2 others time their calls, {secs} s ..."
+    );
+    match ipc_freeze::freeze_storm(secs, 3, 2, FREEZE_LATE, seed()) {
+        Ok(r) => {
+            report.figure(
+                "freeze",
+                "frozen by SIGSTOP / inside a lock",
+                format!("{} / {}", r.outside_freezes, r.inside_freezes),
+            );
+            report.figure(
+                "freeze",
+                "timed + try_* calls, worst overrun",
+                format!(
+                    "{} calls, {:.1} ms",
+                    r.calls,
+                    r.max_overrun.as_secs_f64() * 1e3
+                ),
+            );
+            report.check(
+                r.late == 0 && r.calls > 0,
+                format!(
+                    "freeze: no call overran its deadline by more than {} ms ({} of {} did)",
+                    FREEZE_LATE.as_millis(),
+                    r.late,
+                    r.calls
+                ),
+            );
+            report.check(
+                r.inside_freezes > 0,
+                format!(
+                    "freeze: processes froze inside critical sections ({} times)",
+                    r.inside_freezes
+                ),
+            );
+            report.check(
+                r.failed == 0,
+                format!("freeze: every process ended cleanly ({} did not)", r.failed),
+            );
+        }
+        Err(e) => report.check(false, format!("freeze: storm could not run: {e}")),
     }
 }
 

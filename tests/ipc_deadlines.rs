@@ -2,6 +2,9 @@
 //! queue's or a semaphore's critical section — holding the internal lock — must not make a
 //! `try_*` call block, nor a timed call overrun its deadline, in any other process.
 
+#[path = "../examples/common/ipc_freeze.rs"]
+mod ipc_freeze;
+
 use std::time::{Duration, Instant};
 
 use greenrt::ipc::fault::{CrashPoint, stop_self_at};
@@ -111,4 +114,26 @@ fn a_process_stopped_inside_a_semaphore_does_not_stall_the_others() {
     // SAFETY (test): signalling our own child.
     unsafe { libc::kill(frozen.pid() as i32, libc::SIGCONT) };
     assert!(frozen.join().unwrap().success());
+}
+
+/// `stress`'s freeze round, short: processes frozen for 50–200 ms (by SIGSTOP, and by
+/// themselves inside queue and semaphore critical sections) while two others make timed and
+/// `try_*` calls. `stress` holds the 50 ms rule on a machine of its own; here, beside other
+/// tests, a call may be late by scheduling noise but never by a frozen holder's time.
+#[test]
+fn a_freeze_storm_never_makes_a_timed_call_overrun() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let late = Duration::from_millis(250);
+    let r = ipc_freeze::freeze_storm(1.5, 3, 2, late, 0x5eed_f00d).unwrap();
+    eprintln!("{r:?}");
+    assert!(r.calls > 100, "{r:?}");
+    assert!(
+        r.inside_freezes > 0,
+        "nothing froze inside a critical section: {r:?}"
+    );
+    assert_eq!(
+        r.late, 0,
+        "calls overran their deadline by more than {late:?}: {r:?}"
+    );
+    assert_eq!(r.failed, 0, "{r:?}");
 }
