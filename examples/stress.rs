@@ -94,8 +94,11 @@ impl Report {
     }
 }
 
+/// One storm: it runs to a plan and adds its figures and checks to the report.
+type Storm = fn(&Plan, &mut Report);
+
 /// Every storm, in the order a full run takes them (`--only a,b` picks some).
-const STORMS: [(&str, fn(&Plan, &mut Report)); 8] = [
+const STORMS: [(&str, Storm); 8] = [
     ("spawn", spawn_storm),
     ("timer", timer_storm),
     ("sync", sync_storm),

@@ -176,7 +176,7 @@ fn spawn_observer(
         let twins: Vec<_> = (0..2u64)
             .map(|i| {
                 let s = s.clone();
-                greenrt::spawn(move || observe(&s, seed ^ (i + 1) * 0x9e37_79b9, late))
+                greenrt::spawn(move || observe(&s, seed ^ ((i + 1) * 0x9e37_79b9), late))
             })
             .collect();
         let seen = twins
