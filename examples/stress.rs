@@ -16,6 +16,8 @@
 //!   `ipc::Lock`, while random ones are SIGKILLed (see examples/common/ipc_storm.rs);
 //! * freeze — processes frozen (SIGSTOP) for 50–200 ms inside ipc primitives while others time
 //!   their timed and `try_*` calls on them (see examples/common/ipc_freeze.rs);
+//! * fuzz  — named objects of every kind damaged at random, then opened and used in a child
+//!   with a watchdog: a clean error every time (see examples/common/ipc_fuzz.rs);
 //! * pool  — many tiny tasks on a `process::Pool` while its workers are SIGKILLed mid-task;
 //! * spider — `site_server` and the monkey-patched `spider` (if built: it needs
 //!   `--features monkey`), every page fetched exactly once.
@@ -26,6 +28,8 @@ mod args;
 mod echo;
 #[path = "common/ipc_freeze.rs"]
 mod ipc_freeze;
+#[path = "common/ipc_fuzz.rs"]
+mod ipc_fuzz;
 #[path = "common/ipc_storm.rs"]
 mod ipc_storm;
 
@@ -98,13 +102,14 @@ impl Report {
 type Storm = fn(&Plan, &mut Report);
 
 /// Every storm, in the order a full run takes them (`--only a,b` picks some).
-const STORMS: [(&str, Storm); 8] = [
+const STORMS: [(&str, Storm); 9] = [
     ("spawn", spawn_storm),
     ("timer", timer_storm),
     ("sync", sync_storm),
     ("echo", echo_storm),
     ("ipc", ipc_storm),
     ("freeze", freeze_round),
+    ("fuzz", fuzz_round),
     ("pool", pool_storm),
     ("spider", spider_round),
 ];
@@ -534,6 +539,28 @@ fn freeze_round(plan: &Plan, report: &mut Report) {
         }
         Err(e) => report.check(false, format!("freeze: storm could not run: {e}")),
     }
+}
+
+fn fuzz_round(plan: &Plan, report: &mut Report) {
+    let secs = plan.ipc_secs;
+    let seed = seed();
+    println!(
+        "[fuzz] named ipc objects of every kind scribbled on and truncated, then opened and \
+         used in a child with a watchdog, {secs} s (seed {seed:#x}) ..."
+    );
+    let fuzz = ipc_fuzz::random_cases(secs, seed);
+    report.figure("fuzz", "damaged objects opened and used", fuzz.cases.to_string());
+    for failure in fuzz.failures.iter().take(5) {
+        println!("[fuzz] FAILED: {failure}");
+    }
+    report.check(
+        fuzz.failures.is_empty() && fuzz.cases > 0,
+        format!(
+            "fuzz: every damaged object ended in a clean Ok or Err ({} of {} did not)",
+            fuzz.failures.len(),
+            fuzz.cases
+        ),
+    );
 }
 
 fn pool_storm(plan: &Plan, report: &mut Report) {
