@@ -549,7 +549,11 @@ fn fuzz_round(plan: &Plan, report: &mut Report) {
          used in a child with a watchdog, {secs} s (seed {seed:#x}) ..."
     );
     let fuzz = ipc_fuzz::random_cases(secs, seed);
-    report.figure("fuzz", "damaged objects opened and used", fuzz.cases.to_string());
+    report.figure(
+        "fuzz",
+        "damaged objects opened and used",
+        fuzz.cases.to_string(),
+    );
     for failure in fuzz.failures.iter().take(5) {
         println!("[fuzz] FAILED: {failure}");
     }
