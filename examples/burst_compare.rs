@@ -215,10 +215,10 @@ fn print_table(n: usize, spawn: &[Vec<SpawnFigures>; 3], storm: &[Vec<Lateness>;
         "{:<10} {:>14} {:>14} {:>12} {:>12} {:>12}",
         "", "ns/task", "ns/task", "µs late", "µs late", "µs late"
     );
-    for w in 0..3 {
+    for (w, name) in NAMES.iter().enumerate() {
         println!(
             "{:<10} {:>14.0} {:>14.0} {:>12.0} {:>12.0} {:>12.0}",
-            NAMES[w],
+            name,
             first(w),
             second(w),
             p(w, 0),
@@ -226,10 +226,10 @@ fn print_table(n: usize, spawn: &[Vec<SpawnFigures>; 3], storm: &[Vec<Lateness>;
             p(w, 2)
         );
     }
-    for w in 1..3 {
+    for (w, name) in NAMES.iter().enumerate().skip(1) {
         println!(
             "greenrt/{:<6} {:>10.2}x {:>13.2}x {:>11.2}x {:>11.2}x {:>11.2}x",
-            NAMES[w],
+            name,
             first(0) / first(w),
             second(0) / second(w),
             p(0, 0) / p(w, 0),

@@ -22,6 +22,9 @@ pub enum JoinError {
     Killed,
     /// A green thread tried to join itself, which could never finish.
     JoinSelf,
+    /// It never started: when it was about to, no stack could be mapped for it (the process
+    /// is out of memory or address space). Its function was dropped without running.
+    NoStack(std::io::Error),
 }
 
 impl JoinError {
@@ -56,6 +59,7 @@ impl fmt::Debug for JoinError {
                 .finish(),
             JoinError::Killed => f.write_str("Killed"),
             JoinError::JoinSelf => f.write_str("JoinSelf"),
+            JoinError::NoStack(e) => f.debug_tuple("NoStack").field(e).finish(),
         }
     }
 }
@@ -69,6 +73,7 @@ impl fmt::Display for JoinError {
             },
             JoinError::Killed => write!(f, "green thread was killed"),
             JoinError::JoinSelf => write!(f, "a green thread cannot join itself"),
+            JoinError::NoStack(e) => write!(f, "green thread never started: no stack: {e}"),
         }
     }
 }

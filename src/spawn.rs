@@ -5,6 +5,14 @@
 //! function does not run yet: it starts when the spawner blocks or yields (gevent does the
 //! same), so `spawn` itself never switches.
 //!
+//! **Deferred start.** When the pool is empty — a burst of spawns — the stack is not mapped at
+//! `spawn`: the record keeps a boxed *start* instead, and the hub takes the stack when the
+//! green thread first runs. By then green threads that ran earlier in the burst have often
+//! finished and given theirs back, so a burst of 100,000 short green threads maps a handful of
+//! stacks instead of 100,000 (each fresh stack costs an `mmap`, a guard and a first-touch page
+//! fault: microseconds). A green thread that finds no stack even then (out of memory) ends
+//! without running, and its join says [`JoinError::NoStack`].
+//!
 //! Inside the coroutine the function runs under `catch_unwind`: a panic or a kill ends only
 //! that green thread, and its outcome is stored in the join packet.
 
@@ -13,8 +21,10 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::hub::Hub;
 use crate::hub::green::{Coro, Green};
 use crate::hub::park::KillUnwind;
+use crate::hub::stack::GreenStack;
 use crate::hub::{DEFAULT_STACK_SIZE, next_green_id, with_hub};
 use crate::join::{JoinError, JoinHandle, Packet};
 
@@ -23,9 +33,9 @@ use crate::join::{JoinError, JoinHandle, Packet};
 /// The closure runs when the caller next blocks or yields. It need not be `Send`: green
 /// threads never leave their OS thread.
 ///
-/// # Panics
-/// If no stack can be mapped (the process is out of address space); use
-/// [`Builder::spawn`] to get that as an `io::Error`.
+/// Spawning never fails for lack of memory: a green thread spawned while the hub has no
+/// pooled stack gets one when it first runs (see the module docs), and if none can be mapped
+/// then, it ends without running and its join says [`JoinError::NoStack`].
 ///
 /// ```
 /// let h = greenrt::spawn(|| 6 * 7);
@@ -96,7 +106,9 @@ impl Builder {
         self
     }
 
-    /// Spawns the green thread. See [`spawn`].
+    /// Spawns the green thread. See [`spawn`]. The `io::Result` has std's shape; greenrt
+    /// itself has no error to report here today (a missing stack shows up at join, as
+    /// [`JoinError::NoStack`]).
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
@@ -127,17 +139,63 @@ impl Builder {
         T: 'static,
     {
         with_hub(|hub| {
-            let stack = hub.take_stack(self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))?;
+            let size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
             let name = self.name.map(Into::into);
             let green = Rc::new(Green::new(next_green_id(), name, false, spawned_at));
-            green.guard_range.set(stack.guard_range());
-            green.stack_span.set(stack.span());
             let packet = Rc::new(Packet::new());
-            let coro = Coro::with_stack(stack, entry(green.clone(), packet.clone(), f));
-            *green.coro.borrow_mut() = Some(coro);
+            match hub.take_pooled_stack(size) {
+                Some(stack) => {
+                    let coro = coroutine(stack, green.clone(), packet.clone(), f);
+                    *green.coro.borrow_mut() = Some(coro);
+                }
+                None => {
+                    let (g, p) = (green.clone(), packet.clone());
+                    green
+                        .start
+                        .set(Some(Box::new(move |hub| first_start(hub, size, g, p, f))));
+                }
+            }
             hub.admit(green.clone(), start);
             Ok(JoinHandle::new(green, packet))
         })
+    }
+}
+
+/// The coroutine of a green thread on `stack`.
+fn coroutine<F, T>(stack: GreenStack, green: Rc<Green>, packet: Rc<Packet<T>>, f: F) -> Coro
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    green.guard_range.set(stack.guard_range());
+    green.stack_span.set(stack.span());
+    Coro::with_stack(stack, entry(green, packet, f))
+}
+
+/// A deferred start (see the module docs), run by the hub at the green thread's first turn.
+fn first_start<F, T>(
+    hub: &Hub,
+    size: usize,
+    green: Rc<Green>,
+    packet: Rc<Packet<T>>,
+    f: F,
+) -> Option<Coro>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    match hub.take_stack(size) {
+        Ok(stack) => Some(coroutine(stack, green, packet, f)),
+        Err(e) => {
+            eprintln!(
+                "greenrt: green thread {} '{}' never started: no stack could be mapped: {e}",
+                green.id,
+                green.display_name()
+            );
+            drop(f);
+            packet.set(Err(JoinError::NoStack(e)));
+            None
+        }
     }
 }
 

@@ -34,6 +34,11 @@ use super::stack::GreenStack;
 /// returns `()` (its real result goes to the join packet).
 pub(crate) type Coro = Coroutine<(), (), (), GreenStack>;
 
+/// How a green thread spawned while the hub had no pooled stack starts: called by the hub
+/// when it first runs, it takes a stack then and returns the coroutine — or `None` when no
+/// stack could be mapped (the join packet then says so). See `spawn.rs`.
+pub(crate) type Start = Box<dyn FnOnce(&super::Hub) -> Option<Coro>>;
+
 /// Where a green thread is in its life. See the module diagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
@@ -105,8 +110,12 @@ pub(crate) struct Green {
     pub(crate) kill_requested: Cell<bool>,
     /// Scope id of the outermost `timeout` that fired and has not unwound yet (0 = none).
     pub(crate) timeout_fired: Cell<u64>,
-    /// The coroutine; `None` for the main context and once finished.
+    /// The coroutine; `None` for the main context, once finished, and until a deferred
+    /// start (`start`) has run.
     pub(crate) coro: RefCell<Option<Coro>>,
+    /// Set instead of `coro` when the green thread was spawned with no pooled stack: makes
+    /// the coroutine when it first runs.
+    pub(crate) start: Cell<Option<Start>>,
     /// The coroutine's yielder, set when it first runs.
     ///
     /// # Invariant
@@ -145,6 +154,7 @@ impl Green {
             kill_requested: Cell::new(false),
             timeout_fired: Cell::new(0),
             coro: RefCell::new(None),
+            start: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
             exit_waiters: RefCell::new(Vec::new()),
             guard_range: Cell::new((0, 0)),

@@ -107,7 +107,7 @@ pub(crate) struct Hub {
     /// threads, the hub does not report a deadlock (see `deadlock.rs`).
     sync_waiters: Cell<usize>,
     /// Resumes since I/O and timers were last checked (see `run_loop.rs`).
-    resumes_since_poll: Cell<u32>,
+    resumes_since_poll: Cell<i64>,
     /// Counters and the coarse clock for `stats()` and `dump()` (see `stats.rs`).
     counters: stats::Counters,
     /// What the stall watchdog's monitor thread reads (see `watchdog.rs`).
@@ -332,6 +332,11 @@ impl Hub {
     /// A stack of at least `size` bytes for a new green thread, from the pool if it has one.
     pub(crate) fn take_stack(&self, size: usize) -> std::io::Result<stack::GreenStack> {
         self.stacks.borrow_mut().take(size)
+    }
+
+    /// A pooled stack of `size` bytes, if there is one: no system call.
+    pub(crate) fn take_pooled_stack(&self, size: usize) -> Option<stack::GreenStack> {
+        self.stacks.borrow_mut().take_pooled(size)
     }
 
     /// A number naming this hub among the live ones (the address of its shared part).

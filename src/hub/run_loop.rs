@@ -15,6 +15,19 @@
 //!
 //! A busy run queue must not starve I/O and timers, so every `POLL_INTERVAL` resumes the loop
 //! also polls without blocking (tokio's `event_interval` plays the same role).
+//!
+//! **Fair wake-ups.** What a poll makes ready — green threads whose timer fired, whose fd is
+//! ready, whom another OS thread or a signal woke — goes to the *front* of the run queue, in
+//! the order woken, ahead of the backlog. Without this, in a burst (100,000 green threads
+//! spawned at once, each sleeping a moment) a sleeper whose timer fired waited behind tens of
+//! thousands of green threads that had not even started: p99 lateness of tens to hundreds of
+//! milliseconds. The backlog still moves: the next poll comes only after the promoted ones
+//! *and* `POLL_INTERVAL` more turns, so however much each poll wakes, at least that many of
+//! the older entries run between two polls. Everything green threads do to each other
+//! (spawn, `yield_now` / `sleep(0)`, a mutex or an event handing over) stays first in first
+//! out: `sleep(0)` still lets every other ready green thread run once, and gevent's orders
+//! hold. This is gevent's order too — its loop runs the callbacks queued so far, then polls,
+//! and the watchers that fired switch to their greenlets before the next round of callbacks.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -24,14 +37,16 @@ use corosensei::CoroutineResult;
 use super::Hub;
 use super::green::{Green, State};
 use super::reactor::Until;
-use super::stack::{POOL_KEEP, TRIM_CALLS_PER_IDLE};
 use super::timers::TimerAction;
 
 /// Resumes between two non-blocking polls while the run queue stays busy.
 const POLL_INTERVAL: u32 = 61;
 
-/// The hub trims its stack pool only before a sleep at least this long.
-const IDLE_FOR_TRIM: Duration = Duration::from_millis(2);
+/// The longest slice of an idle moment the hub spends giving stacks back (`stack.rs`).
+const TRIM_SLICE: Duration = Duration::from_micros(500);
+
+/// Time kept free before the next timer when the hub trims (a slice may overrun a little).
+const TRIM_MARGIN: Duration = Duration::from_micros(200);
 
 impl Hub {
     /// Runs everything else until the main context is made ready. See the module docs.
@@ -58,11 +73,10 @@ impl Hub {
         green.state.set(State::Running);
         let previous = self.set_current(&green);
         self.observe_run(&green);
-        let result = {
-            let mut coro = green.coro.borrow_mut();
-            coro.as_mut()
-                .expect("a ready green thread has a coroutine")
-                .resume(())
+        let result = if let Some(coro) = green.coro.borrow_mut().as_mut() {
+            coro.resume(())
+        } else {
+            self.first_run(&green)
         };
         self.observe_stop(&green);
         self.current.set(previous);
@@ -72,11 +86,30 @@ impl Hub {
         self.count_turn();
     }
 
+    /// The first run of a green thread whose start was deferred (spawned while no stack was
+    /// pooled): its stack is taken now, most often one a finished green thread just gave
+    /// back. Without a stack it finishes at once (its join says `NoStack`).
+    #[cold]
+    #[inline(never)]
+    fn first_run(&self, green: &Rc<Green>) -> CoroutineResult<(), ()> {
+        let start = green
+            .start
+            .take()
+            .expect("a ready green thread has a coroutine or a deferred start");
+        match start(self) {
+            Some(coro) => {
+                let mut slot = green.coro.borrow_mut();
+                slot.insert(coro).resume(())
+            }
+            None => CoroutineResult::Return(()),
+        }
+    }
+
     /// Counts one turn on the CPU; every `POLL_INTERVAL` turns, polls without blocking.
     #[inline(always)]
     fn count_turn(&self) {
         let turns = self.resumes_since_poll.get() + 1;
-        if turns >= POLL_INTERVAL {
+        if turns >= i64::from(POLL_INTERVAL) {
             self.poll_and_fire(Until::Now);
         } else {
             self.resumes_since_poll.set(turns);
@@ -109,25 +142,29 @@ impl Hub {
         if next_timer.is_none() && !sync_wake_possible && !self.can_be_woken() {
             self.report_deadlock();
         }
-        let mut until = next_timer.map_or(Until::Forever, Until::Deadline);
-        if self.stacks.borrow().needs_trim()
-            && next_timer.is_none_or(|at| at > Instant::now() + IDLE_FOR_TRIM)
-        {
-            // About to sleep a while: a good moment to give surplus stacks back (stack.rs),
-            // a bounded batch at a time, coming back soon for the next batch.
-            self.stacks
-                .borrow_mut()
-                .trim(POOL_KEEP, TRIM_CALLS_PER_IDLE);
-            if self.stacks.borrow().needs_trim() {
-                until = Until::Deadline(Instant::now() + IDLE_FOR_TRIM);
-            }
-        }
+        let until = self.trim_stacks(next_timer);
         self.poll_and_fire(until);
+    }
+
+    /// About to sleep until `next_timer`: a moment to give surplus stacks back (`stack.rs`),
+    /// in a slice that ends well before that timer. Returns how long to sleep.
+    fn trim_stacks(&self, next_timer: Option<Instant>) -> Until {
+        let now = Instant::now();
+        let stop = match next_timer {
+            None => now + TRIM_SLICE,
+            Some(at) => (now + TRIM_SLICE).min(at.checked_sub(TRIM_MARGIN).unwrap_or(now)),
+        };
+        let back = self.stacks.borrow_mut().trim_when_idle(now, stop);
+        match (next_timer, back) {
+            (Some(at), Some(back)) => Until::Deadline(at.min(back)),
+            (Some(at), None) | (None, Some(at)) => Until::Deadline(at),
+            (None, None) => Until::Forever,
+        }
     }
 
     /// One turn of the reactor: poll (see [`Until`]), then fire due timers.
     pub(crate) fn poll_and_fire(&self, until: Until) {
-        self.resumes_since_poll.set(0);
+        let backlog = self.run_queue.len();
         self.counters.polls.set(self.counters.polls.get() + 1);
         let nothing_to_poll = until == Until::Now && !self.can_be_woken();
         if !nothing_to_poll {
@@ -140,6 +177,13 @@ impl Hub {
         self.notice_signals();
         self.take_remote_requests();
         self.fire_timers();
+        let woken = self.run_queue.len() - backlog;
+        if backlog > 0 && woken > 0 {
+            self.run_queue.promote_newest(woken);
+        }
+        // The promoted ones run first, then POLL_INTERVAL turns of the backlog, then a poll.
+        self.resumes_since_poll
+            .set(-i64::try_from(woken.min(backlog)).unwrap_or(i64::MAX));
         self.observe_after_poll();
     }
 

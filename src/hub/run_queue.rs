@@ -59,6 +59,22 @@ impl RunQueue {
         queue.swap_remove_back((next % queue.len() as u64) as usize)
     }
 
+    /// How many green threads wait.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: as in `push`.
+        unsafe { (*self.queue.get()).len() }
+    }
+
+    /// Moves the `newest` most recently pushed green threads, in their order, to the front:
+    /// what a poll woke runs before the backlog (see `run_loop.rs`, "Fair wake-ups").
+    pub(crate) fn promote_newest(&self, newest: usize) {
+        // SAFETY: as in `push`.
+        let queue = unsafe { &mut *self.queue.get() };
+        let newest = newest.min(queue.len());
+        queue.rotate_right(newest);
+    }
+
     /// Draws the order from `seed` from now on (0 goes back to FIFO).
     pub(crate) fn seed(&self, seed: u64) {
         self.rng.set(if seed == 0 { 0 } else { xorshift(seed) });

@@ -1,0 +1,205 @@
+//! Bursts: a burst of short green threads maps a handful of stacks (deferred start), a green
+//! thread whose timer or fd is ready does not wait behind a backlog of never-started ones
+//! (fair wake-ups), the stack pool keeps what a burst used for a while and gives the surplus
+//! back once idle (hysteresis), and a green thread that finds no stack ends with `NoStack`.
+//! Each test runs on its own OS thread, so it has a fresh hub.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use greenrt::JoinError;
+use util::{Ended, in_child};
+
+fn on_fresh_hub<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(f)
+        .join()
+        .expect("the test body panicked")
+}
+
+/// 20,000 green threads spawned at once, each returning at once: they start one after
+/// another, each on the stack the previous one gave back. Before deferred start, every spawn
+/// mapped its own stack: 20,000 of them ended in the pool.
+#[test]
+fn a_burst_of_short_green_threads_maps_a_handful_of_stacks() {
+    let pooled = on_fresh_hub(|| {
+        let handles: Vec<_> = (0..20_000u64).map(|i| greenrt::spawn(move || i)).collect();
+        let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, 19_999 * 20_000 / 2);
+        greenrt::hub::stats().pooled_stacks
+    });
+    assert!(
+        pooled <= 64,
+        "{pooled} stacks were mapped for a burst of short green threads"
+    );
+}
+
+/// A burst where every green thread parks still gets one stack each, and all finish.
+#[test]
+fn a_burst_of_parking_green_threads_gets_a_stack_each() {
+    let (pooled, alive_peak) = on_fresh_hub(|| {
+        let handles: Vec<_> = (0..5_000u64)
+            .map(|i| {
+                greenrt::spawn(move || {
+                    greenrt::sleep(Duration::from_millis(300));
+                    i
+                })
+            })
+            .collect();
+        greenrt::yield_now();
+        let alive = greenrt::hub::stats().alive;
+        let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, 4_999 * 5_000 / 2);
+        (greenrt::hub::stats().pooled_stacks, alive)
+    });
+    assert_eq!(alive_peak, 5_000);
+    assert!(pooled >= 5_000, "only {pooled} stacks came back");
+}
+
+/// Busy work that does not park: about `micros` of CPU.
+fn spin(micros: u64) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_micros(micros) {
+        std::hint::spin_loop();
+    }
+}
+
+/// A sleeper whose timer fires while 10,000 never-started green threads (20 µs of work
+/// each, 200 ms in all) wait in the run queue runs within milliseconds, not after them.
+#[test]
+fn a_timer_that_fires_during_a_burst_does_not_wait_behind_the_backlog() {
+    let late = on_fresh_hub(|| {
+        let sleeper = greenrt::spawn(|| {
+            let deadline = Instant::now() + Duration::from_millis(5);
+            greenrt::sleep_until(deadline);
+            Instant::now() - deadline
+        });
+        greenrt::yield_now(); // the sleeper arms its timer
+        let backlog: Vec<_> = (0..10_000).map(|_| greenrt::spawn(|| spin(20))).collect();
+        let late = sleeper.join().unwrap();
+        greenrt::joinall(backlog);
+        late
+    });
+    eprintln!("woke {late:?} late behind a 200 ms backlog");
+    assert!(
+        late < Duration::from_millis(60),
+        "the sleeper woke {late:?} late: it waited behind the backlog"
+    );
+}
+
+/// The same for a socket that becomes readable during the burst.
+#[test]
+fn a_ready_socket_during_a_burst_does_not_wait_behind_the_backlog() {
+    let late = on_fresh_hub(|| {
+        let listener = greenrt::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<Instant>();
+        let writer = std::thread::spawn(move || {
+            let mut conn = std::net::TcpStream::connect(addr).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+            tx.send(Instant::now()).unwrap();
+            conn.write_all(b"x").unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let reader = greenrt::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut byte = [0u8; 1];
+            conn.read_exact(&mut byte).unwrap();
+            Instant::now()
+        });
+        greenrt::yield_now(); // the reader waits in accept
+        let backlog: Vec<_> = (0..10_000).map(|_| greenrt::spawn(|| spin(20))).collect();
+        let read_at = reader.join().unwrap();
+        greenrt::joinall(backlog);
+        let written_at = rx.recv().unwrap();
+        writer.join().unwrap();
+        read_at.saturating_duration_since(written_at)
+    });
+    eprintln!("read {late:?} after the write, behind a 200 ms backlog");
+    assert!(
+        late < Duration::from_millis(60),
+        "the reader ran {late:?} after its data came: it waited behind the backlog"
+    );
+}
+
+/// `yield_now` still lets every other ready green thread run once, never-started ones
+/// included: fair wake-ups change nothing for what green threads do to each other.
+#[test]
+fn yield_now_still_lets_every_spawned_green_thread_run_first() {
+    let order = on_fresh_hub(|| {
+        let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let handles: Vec<_> = (0..100)
+            .map(|i| {
+                let order = order.clone();
+                greenrt::spawn(move || order.borrow_mut().push(i))
+            })
+            .collect();
+        greenrt::yield_now();
+        order.borrow_mut().push(1000);
+        greenrt::joinall(handles);
+        order.take()
+    });
+    let mut expected: Vec<i32> = (0..100).collect();
+    expected.push(1000);
+    assert_eq!(order, expected);
+}
+
+/// After a burst the pool keeps its stacks for a while (a burst that comes back finds them),
+/// then, once the hub is idle, gives the surplus back within a bounded time.
+#[test]
+fn the_pool_keeps_a_burst_then_gives_the_surplus_back_when_idle() {
+    let (right_after, later, took) = on_fresh_hub(|| {
+        let handles: Vec<_> = (0..6_000)
+            .map(|_| greenrt::spawn(|| greenrt::sleep(Duration::from_millis(300))))
+            .collect();
+        greenrt::joinall(handles);
+        let right_after = greenrt::hub::stats().pooled_stacks;
+        let t0 = Instant::now();
+        let mut later = right_after;
+        while t0.elapsed() < Duration::from_secs(10) && later > 1024 {
+            greenrt::sleep(Duration::from_millis(50)); // idle
+            later = greenrt::hub::stats().pooled_stacks;
+        }
+        (right_after, later, t0.elapsed())
+    });
+    eprintln!("pool: {right_after} right after the burst, {later} after {took:?} idle");
+    assert!(right_after >= 6_000, "the burst's stacks were not kept");
+    assert!(
+        later <= 1024,
+        "the surplus was not given back ({later} left)"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "given back after {took:?}: sooner than one epoch, so a burst that comes back would \
+         find no stacks"
+    );
+}
+
+/// A green thread spawned with no pooled stack, in a process that then cannot map one
+/// (RLIMIT_AS), ends without running: its join says `NoStack`, and the others go on.
+#[test]
+fn a_green_thread_that_finds_no_stack_ends_with_no_stack() {
+    let ended = in_child(20, || {
+        let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+        let r = ran.clone();
+        let deferred = greenrt::spawn(move || r.set(true));
+        // SAFETY (test): only lowers this child's address-space limit below what a batch of
+        // stacks needs (current usage + 1 MiB).
+        unsafe {
+            let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+            let pages: u64 = statm.split_whitespace().next().unwrap().parse().unwrap();
+            let limit = pages * 4096 + (1 << 20);
+            let rl = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &rl), 0);
+        }
+        let outcome = deferred.join();
+        let ok = matches!(&outcome, Err(JoinError::NoStack(_))) && !ran.get();
+        eprintln!("join: {outcome:?}, ran: {}", ran.get());
+        if ok { 0 } else { 1 }
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
