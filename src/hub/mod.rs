@@ -42,6 +42,7 @@ mod seed;
 pub(crate) mod signals;
 pub(crate) mod slab;
 pub(crate) mod stack;
+mod stack_pool;
 mod stats;
 pub(crate) mod timers;
 pub(crate) mod trace;
@@ -66,7 +67,7 @@ use green::Green;
 use reactor::Reactor;
 use run_queue::RunQueue;
 use slab::Slab;
-use stack::StackPool;
+use stack_pool::StackPool;
 use timers::{TimerAction, TimerKey, Timers};
 
 /// Ids for green threads and main contexts, unique in the process.

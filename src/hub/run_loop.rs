@@ -42,6 +42,9 @@ use super::timers::TimerAction;
 /// Resumes between two non-blocking polls while the run queue stays busy.
 const POLL_INTERVAL: u32 = 61;
 
+/// How many turns a green thread's first run counts for (see `first_run`).
+const FIRST_RUN_WEIGHT: i64 = 4;
+
 /// The longest slice of an idle moment the hub spends giving stacks back (`stack.rs`).
 const TRIM_SLICE: Duration = Duration::from_micros(500);
 
@@ -96,6 +99,10 @@ impl Hub {
             .start
             .take()
             .expect("a ready green thread has a coroutine or a deferred start");
+        // A first run may fault in a fresh stack page (microseconds, not nanoseconds): it
+        // counts as FIRST_RUN_WEIGHT turns, so a burst of them still polls every ~100 µs.
+        self.resumes_since_poll
+            .set(self.resumes_since_poll.get() + FIRST_RUN_WEIGHT - 1);
         match start(self) {
             Some(coro) => {
                 let mut slot = green.coro.borrow_mut();

@@ -114,6 +114,7 @@ pub fn stats() -> Stats {
             .stacks
             .borrow()
             .spans()
+            .into_iter()
             .map(|(start, len)| crate::sys::mem::resident_in(start, len, &mut scratch))
             .sum();
         Stats {
