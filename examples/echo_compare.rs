@@ -1,7 +1,8 @@
 //! greenrt's echo server against a tokio current_thread echo server, same load generator,
 //! same core pinning: the server process on CPU 0, the load generator (greenrt green threads)
-//! on CPU 1. Prints round trips/s and p99 latency at 1, 50 and 1000 connections, and the
-//! throughput ratio greenrt / tokio.
+//! on CPU 1. Prints, at 1, 50 and 1000 connections, round trips/s, the *server's CPU time per
+//! round trip* (user + system, read from /proc around the run: what the server spends, not
+//! what the load generator can push) and p99 latency, with the ratios greenrt / tokio.
 //!
 //! `cargo run --release --example echo_compare -- [--secs 2] [--rounds 3] [--size 64]`
 
@@ -12,6 +13,7 @@ mod echo;
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Duration;
 
 fn main() {
     let args = args::Args::from_env();
@@ -29,8 +31,16 @@ fn main() {
         "[main] echo servers pinned to CPU 0, load generator to CPU 1; {secs} s per run, {size}-byte messages"
     );
     println!(
-        "{:>6} {:>16} {:>16} {:>8} {:>14} {:>14}",
-        "conns", "greenrt rt/s", "tokio rt/s", "ratio", "greenrt p99", "tokio p99"
+        "{:>6} {:>13} {:>13} {:>6} {:>12} {:>12} {:>6} {:>12} {:>12}",
+        "conns",
+        "greenrt rt/s",
+        "tokio rt/s",
+        "ratio",
+        "greenrt CPU",
+        "tokio CPU",
+        "ratio",
+        "greenrt p99",
+        "tokio p99"
     );
     for conns in [1, 50, 1000] {
         // Machines are noisy: alternate which server goes first and keep the median run.
@@ -45,15 +55,20 @@ fn main() {
                 gs.push(run_against("--serve-greenrt", conns, secs, size));
             }
         }
+        let (g_cpu, t_cpu) = (median_cpu(&gs), median_cpu(&ts));
         let (g, t) = (median(gs), median(ts));
         println!(
-            "{conns:>6} {:>16.0} {:>16.0} {:>8.2} {:>11} us {:>11} us",
-            g.rate(),
-            t.rate(),
-            g.rate() / t.rate(),
-            g.percentile_us(0.99),
-            t.percentile_us(0.99)
+            "{conns:>6} {:>13.0} {:>13.0} {:>6.2} {:>9.2} us {:>9.2} us {:>6.2} {:>9} us {:>9} us",
+            g.0.rate(),
+            t.0.rate(),
+            g.0.rate() / t.0.rate(),
+            g_cpu,
+            t_cpu,
+            g_cpu / t_cpu,
+            g.0.percentile_us(0.99),
+            t.0.percentile_us(0.99)
         );
+        let (g, t) = (g.0, t.0);
         if g.errors + g.mismatches + t.errors + t.mismatches > 0 {
             eprintln!(
                 "errors: greenrt {}+{} tokio {}+{}",
@@ -64,19 +79,53 @@ fn main() {
     }
 }
 
+/// A run's report and the server's CPU time per round trip in microseconds.
+type Run = (echo::BenchReport, f64);
+
 /// The run with the median throughput.
-fn median(mut runs: Vec<echo::BenchReport>) -> echo::BenchReport {
-    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by(|a, b| a.0.rate().total_cmp(&b.0.rate()));
     runs.swap_remove(runs.len() / 2)
 }
 
+/// The median of the runs' server CPU per round trip (µs).
+fn median_cpu(runs: &[Run]) -> f64 {
+    let mut cpu: Vec<f64> = runs.iter().map(|r| r.1).collect();
+    cpu.sort_by(f64::total_cmp);
+    cpu[cpu.len() / 2]
+}
+
 /// Starts this binary as one of the servers, benchmarks it, stops it.
-fn run_against(mode: &str, conns: usize, secs: f64, size: usize) -> echo::BenchReport {
+fn run_against(mode: &str, conns: usize, secs: f64, size: usize) -> Run {
     let (mut child, addr) = echo::spawn_self_server(mode).expect("start the server process");
+    let before = cpu_time(child.id());
     let report = echo::bench(addr, conns, secs, size);
+    let used = cpu_time(child.id()) - before;
     let _ = child.kill();
     let _ = child.wait();
-    report
+    let per_rt = used.as_secs_f64() * 1e6 / report.round_trips.max(1) as f64;
+    (report, per_rt)
+}
+
+/// User + system CPU time of process `pid` so far, from /proc (clock-tick resolution).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based, proc(5)).
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros((ticks(14) + ticks(15)) * 1_000_000 / hz)
 }
 
 fn serve_greenrt() {

@@ -108,7 +108,7 @@ pub(crate) struct Hub {
     /// threads, the hub does not report a deadlock (see `deadlock.rs`).
     sync_waiters: Cell<usize>,
     /// Resumes since I/O and timers were last checked (see `run_loop.rs`).
-    resumes_since_poll: Cell<i64>,
+    resumes_since_poll: Cell<u32>,
     /// Counters and the coarse clock for `stats()` and `dump()` (see `stats.rs`).
     counters: stats::Counters,
     /// What the stall watchdog's monitor thread reads (see `watchdog.rs`).

@@ -2,11 +2,22 @@
 //! (`hub::seed_schedule`, `GREENRT_SEED`), in a pseudo-random order drawn from that seed, so a
 //! failure found under one interleaving can be replayed exactly.
 //!
+//! Two first-in-first-out lanes (see `run_loop.rs`, "Fair wake-ups"):
+//!
+//! ```text
+//!   woken:  what a poll made ready (a timer fired, an fd is ready, another thread or a
+//!           signal woke it)                                 ── taken first, FIFO
+//!   ready:  everything else: spawned, yielded, unparked by another green thread ── FIFO
+//! ```
+//!
+//! `pop` takes from `woken` first, but never more than [`WOKEN_STREAK`] times in a row while
+//! `ready` has something: under a flood of I/O the rest still moves. Seeded, there is one lane.
+//!
 //! A `VecDeque` of records behind an `UnsafeCell` rather than a `RefCell`: it is touched on
 //! every switch, and its two operations are short, call no user code and cannot re-enter, so
 //! the borrow flag would only ever check what the structure already guarantees.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -15,10 +26,20 @@ use super::green::Green;
 /// See the module docs. Not `Sync` (it holds `Rc`s), so only its hub's thread touches it.
 #[derive(Default)]
 pub(crate) struct RunQueue {
+    /// The `ready` lane (and the only one when seeded).
     queue: UnsafeCell<VecDeque<Rc<Green>>>,
+    /// The `woken` lane.
+    woken: UnsafeCell<VecDeque<Rc<Green>>>,
+    /// Pushes go to `woken` while the hub handles a poll's events.
+    from_poll: Cell<bool>,
+    /// `woken` pops in a row while `ready` waited.
+    streak: Cell<u32>,
     /// xorshift state; 0 = plain FIFO.
-    rng: std::cell::Cell<u64>,
+    rng: Cell<u64>,
 }
+
+/// The most `woken` pops in a row while `ready` has green threads waiting.
+pub(crate) const WOKEN_STREAK: u32 = 61;
 
 /// One xorshift64 step (never returns 0 for a non-zero state).
 pub(crate) fn xorshift(mut x: u64) -> u64 {
@@ -29,22 +50,41 @@ pub(crate) fn xorshift(mut x: u64) -> u64 {
 }
 
 impl RunQueue {
-    /// Appends a ready green thread.
+    /// Appends a ready green thread to its lane.
     #[inline]
     pub(crate) fn push(&self, green: Rc<Green>) {
-        // SAFETY: no other reference into `queue` is alive: every access is one of these
+        let lane = if self.from_poll.get() && self.rng.get() == 0 {
+            &self.woken
+        } else {
+            &self.queue
+        };
+        // SAFETY: no other reference into the lanes is alive: every access is one of these
         // methods, none calls out (an `Rc` clone or drop runs no user code) and none re-enters.
-        unsafe { (*self.queue.get()).push_back(green) }
+        unsafe { (*lane.get()).push_back(green) }
     }
 
-    /// Takes the green thread that has waited longest (or, seeded, a pseudo-random one).
+    /// While `on`, pushes are wake-ups from a poll (the `woken` lane).
+    pub(crate) fn set_from_poll(&self, on: bool) {
+        self.from_poll.set(on);
+    }
+
+    /// Takes the next green thread: see the module docs (seeded, a pseudo-random one).
     #[inline]
     pub(crate) fn pop(&self) -> Option<Rc<Green>> {
         if self.rng.get() != 0 {
             return self.pop_seeded();
         }
         // SAFETY: as in `push`.
-        unsafe { (*self.queue.get()).pop_front() }
+        let (woken, ready) = unsafe { (&mut *self.woken.get(), &mut *self.queue.get()) };
+        if !woken.is_empty() {
+            let streak = self.streak.get();
+            if streak < WOKEN_STREAK || ready.is_empty() {
+                self.streak.set(streak + 1);
+                return woken.pop_front();
+            }
+        }
+        self.streak.set(0);
+        ready.pop_front()
     }
 
     #[cold]
@@ -59,30 +99,20 @@ impl RunQueue {
         queue.swap_remove_back((next % queue.len() as u64) as usize)
     }
 
-    /// How many green threads wait.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        // SAFETY: as in `push`.
-        unsafe { (*self.queue.get()).len() }
-    }
-
-    /// Moves the `newest` most recently pushed green threads, in their order, to the front:
-    /// what a poll woke runs before the backlog (see `run_loop.rs`, "Fair wake-ups").
-    pub(crate) fn promote_newest(&self, newest: usize) {
-        // SAFETY: as in `push`.
-        let queue = unsafe { &mut *self.queue.get() };
-        let newest = newest.min(queue.len());
-        queue.rotate_right(newest);
-    }
-
     /// Draws the order from `seed` from now on (0 goes back to FIFO).
     pub(crate) fn seed(&self, seed: u64) {
         self.rng.set(if seed == 0 { 0 } else { xorshift(seed) });
+        // SAFETY: as in `push`.
+        let (woken, ready) = unsafe { (&mut *self.woken.get(), &mut *self.queue.get()) };
+        ready.append(woken); // seeded, there is one lane
     }
 
     /// Empties the queue, handing back what it held so it can be dropped outside.
     pub(crate) fn take_all(&self) -> VecDeque<Rc<Green>> {
         // SAFETY: as in `push`.
-        unsafe { std::mem::take(&mut *self.queue.get()) }
+        let (woken, ready) = unsafe { (&mut *self.woken.get(), &mut *self.queue.get()) };
+        let mut all = std::mem::take(woken);
+        all.append(ready);
+        all
     }
 }
