@@ -105,6 +105,10 @@ pub(crate) struct IoTable {
     sources: RefCell<Slab<Source>>,
     /// Green threads parked on some source right now (for the deadlock check).
     waiting: Cell<usize>,
+    /// The waiters an event wakes, moved out of their source's list so that neither list
+    /// gives up its allocation (a wake-up per round trip would otherwise free one, and the
+    /// next park allocate it again).
+    woken: Cell<Vec<Rc<Green>>>,
 }
 
 /// Who takes a source: a green socket for its life, or one hooked call for its wait.
@@ -209,19 +213,21 @@ impl Hub {
 
     /// A readiness event from the reactor: wake every waiter of that direction.
     pub(crate) fn io_event(&self, key: Key, dir: Direction, closed: bool) {
-        let waiters = {
+        let mut woken = self.io.woken.take();
+        {
             let mut sources = self.io.sources.borrow_mut();
             let Some(source) = sources.get_mut(key) else {
                 return; // an event for a source already dropped
             };
             source.ready[dir as usize] = true;
             source.closed[dir as usize] |= closed;
-            std::mem::take(source.waiters(dir))
-        };
-        self.io.waiting.set(self.io.waiting.get() - waiters.len());
-        for green in &waiters {
-            self.unpark(green);
+            woken.append(source.waiters(dir));
         }
+        self.io.waiting.set(self.io.waiting.get() - woken.len());
+        for green in woken.drain(..) {
+            self.unpark(&green);
+        }
+        self.io.woken.set(woken);
     }
 
     /// Whether `key` may be ready for `dir`: false only after a `WouldBlock` (or short
@@ -283,6 +289,7 @@ impl IoTable {
             by_fd: RefCell::new(Vec::new()),
             sources: RefCell::new(Slab::new()),
             waiting: Cell::new(0),
+            woken: Cell::new(Vec::new()),
         }
     }
 
