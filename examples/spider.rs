@@ -113,7 +113,7 @@ fn hrefs(html: &str) -> Vec<String> {
 const ATTEMPTS: u32 = 4;
 
 /// One attempt at `url`: `Err` for a transport failure worth retrying.
-fn fetch_once(agent: &ureq::Agent, url: &str) -> Result<Fetched, ureq::Transport> {
+fn fetch_once(agent: &ureq::Agent, url: &str) -> Result<Fetched, Box<ureq::Transport>> {
     match agent.get(url).call() {
         Ok(response) => {
             let status = response.status();
@@ -133,7 +133,7 @@ fn fetch_once(agent: &ureq::Agent, url: &str) -> Result<Fetched, ureq::Transport
             Ok((status, body.len(), links))
         }
         Err(ureq::Error::Status(code, _)) => Ok((code, 0, Vec::new())),
-        Err(ureq::Error::Transport(t)) => Err(t),
+        Err(ureq::Error::Transport(t)) => Err(Box::new(t)),
     }
 }
 
