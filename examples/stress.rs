@@ -34,6 +34,8 @@ mod ipc_freeze;
 mod ipc_fuzz;
 #[path = "common/ipc_storm.rs"]
 mod ipc_storm;
+#[path = "common/rng.rs"]
+mod rng;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

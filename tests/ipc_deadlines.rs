@@ -4,6 +4,8 @@
 
 #[path = "../examples/common/ipc_freeze.rs"]
 mod ipc_freeze;
+#[path = "../examples/common/rng.rs"]
+mod rng;
 
 use std::time::{Duration, Instant};
 

@@ -7,6 +7,8 @@
 
 #[path = "../examples/common/ipc_fuzz.rs"]
 mod ipc_fuzz;
+#[path = "../examples/common/rng.rs"]
+mod rng;
 
 use std::os::unix::fs::FileExt;
 

@@ -1,6 +1,8 @@
 //! ipc::Queue: FIFO with wrap-around, many processes, limits, task_done/join, close, green
 //! waiting, and producers and consumers killed with SIGKILL at random instants.
 
+#[path = "../examples/common/rng.rs"]
+mod rng;
 #[path = "../examples/common/ipc_storm.rs"]
 mod storm;
 mod util;

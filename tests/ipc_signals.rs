@@ -9,12 +9,12 @@
 
 mod util;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use greenrt::ipc::{self, GetError};
 use greenrt::process::Process;
-use util::{Ended, in_child};
+use util::{Ended, in_child, install_sigusr2_counter};
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -22,25 +22,6 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const WAIT: Duration = Duration::from_millis(300);
 /// How late a timed call may return on a busy machine.
 const SLACK: Duration = Duration::from_millis(200);
-
-static HANDLED: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn count(_: libc::c_int) {
-    HANDLED.fetch_add(1, Ordering::SeqCst);
-}
-
-fn install(restart: bool) {
-    // SAFETY (test): a zeroed sigaction is valid; we set the handler and flags.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = count as *const () as usize;
-        action.sa_flags = if restart { libc::SA_RESTART } else { 0 };
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
-            0
-        );
-    }
-}
 
 /// Sends SIGUSR2 every 3 ms, alternately to `target` (a thread) and to the whole process,
 /// until the returned guard is dropped.
@@ -109,13 +90,13 @@ fn check<T>(
 ) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let ended = in_child(30, move || {
-        install(restart);
+        install_sigusr2_counter(restart);
         let body = move || {
-            let before = HANDLED.load(Ordering::SeqCst);
+            let before = util::HANDLED.load(Ordering::SeqCst);
             let t0 = Instant::now();
             let out = call();
             let took = t0.elapsed();
-            let handled = HANDLED.load(Ordering::SeqCst) - before;
+            let handled = util::HANDLED.load(Ordering::SeqCst) - before;
             eprintln!("{what} on {on:?}, restart {restart}: {took:?}, {handled} handlers ran");
             if handled < 5 {
                 eprintln!("  too few handlers ran while it waited");

@@ -9,36 +9,16 @@ mod util;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use util::{Ended, in_child};
+use util::{Ended, in_child, install_sigusr2_counter};
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(child: impl FnOnce() -> i32) -> Ended {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     in_child(20, child)
-}
-
-static HANDLED: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn count(_: libc::c_int) {
-    HANDLED.fetch_add(1, Ordering::SeqCst);
-}
-
-/// Installs `count` for SIGUSR2, with or without `SA_RESTART`.
-fn install(restart: bool) {
-    // SAFETY (test): a zeroed sigaction is valid; we set the handler and flags.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = count as *const () as usize;
-        action.sa_flags = if restart { libc::SA_RESTART } else { 0 };
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
-            0
-        );
-    }
 }
 
 /// From a plain thread, after `after`, sends SIGUSR2 to the calling (hub) thread.
@@ -72,7 +52,7 @@ fn late_server(after: Duration) -> SocketAddr {
 /// A green thread reads from a server that answers after 400 ms; SIGUSR2 comes at 100 ms.
 fn read_with_a_signal(restart: bool) -> (std::io::Result<usize>, Duration) {
     greenrt::monkey::patch_all();
-    install(restart);
+    install_sigusr2_counter(restart);
     let addr = late_server(Duration::from_millis(400));
     signal_me_after(Duration::from_millis(100));
     let reader = greenrt::spawn(move || {
@@ -87,7 +67,7 @@ fn read_with_a_signal(restart: bool) -> (std::io::Result<usize>, Duration) {
 #[test]
 fn smoke_sigaction_reports_the_users_handler_back() {
     let ended = run(|| {
-        install(true);
+        install_sigusr2_counter(true);
         // SAFETY (test): reading the disposition into a zeroed sigaction.
         let old = unsafe {
             let mut old: libc::sigaction = std::mem::zeroed();
@@ -98,15 +78,15 @@ fn smoke_sigaction_reports_the_users_handler_back() {
         // SA_RESTORER to what it installs).
         assert_eq!(old.sa_flags, libc::SA_RESTART, "flags {:#x}", old.sa_flags);
         // The user's own handler: calling it counts. (Its address is not compared with
-        // `count`'s: Rust does not promise one address per function, and an optimised build
+        // `count_signal`'s: Rust does not promise one address per function, and an optimised build
         // can hold two copies.)
         // SAFETY (test): a one-argument handler, as installed.
         let handler: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(old.sa_sigaction) };
         handler(libc::SIGUSR2);
-        assert_eq!(HANDLED.load(Ordering::SeqCst), 1);
+        assert_eq!(util::HANDLED.load(Ordering::SeqCst), 1);
         // SAFETY (test): raise on this thread runs the handler before returning.
         unsafe { libc::raise(libc::SIGUSR2) };
-        assert_eq!(HANDLED.load(Ordering::SeqCst), 2);
+        assert_eq!(util::HANDLED.load(Ordering::SeqCst), 2);
         0
     });
     assert_eq!(ended, Ended::Exited(0));
@@ -119,7 +99,7 @@ fn a_signal_without_sa_restart_interrupts_a_hooked_read_with_eintr() {
         eprintln!("read, no SA_RESTART: {got:?} after {waited:?}");
         assert_eq!(got.unwrap_err().kind(), ErrorKind::Interrupted);
         assert!(waited < Duration::from_millis(350), "{waited:?}");
-        assert_eq!(HANDLED.load(Ordering::SeqCst), 1);
+        assert_eq!(util::HANDLED.load(Ordering::SeqCst), 1);
         0
     });
     assert_eq!(ended, Ended::Exited(0));
@@ -132,7 +112,7 @@ fn a_signal_with_sa_restart_lets_a_hooked_read_go_on() {
         eprintln!("read, SA_RESTART: {got:?} after {waited:?}");
         assert_eq!(got.unwrap(), 4);
         assert!(waited >= Duration::from_millis(350), "{waited:?}");
-        assert_eq!(HANDLED.load(Ordering::SeqCst), 1);
+        assert_eq!(util::HANDLED.load(Ordering::SeqCst), 1);
         0
     });
     assert_eq!(ended, Ended::Exited(0));
@@ -142,7 +122,7 @@ fn a_signal_with_sa_restart_lets_a_hooked_read_go_on() {
 /// a client connects at 400 ms, SIGUSR2 comes at 100 ms.
 fn accept_with_a_signal(restart: bool) -> (i32, i32, Duration) {
     greenrt::monkey::patch_all();
-    install(restart);
+    install_sigusr2_counter(restart);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -183,7 +163,7 @@ fn a_signal_with_sa_restart_lets_a_hooked_accept_go_on() {
         eprintln!("accept, SA_RESTART: {rc} after {waited:?}");
         assert!(rc >= 0, "accepted the 400 ms client");
         assert!(waited >= Duration::from_millis(350), "{waited:?}");
-        assert_eq!(HANDLED.load(Ordering::SeqCst), 1);
+        assert_eq!(util::HANDLED.load(Ordering::SeqCst), 1);
         0
     });
     assert_eq!(ended, Ended::Exited(0));
@@ -193,7 +173,7 @@ fn a_signal_with_sa_restart_lets_a_hooked_accept_go_on() {
 fn sleeps_and_poll_are_interrupted_even_with_sa_restart() {
     let ended = run(|| {
         greenrt::monkey::patch_all();
-        install(true);
+        install_sigusr2_counter(true);
         signal_me_after(Duration::from_millis(100));
         let sleeper = greenrt::spawn(|| {
             let req = libc::timespec {
@@ -247,7 +227,7 @@ fn sleeps_and_poll_are_interrupted_even_with_sa_restart() {
         eprintln!("poll: {rc} {errno:?} after {waited:?}");
         assert_eq!((rc, errno), (-1, Some(libc::EINTR)));
         assert!(waited < Duration::from_secs(1));
-        assert_eq!(HANDLED.load(Ordering::SeqCst), 3);
+        assert_eq!(util::HANDLED.load(Ordering::SeqCst), 3);
         0
     });
     assert_eq!(ended, Ended::Exited(0));

@@ -259,6 +259,8 @@ fn green_threads_wait_for_results_without_stalling_the_hub() {
     assert_eq!(ticks.load(std::sync::atomic::Ordering::Relaxed), 10);
 }
 
+#[path = "../examples/common/rng.rs"]
+mod rng;
 #[path = "../examples/common/ipc_storm.rs"]
 mod storm;
 

@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+use crate::rng::Rng;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -44,22 +45,6 @@ struct Shared {
     semaphore: Semaphore,
     lock: Lock,
     stop: Event,
-}
-
-/// A small pseudo-random generator (xorshift), so the storm needs no crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// A victim: random operations with short holds; now and then it arms a freeze of itself

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+use crate::rng::Rng;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
@@ -139,18 +140,6 @@ pub fn kinds() -> Vec<KindCase> {
             },
         },
     ]
-}
-
-/// A tiny deterministic generator (xorshift), so a failing case can be replayed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 pub fn file_of(name: &str) -> String {

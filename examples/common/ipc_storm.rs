@@ -9,6 +9,7 @@
 //!   holder after a death is told `OwnerDied` and repairs the "inside" mark.
 #![allow(dead_code)]
 
+pub use crate::rng::Rng;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
@@ -37,18 +38,6 @@ pub struct QueueStorm {
     /// Surviving consumers that did not finish after the queue was closed (must be 0).
     pub hung_consumers: usize,
     pub secs: f64,
-}
-
-/// A small pseudo-random generator (xorshift), so the storm needs no crate.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 /// The payload of message (inc, seq): its bytes prove it is whole.

@@ -179,3 +179,25 @@ pub fn shared_page() -> *mut u32 {
     assert_ne!(page, libc::MAP_FAILED, "mmap failed");
     page.cast()
 }
+
+/// How many times [`count_signal`] ran (the handler the signal tests install).
+pub static HANDLED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A signal handler that only counts.
+pub extern "C" fn count_signal(_: libc::c_int) {
+    HANDLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs [`count_signal`] for SIGUSR2, with or without `SA_RESTART`.
+pub fn install_sigusr2_counter(restart: bool) {
+    // SAFETY (test): a zeroed sigaction is valid; we set the handler and flags.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = count_signal as *const () as usize;
+        action.sa_flags = if restart { libc::SA_RESTART } else { 0 };
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+}
