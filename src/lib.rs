@@ -44,6 +44,8 @@
 pub mod bridge;
 pub mod coro;
 pub mod current;
+#[cfg(feature = "redis")]
+pub mod dist;
 pub mod hub;
 pub mod ipc;
 pub mod join;

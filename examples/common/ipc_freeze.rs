@@ -175,6 +175,38 @@ fn spawn_observer(
     })
 }
 
+/// What /proc says of a hung process: its name, state, kernel wait channel and user stack
+/// pointer's neighbourhood is beyond us, but the kernel stack shows where it sleeps.
+fn describe(pid: u32) -> String {
+    let read =
+        |what: &str| std::fs::read_to_string(format!("/proc/{pid}/{what}")).unwrap_or_default();
+    let stat = read("stat");
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next()
+        .unwrap_or("?");
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|t| {
+                    let tid = t.file_name().to_string_lossy().to_string();
+                    let wchan = read(&format!("task/{tid}/wchan"));
+                    let comm = read(&format!("task/{tid}/comm"));
+                    format!("{tid} {} in {wchan}", comm.trim())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "{} state {state}; threads: {}",
+        read("comm").trim(),
+        threads.join(", ")
+    )
+}
+
 /// `pid`'s state letter from /proc (`T` = stopped).
 fn state_of(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -274,37 +306,53 @@ fn thaw_or_note(frozen: &mut [Frozen], rng: &mut Rng, report: &mut FreezeStorm) 
     }
 }
 
-/// Joins everyone (10 s at most each; a victim may still freeze itself at an armed point on
-/// its way out, so it is resumed until it ends) and gathers the observers' reports.
+/// Joins everyone (10 s at most in all) and gathers the observers' reports. Every process
+/// still running is resumed on every pass, not just the one being joined: a victim may
+/// freeze itself at an armed point on its way out *inside* the semaphore's critical
+/// section, and another victim's permit release then waits for that lock (a release cannot
+/// give up) — resuming only the process being joined made the other look hung.
 fn finish(
     frozen: Vec<Frozen>,
     watchers: Vec<Process>,
     reports: &Queue<(u64, u64, u64)>,
     report: &mut FreezeStorm,
 ) {
-    let processes = frozen.into_iter().map(|v| v.process).chain(watchers);
-    for p in processes {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        let ended = loop {
+    let mut running: Vec<Process> = frozen
+        .into_iter()
+        .map(|v| v.process)
+        .chain(watchers)
+        .collect();
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !running.is_empty() && Instant::now() < give_up {
+        for p in &running {
             signal(p.pid(), libc::SIGCONT);
-            match p.join_timeout(Duration::from_millis(50)) {
-                Ok(None) if Instant::now() < give_up => continue,
-                other => break other,
-            }
-        };
-        match ended {
-            Ok(Some(status)) if status.success() => {}
-            Ok(Some(status)) => {
-                eprintln!("freeze storm: process {} ended {status:?}", p.pid());
-                report.failed += 1;
-            }
-            _ => {
-                eprintln!("freeze storm: process {} hung", p.pid());
-                let _ = p.kill();
-                let _ = p.join();
-                report.failed += 1;
+        }
+        let mut still = Vec::new();
+        for p in running {
+            match p.join_timeout(Duration::from_millis(10)) {
+                Ok(None) => still.push(p),
+                Ok(Some(status)) if status.success() => {}
+                Ok(Some(status)) => {
+                    eprintln!("freeze storm: process {} ended {status:?}", p.pid());
+                    report.failed += 1;
+                }
+                Err(e) => {
+                    eprintln!("freeze storm: process {}: join: {e}", p.pid());
+                    report.failed += 1;
+                }
             }
         }
+        running = still;
+    }
+    for p in running {
+        eprintln!(
+            "freeze storm: process {} hung: {}",
+            p.pid(),
+            describe(p.pid())
+        );
+        let _ = p.kill();
+        let _ = p.join();
+        report.failed += 1;
     }
     while let Ok((calls, max_us, late)) = reports.try_get() {
         report.calls += calls;

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "redis")]
+pub mod redis_server;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
