@@ -204,28 +204,41 @@ fn a_green_thread_that_finds_no_stack_ends_with_no_stack() {
     assert_eq!(ended, Ended::Exited(0));
 }
 
-/// Wake-ups from successive polls run in the order they came: 100 sleepers due at 5 ms (each
-/// then busy for 100 µs: 10 ms of work) and 100 due at 6 ms, which fire at a poll taken while
-/// the first batch is still running. Every one of the first batch runs before any of the
-/// second. (A version that put each poll's wake-ups at the front ran the second batch in the
-/// middle of the first: under a flood of I/O, newer wake-ups kept jumping older ones.)
+/// Wake-ups from successive polls run in the order they came: 100 sleepers due at +50 ms
+/// (each then busy for 300 µs: 30 ms of work) and 100 due at +60 ms, which fire at a poll
+/// taken while the first batch is still running. Every one of the first batch runs before any
+/// of the second. All 200 are parked in their sleep well before +50 ms (a gate lets them start
+/// together; each asserts it slept). (A version that put each poll's wake-ups at the front ran
+/// the second batch in the middle of the first: under a flood of I/O, newer wake-ups kept
+/// jumping older ones.)
 #[test]
 fn wake_ups_from_successive_polls_keep_their_order() {
     let order = on_fresh_hub(|| {
         let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let t0 = Instant::now();
+        let gate = std::rc::Rc::new(greenrt::sync::Event::new());
+        let base = std::rc::Rc::new(std::cell::Cell::new(Instant::now()));
         let sleepers: Vec<_> = (0..200)
             .map(|i| {
-                let order = order.clone();
-                let due = t0 + Duration::from_millis(if i < 100 { 5 } else { 6 });
+                let (order, gate, base) = (order.clone(), gate.clone(), base.clone());
                 greenrt::spawn(move || {
+                    gate.wait();
+                    let due = base.get() + Duration::from_millis(if i < 100 { 50 } else { 60 });
+                    assert!(
+                        Instant::now() < due,
+                        "sleeper {i} started after its deadline"
+                    );
                     greenrt::sleep_until(due);
                     order.borrow_mut().push(i);
-                    spin(100);
+                    spin(300);
                 })
             })
             .collect();
-        greenrt::joinall(sleepers);
+        greenrt::yield_now(); // all 200 wait at the gate
+        base.set(Instant::now());
+        gate.set();
+        for outcome in greenrt::joinall(sleepers) {
+            outcome.expect("a sleeper started after its deadline: the machine stalled 50 ms");
+        }
         order.take()
     });
     let last_first = order.iter().rposition(|&i| i < 100).unwrap();
