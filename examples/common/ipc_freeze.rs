@@ -47,9 +47,20 @@ struct Shared {
     stop: Event,
 }
 
+/// Stopped processes risk POSIX's orphaned-process-group rule: when a process group loses its
+/// last link to a parent outside it while a member is stopped, the kernel sends every member
+/// SIGHUP (then SIGCONT). Whether that happens depends on how the test was launched (a
+/// backgrounded shell loop did it: two stopped victims died of signal 1), not on greenrt, so
+/// the storm's processes ignore SIGHUP.
+fn ignore_hangups() {
+    // SAFETY: setting SIGHUP's disposition to "ignore" in this (child) process only.
+    unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+}
+
 /// A victim: random operations with short holds; now and then it arms a freeze of itself
 /// inside the next queue or semaphore critical section.
 fn victim(s: &Shared, seed: u64) {
+    ignore_hangups();
     let mut rng = Rng(seed | 1);
     let wait = Duration::from_millis(20);
     let mut n = 0u64;
@@ -158,6 +169,7 @@ fn spawn_observer(
 ) -> io::Result<Process> {
     let (s, reports) = (s.clone(), reports.clone());
     Process::spawn(move || {
+        ignore_hangups();
         let twins: Vec<_> = (0..2u64)
             .map(|i| {
                 let s = s.clone();
