@@ -53,15 +53,8 @@ pub(crate) struct GreenStack {
 impl GreenStack {
     /// Maps a stack with `usable` bytes (rounded up to whole pages) above a guard region.
     pub(crate) fn new(usable: usize) -> io::Result<GreenStack> {
-        let page = mem::page_size();
-        let usable = usable.max(MIN_STACK_SIZE).next_multiple_of(page);
-        let len = usable + GUARD_SIZE;
-        let start = mem::map_anonymous(len)?;
-        let stack = GreenStack { start, len };
-        // SAFETY: the guard region is the first page-aligned GUARD_SIZE bytes of a mapping we
-        // just made and which holds nothing yet.
-        unsafe { mem::install_guard(start, GUARD_SIZE)? };
-        Ok(stack)
+        let mut one = GreenStack::carve(rounded(usable), 1)?;
+        Ok(one.pop().expect("carved one"))
     }
 
     /// Maps `count` stacks of `usable` bytes each (whole pages) side by side with one `mmap`,

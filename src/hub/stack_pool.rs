@@ -50,11 +50,18 @@ const RELEASE_CHUNK: usize = 1024;
 /// slice it runs in (its cost grows with the pages it must free).
 const RUN_LIMIT: usize = 16;
 
+/// The two ends of the list, indexing `StackPool::ends` and `Link::toward`.
+#[derive(Clone, Copy)]
+enum End {
+    Newest = 0,
+    Oldest = 1,
+}
+
 /// The list node at the top of a pooled stack.
 #[repr(C, align(16))]
 struct Link {
-    newer: *mut Link,
-    older: *mut Link,
+    /// The neighbour toward each end: `[newer, older]` (null at that end).
+    toward: [*mut Link; 2],
     /// The stack's mapping, as `GreenStack::into_raw` gave it.
     start: *mut u8,
     len: usize,
@@ -64,12 +71,13 @@ struct Link {
 /// by a stack of exactly the requested usable size.
 ///
 /// # Invariant
-/// Every `Link` reachable from `newest` (through `older`) or from `oldest` (through `newer`)
-/// sits at the top of a stack mapping the pool owns (given up by `GreenStack::into_raw`),
-/// and the two chains list the same `linked` nodes in opposite orders.
+/// Every `Link` reachable from `ends[Newest]` (through `toward[Oldest]`) or from
+/// `ends[Oldest]` (through `toward[Newest]`) sits at the top of a stack mapping the pool owns
+/// (given up by `GreenStack::into_raw`), and the two chains list the same `linked` nodes in
+/// opposite orders.
 pub(crate) struct StackPool {
-    newest: *mut Link,
-    oldest: *mut Link,
+    /// `[newest, oldest]`, null when the list is empty.
+    ends: [*mut Link; 2],
     linked: usize,
     /// Carved and never used: no link written (see the module docs).
     fresh: Vec<GreenStack>,
@@ -86,8 +94,7 @@ pub(crate) struct StackPool {
 impl Default for StackPool {
     fn default() -> StackPool {
         StackPool {
-            newest: std::ptr::null_mut(),
-            oldest: std::ptr::null_mut(),
+            ends: [std::ptr::null_mut(); 2],
             linked: 0,
             fresh: Vec::new(),
             low_water: 0,
@@ -142,7 +149,7 @@ impl StackPool {
     pub(crate) fn take_pooled(&mut self, usable: usize) -> Option<GreenStack> {
         let wanted = stack::rounded(usable);
         let stack = match self.newest_len() {
-            Some(len) if len - stack::GUARD_SIZE == wanted => Some(self.unlink_newest()),
+            Some(len) if len - stack::GUARD_SIZE == wanted => self.unlink_at(End::Newest),
             _ => match self.fresh.last() {
                 Some(stack) if stack.usable() == wanted => self.fresh.pop(),
                 _ => None,
@@ -154,83 +161,56 @@ impl StackPool {
 
     /// Returns a stack whose coroutine has finished: it becomes the newest.
     pub(crate) fn give_back(&mut self, stack: GreenStack) {
-        let (start, len) = stack.into_raw();
-        let link = link_of(start, len);
-        // SAFETY: the stack's coroutine has finished, so its memory is ours; its top 32 bytes
-        // are inside the mapping (a stack is at least MIN_STACK_SIZE) and 16-aligned (the
-        // mapping and its length are page multiples). Linking keeps the invariant.
-        unsafe {
-            link.write(Link {
-                newer: std::ptr::null_mut(),
-                older: self.newest,
-                start,
-                len,
-            });
-            match self.newest.as_mut() {
-                Some(newest) => newest.newer = link,
-                None => self.oldest = link,
-            }
-        }
-        self.newest = link;
-        self.linked += 1;
+        self.link_at(End::Newest, stack);
     }
 
     fn newest_len(&self) -> Option<usize> {
-        // SAFETY: by the invariant a non-null `newest` is a live link of ours.
-        unsafe { self.newest.as_ref().map(|link| link.len) }
-    }
-
-    /// Takes the newest linked stack out. The list must not be empty.
-    fn unlink_newest(&mut self) -> GreenStack {
-        // SAFETY: by the invariant `newest` is a live link at the top of a stack we own; we
-        // unlink it and hand the mapping back as a GreenStack, its only owner from now on.
+        // SAFETY: by the invariant a non-null end is a live link of ours.
         unsafe {
-            let link = self.newest.read();
-            self.newest = link.older;
-            match self.newest.as_mut() {
-                Some(newest) => newest.newer = std::ptr::null_mut(),
-                None => self.oldest = std::ptr::null_mut(),
-            }
-            self.linked -= 1;
-            GreenStack::from_raw(link.start, link.len)
+            self.ends[End::Newest as usize]
+                .as_ref()
+                .map(|link| link.len)
         }
     }
 
-    /// Takes the oldest linked stack out, if any.
-    fn unlink_oldest(&mut self) -> Option<GreenStack> {
-        // SAFETY: as in `unlink_newest`, from the other end.
+    /// Links `stack` in at `end` of the list.
+    fn link_at(&mut self, end: End, stack: GreenStack) {
+        let (e, other) = (end as usize, 1 - end as usize);
+        let (start, len) = stack.into_raw();
+        let link = link_of(start, len);
+        let mut toward = [std::ptr::null_mut(); 2];
+        toward[other] = self.ends[e];
+        // SAFETY: the stack's coroutine has finished, so its memory is ours; its top 32 bytes
+        // are inside the mapping (a stack is at least MIN_STACK_SIZE) and 16-aligned (the
+        // mapping and its length are page multiples). By the invariant the old end is a live
+        // link of ours. Linking keeps the invariant.
         unsafe {
-            let link = self.oldest.as_ref()?;
-            let (start, len, newer) = (link.start, link.len, link.newer);
-            self.oldest = newer;
-            match self.oldest.as_mut() {
-                Some(oldest) => oldest.older = std::ptr::null_mut(),
-                None => self.newest = std::ptr::null_mut(),
+            link.write(Link { toward, start, len });
+            match self.ends[e].as_mut() {
+                Some(old_end) => old_end.toward[e] = link,
+                None => self.ends[other] = link,
+            }
+        }
+        self.ends[e] = link;
+        self.linked += 1;
+    }
+
+    /// Takes the stack at `end` of the list out, if any.
+    fn unlink_at(&mut self, end: End) -> Option<GreenStack> {
+        let (e, other) = (end as usize, 1 - end as usize);
+        // SAFETY: by the invariant a non-null end is a live link at the top of a stack we own;
+        // we unlink it and hand the mapping back as a GreenStack, its only owner from now on.
+        unsafe {
+            let link = self.ends[e].as_ref()?;
+            let (start, len, next) = (link.start, link.len, link.toward[other]);
+            self.ends[e] = next;
+            match next.as_mut() {
+                Some(new_end) => new_end.toward[e] = std::ptr::null_mut(),
+                None => self.ends[other] = std::ptr::null_mut(),
             }
             self.linked -= 1;
             Some(GreenStack::from_raw(start, len))
         }
-    }
-
-    /// Puts a stack back at the oldest end (a trimming slice's leftovers).
-    fn link_oldest(&mut self, stack: GreenStack) {
-        let (start, len) = stack.into_raw();
-        let link = link_of(start, len);
-        // SAFETY: as in `give_back`, at the other end.
-        unsafe {
-            link.write(Link {
-                newer: self.oldest,
-                older: std::ptr::null_mut(),
-                start,
-                len,
-            });
-            match self.oldest.as_mut() {
-                Some(oldest) => oldest.older = link,
-                None => self.newest = link,
-            }
-        }
-        self.oldest = link;
-        self.linked += 1;
     }
 
     /// Called when the hub is about to sleep and may spend until `stop` (see the module
@@ -269,7 +249,7 @@ impl StackPool {
         }
         let mut chunk = std::mem::take(&mut self.scratch);
         while chunk.len() < count {
-            match self.fresh.pop().or_else(|| self.unlink_oldest()) {
+            match self.fresh.pop().or_else(|| self.unlink_at(End::Oldest)) {
                 Some(stack) => chunk.push(stack),
                 None => break,
             }
@@ -287,7 +267,7 @@ impl StackPool {
             released += before - chunk.len();
         }
         while let Some(stack) = chunk.pop() {
-            self.link_oldest(stack);
+            self.link_at(End::Oldest, stack);
         }
         self.scratch = chunk;
         released
@@ -296,11 +276,11 @@ impl StackPool {
     /// The mappings of the pooled stacks, `(start, len)`.
     pub(crate) fn spans(&self) -> Vec<(usize, usize)> {
         let mut spans: Vec<(usize, usize)> = self.fresh.iter().map(GreenStack::span).collect();
-        let mut link = self.newest;
-        // SAFETY: by the invariant every link reached through `older` is a live link of ours.
+        let mut link = self.ends[End::Newest as usize];
+        // SAFETY: by the invariant every link reached toward the oldest end is a live link.
         while let Some(l) = unsafe { link.as_ref() } {
             spans.push((l.start as usize, l.len));
-            link = l.older;
+            link = l.toward[End::Oldest as usize];
         }
         spans
     }

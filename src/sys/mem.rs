@@ -103,8 +103,8 @@ pub(crate) unsafe fn install_guard(ptr: *mut u8, len: usize) -> io::Result<()> {
 /// As [`install_guard`], for every range.
 pub(crate) unsafe fn install_guards(ranges: &[(*mut u8, usize)]) -> io::Result<()> {
     let mut done = 0;
-    if guard_mode() == GUARD_MADVISE {
-        done = guards_in_one_call(ranges);
+    if guard_mode() == GUARD_MADVISE && ranges.len() > 1 {
+        done = guards_in_one_call(ranges); // one range: one plain madvise is cheaper
     }
     for &(ptr, len) in &ranges[done..] {
         // SAFETY: the caller's guarantee, range by range.

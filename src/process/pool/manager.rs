@@ -57,9 +57,6 @@ struct Books {
     pending: VecDeque<Job>,
     running: HashMap<u64, Job>,
     slots: Vec<Slot>,
-    /// Slots whose first worker is not born yet: nothing is dispatched until they all are, so
-    /// the first tasks spread over every worker (Python's `Pool()` starts them all first).
-    unborn: usize,
     /// Mean time a task takes in a worker (moving average), once one has finished.
     service_ns: Option<u64>,
     closing: bool,
@@ -79,7 +76,6 @@ pub(crate) fn run(
         ch: ch.clone(),
         pending: VecDeque::new(),
         running: HashMap::new(),
-        unborn: ch.inboxes.len(),
         slots,
         service_ns: None,
         closing: false,
@@ -270,13 +266,10 @@ impl Books {
         }
     }
 
-    /// The first birth (or failed birth) in `slot`.
+    /// A birth (or failed birth) in `slot`: from now on its first worker has come.
     fn note_birth(&mut self, slot: usize) {
-        if let Some(s) = self.slots.get_mut(slot)
-            && !s.born_once
-        {
+        if let Some(s) = self.slots.get_mut(slot) {
             s.born_once = true;
-            self.unborn -= 1;
         }
     }
 
@@ -337,7 +330,9 @@ impl Books {
     /// sent at all.
     fn dispatch(&mut self) -> Vec<(Job, TaskError)> {
         let mut failed = Vec::new();
-        if self.unborn > 0 {
+        // Nothing is dispatched until every slot's first worker is born (or failed to be), so
+        // the first tasks spread over every worker (Python's `Pool()` starts them all first).
+        if !self.slots.iter().all(|s| s.born_once) {
             return failed;
         }
         while let Some(slot) = self.least_busy() {
