@@ -5,6 +5,13 @@
 //!
 //! `cargo run --release --features monkey --example spider -- --start http://127.0.0.1:8800/page/0 [--concurrency 100] [--max-pages 1000] [--mode green|serial|threads] [--timeout 10]`
 //!
+//! **Many processes, one crawl** (built with `--features monkey,redis`): add
+//! `--frontier redis://HOST:PORT/DB --crawl NAME [--lease 10]` and start the same command on
+//! as many machines as you like; they share the frontier in Redis (see `redis_frontier.rs`).
+//! Each prints its own final line, then the crawl's totals across processes:
+//! `crawl: name=<NAME> pages=<n> errors=<n> bytes=<n> requeued=<n>`. Use a new `NAME` for a
+//! new crawl (a name remembers every URL it saw).
+//!
 //! It fetches each page once, follows same-host `<a href>` links (relative and absolute),
 //! skips fragments, other hosts and non-HTTP schemes, prints a line per page (status, bytes,
 //! URL), and ends with exactly one line:
@@ -25,8 +32,10 @@
 //! backlog overflows, a connection the server never took is retried instead of waiting
 //! 30 s for an answer that never comes.
 
-#[path = "common/args.rs"]
+#[path = "../common/args.rs"]
 mod args;
+#[cfg(feature = "redis")]
+mod redis_frontier;
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -37,7 +46,7 @@ use std::time::{Duration, Instant};
 use greenrt::sync::Queue;
 
 /// The outcome of one fetch: (status or 0 for an error, body bytes, links found).
-type Fetched = (u16, usize, Vec<String>);
+pub type Fetched = (u16, usize, Vec<String>);
 
 /// Splits `http://host[:port]/path` into (origin, path).
 fn split_url(url: &str) -> Option<(&str, &str)> {
@@ -226,6 +235,7 @@ fn main() {
     let max_pages: usize = args.get("max-pages", 1000);
     let mode: String = args.get("mode", "green".to_string());
     let timeout: f64 = args.get("timeout", 10.0);
+    let frontier: String = args.get("frontier", String::new());
     if !["green", "serial", "threads"].contains(&mode.as_str()) {
         eprintln!("error: --mode must be green, serial or threads");
         std::process::exit(2);
@@ -237,6 +247,24 @@ fn main() {
         .max_idle_connections(0)
         .max_idle_connections_per_host(0)
         .build();
+    if !frontier.is_empty() {
+        if mode != "green" {
+            eprintln!("error: a shared frontier (--frontier) crawls in green mode only");
+            std::process::exit(2);
+        }
+        let crawl: String = args.get("crawl", String::new());
+        let lease: f64 = args.get("lease", 10.0);
+        shared_crawl(
+            &frontier,
+            crawl,
+            start_url,
+            concurrency,
+            max_pages,
+            lease,
+            agent,
+        );
+        return;
+    }
     let started = Instant::now();
     let crawl = Arc::new(Crawl::new(start_url, max_pages));
     match mode.as_str() {
@@ -263,4 +291,58 @@ fn main() {
         "spider: pages={pages} errors={errors} bytes={bytes} secs={:.2} mode={mode}",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The crawl with its frontier in Redis, shared with other spider processes.
+#[cfg(feature = "redis")]
+fn shared_crawl(
+    frontier: &str,
+    crawl: String,
+    start: String,
+    concurrency: usize,
+    max_pages: usize,
+    lease: f64,
+    agent: ureq::Agent,
+) {
+    if crawl.is_empty() {
+        eprintln!("error: --frontier needs --crawl NAME (the crawl's name in Redis)");
+        std::process::exit(2);
+    }
+    let plan = redis_frontier::Plan {
+        frontier: frontier.to_string(),
+        crawl: crawl.clone(),
+        start,
+        concurrency,
+        max_pages,
+        lease: Duration::from_secs_f64(lease.max(0.1)),
+    };
+    let started = Instant::now();
+    let report =
+        redis_frontier::crawl(&plan, std::rc::Rc::new(move |url: &str| fetch(&agent, url)))
+            .unwrap_or_else(|e| {
+                eprintln!("spider: the frontier at {frontier} failed: {e}");
+                std::process::exit(1);
+            });
+    let (mine, all) = (report.mine, report.crawl);
+    println!(
+        "spider: pages={} errors={} bytes={} secs={:.2} mode=green",
+        mine.pages,
+        mine.errors,
+        mine.bytes,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "crawl: name={crawl} pages={} errors={} bytes={} requeued={}",
+        all.pages, all.errors, all.bytes, report.requeued
+    );
+}
+
+/// Without the `redis` feature there is no shared frontier.
+#[cfg(not(feature = "redis"))]
+fn shared_crawl(_: &str, _: String, _: String, _: usize, _: usize, _: f64, _: ureq::Agent) {
+    eprintln!(
+        "error: --frontier needs the redis feature: \
+         cargo run --release --features monkey,redis --example spider -- ..."
+    );
+    std::process::exit(2);
 }
