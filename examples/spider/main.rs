@@ -9,7 +9,8 @@
 //! `--frontier redis://HOST:PORT/DB --crawl NAME [--lease 10]` and start the same command on
 //! as many machines as you like; they share the frontier in Redis (see `redis_frontier.rs`).
 //! Each prints its own final line, then the crawl's totals across processes:
-//! `crawl: name=<NAME> pages=<n> errors=<n> bytes=<n> requeued=<n>`. Use a new `NAME` for a
+//! `crawl: name=<NAME> pages=<n> errors=<n> bytes=<n> requeued=<n> redis_round_trips_here=<n>`
+//! (the last is this process's requests to Redis). Use a new `NAME` for a
 //! new crawl (a name remembers every URL it saw).
 //!
 //! It fetches each page once, follows same-host `<a href>` links (relative and absolute),
@@ -332,8 +333,12 @@ fn shared_crawl(
         started.elapsed().as_secs_f64()
     );
     println!(
-        "crawl: name={crawl} pages={} errors={} bytes={} requeued={}",
-        all.pages, all.errors, all.bytes, report.requeued
+        "crawl: name={crawl} pages={} errors={} bytes={} requeued={} redis_round_trips_here={}",
+        all.pages,
+        all.errors,
+        all.bytes,
+        report.requeued,
+        greenrt::dist::round_trips()
     );
 }
 

@@ -9,6 +9,7 @@
 
 use std::io::{self, Write};
 use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ::redis::{
@@ -16,6 +17,23 @@ use ::redis::{
 };
 
 use crate::net::TcpStream;
+
+/// Requests sent by every [`Connection`] of this process (a pipeline is one).
+static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+
+/// How many requests this process has sent to Redis through [`Connection`]s (and so through
+/// every [`WorkQueue`](super::WorkQueue) and [`Worker`](super::Worker)): a command or a
+/// whole pipeline counts one round trip. For measuring what a workload costs in Redis
+/// round trips, e.g. per crawled page.
+///
+/// ```
+/// let before = greenrt::dist::round_trips();
+/// // ... queue work ...
+/// assert!(greenrt::dist::round_trips() >= before);
+/// ```
+pub fn round_trips() -> u64 {
+    ROUND_TRIPS.load(Ordering::Relaxed)
+}
 
 /// A Redis connection whose calls park only the calling green thread. See [`crate::dist`].
 pub struct Connection {
@@ -77,6 +95,7 @@ impl Connection {
         if !self.open {
             return Err(closed());
         }
+        ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
         let sent = (&self.stream).write_all(packed);
         sent.map_err(|e| self.fail(e.into()))
     }

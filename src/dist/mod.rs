@@ -34,6 +34,6 @@ mod session;
 mod work_queue;
 mod worker;
 
-pub use connection::Connection;
+pub use connection::{Connection, round_trips};
 pub use work_queue::{Options, QueueStats, TaskId, TaskResult, WorkQueue};
 pub use worker::{Ack, Lease, Worker};

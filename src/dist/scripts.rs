@@ -14,7 +14,7 @@
 //! | `P counters` | hash | what acks added (`Lease::finish_counting`) |
 //! | `P seen` | set | keys `put_unique` has admitted |
 //! | `P results:R` | list | results for the producer handle `R` (expire a day after the last) |
-//! | `P results:R:taking` | list | the result handle `R` is receiving |
+//! | `P results:R:taking` | list | the batch of results handle `R` is handing out |
 //! | `P sessions` | hash | session id → `seq:reply` of its last memoized call |
 //! | `P dead` | list | envelopes that could not be read (dead letters) |
 //!
@@ -213,13 +213,24 @@ end
 return 1
 ";
 
-/// Reclaim: `ARGV[2]` a result handle. Puts back the results it was receiving when its
-/// connection broke (they go to the receiving end of its result list).
-pub(crate) const RECLAIM: &str = r"
-local results = ARGV[1] .. 'results:' .. ARGV[2]
-local moved = 0
-while redis.call('LMOVE', results .. ':taking', results, 'RIGHT', 'RIGHT') do
-  moved = moved + 1
+/// Fetch results: `ARGV[2]` the receiver's session, `ARGV[3]` the call's sequence number,
+/// `ARGV[4]` the result handle, `ARGV[5]` the most to fetch. A new fetch (a new number)
+/// deletes the batch the last fetch moved to `results:H:taking` — the receiver fetches only
+/// when it has handed every one of those out — and moves the next batch there, oldest first;
+/// a retry (the same number, after a lost reply) moves nothing. Either way it replies with
+/// the batch in `taking`: each result reaches the receiver once.
+pub(crate) const FETCH_RESULTS: &str = r"
+local P = ARGV[1]
+local results = P .. 'results:' .. ARGV[4]
+local taking = results .. ':taking'
+if redis.call('HGET', P .. 'sessions', ARGV[2]) ~= ARGV[3] then
+  redis.call('DEL', taking)
+  for i = 1, tonumber(ARGV[5]) do
+    if not redis.call('LMOVE', results, taking, 'RIGHT', 'RIGHT') then
+      break
+    end
+  end
+  redis.call('HSET', P .. 'sessions', ARGV[2], ARGV[3])
 end
-return moved
+return redis.call('LRANGE', taking, 0, -1)
 ";

@@ -10,7 +10,7 @@
 //! nothing and is counted `lost`.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -311,26 +311,21 @@ where
         if slot.is_none() {
             *slot = Some(Receiver {
                 session: self.shared.open_session()?,
-                taken_but_unconfirmed: HashSet::new(),
+                batch: VecDeque::new(),
             });
         }
         let receiver = slot.as_mut().expect("just made");
         let deadline = Instant::now() + timeout;
-        while let Some(raw) = receiver.receive(&self.shared, &self.handle, deadline)? {
-            match RawResult::parse(&raw) {
-                Ok(r) if receiver.taken_but_unconfirmed.remove(&r.id) => continue,
-                Ok(r) => {
-                    let outcome = if r.ok {
-                        decode(r.payload)
-                    } else {
-                        Err(String::from_utf8_lossy(r.payload).into_owned())
-                    };
-                    return Ok(Some(TaskResult { id: r.id, outcome }));
-                }
-                Err(_) => continue, // counted and kept in the dead letters by `receive`
-            }
-        }
-        Ok(None)
+        let Some(raw) = receiver.receive(&self.shared, &self.handle, deadline)? else {
+            return Ok(None);
+        };
+        let r = RawResult::parse(&raw).expect("checked when fetched");
+        let outcome = if r.ok {
+            decode(r.payload)
+        } else {
+            Err(String::from_utf8_lossy(r.payload).into_owned())
+        };
+        Ok(Some(TaskResult { id: r.id, outcome }))
     }
 
     /// A [`Worker`] with `slots` leases at most at once (one per green thread that takes).
@@ -426,17 +421,19 @@ pub(crate) fn reap_args(lease: Duration) -> [String; 2] {
     [lease_ms.to_string(), (lease_ms * 3).to_string()]
 }
 
-/// The receiving side of a handle: its own session (it blocks in `BLMOVE`).
+/// The receiving side of a handle: its own session (it blocks), and the batch of results
+/// fetched and not yet handed out.
 struct Receiver {
     session: Session,
-    /// Results handed out whose removal from the `taking` list was not confirmed: if one comes
-    /// again (put back after a reconnect), it is dropped — a result is delivered once.
-    taken_but_unconfirmed: HashSet<TaskId>,
+    batch: VecDeque<Vec<u8>>,
 }
 
+/// The most results one fetch moves.
+const RESULT_BATCH: usize = 128;
+
 impl Receiver {
-    /// Moves the next result into `results:H:taking`, reads it and removes it from there:
-    /// a result lost with a reply sits in `taking` and is put back by the next `RECLAIM`.
+    /// The next result until `deadline`: from the batch in hand, else a new batch (one round
+    /// trip for up to [`RESULT_BATCH`]), else after waiting for one to arrive.
     fn receive(
         &mut self,
         shared: &Shared,
@@ -444,60 +441,64 @@ impl Receiver {
         deadline: Instant,
     ) -> io::Result<Option<Vec<u8>>> {
         let results = shared.key(&format!("results:{handle}"));
-        let taking = format!("{results}:taking");
         loop {
+            if let Some(raw) = self.batch.pop_front() {
+                return Ok(Some(raw));
+            }
+            self.fetch(shared, handle)?;
+            if !self.batch.is_empty() {
+                continue;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // Wait until a result is there without taking it: BLMOVE from the list's right
+            // end to its right end moves nothing, and loses nothing if its reply is lost.
             let block = left
                 .min(shared.options.lease / 4)
                 .max(Duration::from_millis(1));
             self.session.allow_blocking(block)?;
-            let raw: Option<Vec<u8>> = self.session.run(|con| {
-                let (raw,): (Option<Vec<u8>>,) = ::redis::pipe()
-                    .add_command(eval_with(scripts::RECLAIM, &shared.prefix, &[handle]))
-                    .ignore()
-                    .cmd("BLMOVE")
+            let _: Option<Vec<u8>> = self.session.run(|con| {
+                ::redis::cmd("BLMOVE")
                     .arg(&results)
-                    .arg(&taking)
+                    .arg(&results)
                     .arg("RIGHT")
-                    .arg("LEFT")
+                    .arg("RIGHT")
                     .arg(block.as_secs_f64())
-                    .query(con)?;
-                Ok(raw)
+                    .query(con)
             })?;
-            let Some(raw) = raw else {
-                if Instant::now() >= deadline {
-                    return Ok(None);
-                }
-                continue;
-            };
-            self.confirm(shared, &taking, &raw);
-            return Ok(Some(raw));
         }
     }
 
-    /// Removes a received result from `taking` (moving it to the dead letters if it cannot be
-    /// read). If that cannot be confirmed, the result's id is remembered so a second copy is
-    /// dropped.
-    fn confirm(&mut self, shared: &Shared, taking: &str, raw: &[u8]) {
-        let readable = RawResult::parse(raw);
-        let dead = shared.key("dead");
-        let stats = shared.key("stats");
-        let removed = self.session.run(|con| {
-            let mut pipe = ::redis::pipe();
-            pipe.cmd("LREM").arg(taking).arg(1).arg(raw).ignore();
-            if readable.is_err() {
-                pipe.cmd("LPUSH").arg(&dead).arg(raw).ignore();
-                pipe.cmd("HINCRBY")
-                    .arg(&stats)
-                    .arg("corrupt")
-                    .arg(1)
-                    .ignore();
+    /// Fetches the next batch (see `scripts::FETCH_RESULTS`); unreadable results go to the
+    /// dead letters.
+    fn fetch(&mut self, shared: &Shared, handle: &str) -> io::Result<()> {
+        let (id, seq) = (self.session.id().to_string(), self.session.next_seq());
+        let batch: Vec<Vec<u8>> = self.session.run(|con| {
+            eval_with(
+                scripts::FETCH_RESULTS,
+                &shared.prefix,
+                &[&id, &seq.to_string(), handle, &RESULT_BATCH.to_string()],
+            )
+            .query(con)
+        })?;
+        for raw in batch {
+            if RawResult::parse(&raw).is_ok() {
+                self.batch.push_back(raw);
+            } else {
+                let (dead, stats) = (shared.key("dead"), shared.key("stats"));
+                self.session.run(|con| {
+                    ::redis::pipe()
+                        .lpush(&dead, &raw)
+                        .ignore()
+                        .hincr(&stats, "corrupt", 1)
+                        .ignore()
+                        .query::<()>(con)
+                })?;
             }
-            pipe.query::<()>(con)
-        });
-        if let (Err(_), Ok(r)) = (removed, &readable) {
-            self.taken_but_unconfirmed.insert(r.id);
         }
+        Ok(())
     }
 }
 
@@ -523,6 +524,18 @@ fn bad_reply(what: &str, reply: &str) -> io::Error {
         io::ErrorKind::InvalidData,
         format!("redis: unexpected reply to {what}: {reply:?}"),
     )
+}
+
+impl<T, R> Drop for WorkQueue<T, R> {
+    /// Says goodbye for the receiving session (its memo entry and the batch it handed out).
+    fn drop(&mut self) {
+        if let Some(receiver) = self.receiver.get_mut().as_mut() {
+            let taking = self.shared.key(&format!("results:{}:taking", self.handle));
+            let _: io::Result<i64> =
+                receiver.session.run_once(|con| ::redis::cmd("DEL").arg(&taking).query(con));
+            self.shared.forget(&mut receiver.session);
+        }
+    }
 }
 
 impl<T, R> std::fmt::Debug for WorkQueue<T, R> {
