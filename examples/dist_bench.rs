@@ -2,7 +2,7 @@
 //! tasks/s with 1 and 2 worker processes, and the spider's pages/s on a shared Redis frontier
 //! with 1, 2 and 4 processes beside the in-process spider, with Redis round trips per page.
 //!
-//! `cargo run --release --features monkey,redis --example dist_bench -- [--rounds 3] [--tasks 20000] [--pages 1000] [--delay-ms 20] [--concurrency 25]`
+//! `cargo run --release --features monkey,redis --example dist_bench -- [--rounds 3] [--tasks 20000] [--pages 2000] [--delay-ms 20] [--concurrency 25]`
 //!
 //! Starts its own `redis-server` (no persistence) on a free port and `site_server` from the
 //! examples directory; the spider runs as separate processes (`--frontier`), as a user would
@@ -25,7 +25,7 @@ fn main() {
     let args = args::Args::from_env();
     let rounds: usize = args.get("rounds", 3);
     let tasks: u64 = args.get("tasks", 20_000);
-    let pages: u32 = args.get("pages", 1000);
+    let pages: u32 = args.get("pages", 2000);
     let delay_ms: u32 = args.get("delay-ms", 20);
     let concurrency: usize = args.get("concurrency", 25);
     let dir = examples_dir();

@@ -93,7 +93,7 @@ fn work(
     fetch: &dyn Fn(&str) -> Fetched,
 ) -> io::Result<()> {
     loop {
-        let Some(lease) = worker.take(Duration::from_millis(250))? else {
+        let Some(lease) = worker.take(Duration::from_millis(50))? else {
             if queue.unfinished()? == 0 {
                 return Ok(());
             }
