@@ -142,7 +142,13 @@ impl Spider {
                 .iter()
                 .find(|l| l.starts_with(prefix))
                 .cloned()
-                .unwrap_or_else(|| panic!("no {prefix} line in {:?}", self.seen))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no {prefix} line in {:?} (is the spider built with --features \
+                         monkey,redis?)",
+                        self.seen
+                    )
+                })
         };
         (find("spider: "), find("crawl: "))
     }
@@ -156,14 +162,13 @@ fn value(line: &str, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {name} in {line:?}"))
 }
 
-/// Three spiders on one frontier: 240 pages, each fetched once in all, shared among them,
-/// and every spider reports the same crawl totals.
-#[test]
-fn three_spiders_fetch_each_page_once_between_them() {
+/// `n` spiders on one frontier: 240 pages, each fetched once in all (the site's count), shared
+/// among them, and every spider reports the same crawl totals.
+fn spiders_share_a_crawl(n: usize, crawl: &str) {
     let redis = RedisServer::start();
     let site = Site::start(240, 20);
-    let spiders: Vec<Spider> = (0..3)
-        .map(|_| Spider::start(&site, &redis.url(0), "three", "10"))
+    let spiders: Vec<Spider> = (0..n)
+        .map(|_| Spider::start(&site, &redis.url(0), crawl, "10"))
         .collect();
     let lines: Vec<(String, String)> = spiders.into_iter().map(Spider::finish).collect();
     let mine: Vec<i64> = lines.iter().map(|(s, _)| value(s, "pages")).collect();
@@ -185,6 +190,16 @@ fn three_spiders_fetch_each_page_once_between_them() {
         (240, 240, 1),
         "the site's count (requests, distinct, max)"
     );
+}
+
+#[test]
+fn two_spiders_fetch_each_page_once_between_them() {
+    spiders_share_a_crawl(2, "two");
+}
+
+#[test]
+fn three_spiders_fetch_each_page_once_between_them() {
+    spiders_share_a_crawl(3, "three");
 }
 
 /// One of three spiders is killed with SIGKILL after its fifth page: the other two finish the

@@ -531,8 +531,9 @@ impl<T, R> Drop for WorkQueue<T, R> {
     fn drop(&mut self) {
         if let Some(receiver) = self.receiver.get_mut().as_mut() {
             let taking = self.shared.key(&format!("results:{}:taking", self.handle));
-            let _: io::Result<i64> =
-                receiver.session.run_once(|con| ::redis::cmd("DEL").arg(&taking).query(con));
+            let _: io::Result<i64> = receiver
+                .session
+                .run_once(|con| ::redis::cmd("DEL").arg(&taking).query(con));
             self.shared.forget(&mut receiver.session);
         }
     }
