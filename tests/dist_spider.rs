@@ -8,20 +8,13 @@
 
 mod util;
 
+use util::example;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use util::redis_server::RedisServer;
-
-fn example(name: &str) -> std::path::PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples").join(name)
-}
 
 /// greenrt's `site_server`: `pages` pages, 6 links each, `delay_ms` per answer.
 struct Site {

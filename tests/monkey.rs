@@ -5,6 +5,8 @@
 
 mod util;
 
+use util::example;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -271,15 +273,6 @@ fn name_lookups_run_beside_the_hub() {
             "the hub stalled: ticks took {ticked_in:?}"
         );
     }
-}
-
-fn example(name: &str) -> std::path::PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples").join(name)
 }
 
 /// A blocking HTTP client crate, unmodified, fetching concurrently from green threads.

@@ -206,3 +206,13 @@ pub fn install_sigusr2_counter(restart: bool) {
         );
     }
 }
+
+/// The path of example `name`, built next to the running test binary.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples").join(name)
+}
