@@ -96,17 +96,18 @@ static NAMED_PATH_LEN: [AtomicUsize; NAMED_SLOTS] = [const { AtomicUsize::new(0)
 /// Notes that `len` bytes at `start` map the file `path` (beyond 256 named mappings, the
 /// rest are not reported by name: they die with the plain SIGBUS).
 pub(crate) fn note_named_mapping(start: *mut u8, len: usize, path: &std::path::Path) {
-    let bytes: &'static [u8] = Box::leak(
-        path.as_os_str()
-            .as_encoded_bytes()
-            .to_vec()
-            .into_boxed_slice(),
-    );
     for i in 0..NAMED_SLOTS {
         if NAMED_START[i]
             .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
+            // Leaked only once a slot is ours: a full table leaks nothing.
+            let bytes: &'static [u8] = Box::leak(
+                path.as_os_str()
+                    .as_encoded_bytes()
+                    .to_vec()
+                    .into_boxed_slice(),
+            );
             NAMED_LEN[i].store(len, Ordering::Relaxed);
             NAMED_PATH[i].store(bytes.as_ptr().cast_mut(), Ordering::Relaxed);
             NAMED_PATH_LEN[i].store(bytes.len(), Ordering::Relaxed);
