@@ -36,12 +36,24 @@ fn collect(
     n: usize,
     within: Duration,
 ) -> HashMap<u64, Result<u64, String>> {
-    let t0 = Instant::now();
     let mut results = HashMap::new();
-    while results.len() < n {
+    collect_into(&mut results, queue, n, within);
+    results
+}
+
+/// Adds `n` more results to `results` (at most `within`); panics on a second result for an
+/// id already there.
+fn collect_into(
+    results: &mut HashMap<u64, Result<u64, String>>,
+    queue: &WorkQueue<u64, u64>,
+    n: usize,
+    within: Duration,
+) {
+    let (t0, wanted) = (Instant::now(), results.len() + n);
+    while results.len() < wanted {
         assert!(
             t0.elapsed() < within,
-            "only {} of {n} results after {within:?}: {:?}",
+            "only {} of {wanted} results after {within:?}: {:?}",
             results.len(),
             queue.stats().unwrap()
         );
@@ -50,7 +62,12 @@ fn collect(
             assert!(again.is_none(), "task {} delivered twice", r.id);
         }
     }
-    results
+}
+
+/// Sends `sig` to the child process `child`.
+fn signal(child: &Process, sig: libc::c_int) {
+    // SAFETY: signalling our own child, which has not been reaped (we hold its Process).
+    unsafe { libc::kill(child.pid() as libc::pid_t, sig) };
 }
 
 /// A worker process: takes tasks (n → 2n after `work` of green sleep) with `slots` green
@@ -303,7 +320,7 @@ fn a_frozen_worker_loses_its_lease_and_its_late_ack_is_refused() {
         );
         greenrt::sleep(Duration::from_millis(5));
     }
-    unsafe { libc::kill(slow.pid() as i32, libc::SIGSTOP) };
+    signal(&slow, libc::SIGSTOP);
     let worker = queue.worker(1).unwrap();
     let lease = worker
         .take(Duration::from_secs(5))
@@ -311,7 +328,7 @@ fn a_frozen_worker_loses_its_lease_and_its_late_ack_is_refused() {
         .expect("the frozen worker's task, put back");
     assert_eq!(*lease.task(), 1);
     assert_eq!(lease.finish(Ok(200)).unwrap(), Ack::Done);
-    unsafe { libc::kill(slow.pid() as i32, libc::SIGCONT) };
+    signal(&slow, libc::SIGCONT);
     assert_eq!(
         slow.join().unwrap().code(),
         Some(10),
@@ -353,21 +370,10 @@ fn a_redis_restart_loses_and_doubles_nothing() {
     queue.put_many(&(0..200).collect::<Vec<u64>>()).unwrap();
     let mut results = HashMap::new();
     for _ in 0..2 {
-        let first = collect(&queue, 50, Duration::from_secs(30));
-        for (id, outcome) in first {
-            assert!(
-                results.insert(id, outcome).is_none(),
-                "task {id} delivered twice"
-            );
-        }
+        collect_into(&mut results, &queue, 50, Duration::from_secs(30));
         server.restart(Duration::from_millis(300));
     }
-    for (id, outcome) in collect(&queue, 100, Duration::from_secs(60)) {
-        assert!(
-            results.insert(id, outcome).is_none(),
-            "task {id} delivered twice"
-        );
-    }
+    collect_into(&mut results, &queue, 100, Duration::from_secs(60));
     assert!(
         queue
             .next_result(Duration::from_millis(300))
