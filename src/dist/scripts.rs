@@ -57,6 +57,22 @@ end
     };
 }
 
+/// Moving every task of a slot's lease list back to the taking end of `pending` (the reaper,
+/// a slot getting ready, a worker leaving): `put_back(P, slot)` returns how many moved.
+macro_rules! put_back {
+    () => {
+        r"
+local function put_back(P, slot)
+  local moved = 0
+  while redis.call('LMOVE', P .. 'lease:' .. slot, P .. 'pending', 'RIGHT', 'RIGHT') do
+    moved = moved + 1
+  end
+  return moved
+end
+"
+    };
+}
+
 /// Put: `ARGV[4]` reply-to, `ARGV[5..]` bodies. Replies with the new ids, space-separated.
 pub(crate) const PUT: &str = concat!(
     memo!(),
@@ -129,13 +145,10 @@ return remember('done')
 /// as the `BLMOVE` that follows it — the reaper relies on that (see [`REAP`]).
 pub(crate) const READY: &str = concat!(
     now_ms!(),
+    put_back!(),
     r"
 local P = ARGV[1]
-local lease = P .. 'lease:' .. ARGV[2]
-local moved = 0
-while redis.call('LMOVE', lease, P .. 'pending', 'RIGHT', 'RIGHT') do
-  moved = moved + 1
-end
+local moved = put_back(P, ARGV[2])
 if moved > 0 then
   redis.call('HINCRBY', P .. 'stats', 'released', moved)
 end
@@ -146,20 +159,21 @@ return moved
 
 /// Leave: `ARGV[2..]` slots. Puts back what their lease lists hold (counted `released`) and
 /// forgets them. Replies with how many tasks were put back.
-pub(crate) const LEAVE: &str = r"
+pub(crate) const LEAVE: &str = concat!(
+    put_back!(),
+    r"
 local P = ARGV[1]
 local moved = 0
 for i = 2, #ARGV do
-  while redis.call('LMOVE', P .. 'lease:' .. ARGV[i], P .. 'pending', 'RIGHT', 'RIGHT') do
-    moved = moved + 1
-  end
+  moved = moved + put_back(P, ARGV[i])
   redis.call('ZREM', P .. 'members', ARGV[i])
 end
 if moved > 0 then
   redis.call('HINCRBY', P .. 'stats', 'released', moved)
 end
 return moved
-";
+"
+);
 
 /// Heartbeat: `ARGV[2..]` slots. Records that they are alive.
 pub(crate) const HEARTBEAT: &str = concat!(
@@ -182,15 +196,14 @@ return now
 /// Replies with how many tasks were put back.
 pub(crate) const REAP: &str = concat!(
     now_ms!(),
+    put_back!(),
     r"
 local P = ARGV[1]
 local now = now_ms()
 local dead = redis.call('ZRANGEBYSCORE', P .. 'members', '-inf', now - tonumber(ARGV[2]), 'WITHSCORES')
 local moved = 0
 for i = 1, #dead, 2 do
-  while redis.call('LMOVE', P .. 'lease:' .. dead[i], P .. 'pending', 'RIGHT', 'RIGHT') do
-    moved = moved + 1
-  end
+  moved = moved + put_back(P, dead[i])
   if tonumber(dead[i + 1]) < now - tonumber(ARGV[3]) then
     redis.call('ZREM', P .. 'members', dead[i])
   end
