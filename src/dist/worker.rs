@@ -46,14 +46,22 @@ pub enum Ack {
     Lost,
 }
 
+/// Where a slot is; every state but `Free` needs heartbeats.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// In the free queue, nobody's.
+    Free,
+    /// Taking, or holding a lease.
+    Busy,
+    /// Its lease was dropped unfinished: the heartbeat puts the task back, then frees it.
+    Abandoned,
+}
+
 /// The slots and their state, shared with the heartbeat green thread.
 struct Slots {
     /// The members' names in Redis: `WORKER-INDEX`.
     names: Vec<String>,
-    /// Taking or holding a lease: needs heartbeats.
-    busy: Vec<Cell<bool>>,
-    /// Its lease was dropped unfinished: the heartbeat puts the task back, then frees it.
-    abandoned: Vec<Cell<bool>>,
+    state: Vec<Cell<SlotState>>,
 }
 
 /// Takes tasks from a [`WorkQueue`](super::WorkQueue) with leases; made by
@@ -97,8 +105,7 @@ where
         let id = format!("{:016x}", crate::sys::shm::random_u64()?);
         let slots = Rc::new(Slots {
             names: (0..slots).map(|i| format!("{id}-{i}")).collect(),
-            busy: (0..slots).map(|_| Cell::new(false)).collect(),
-            abandoned: (0..slots).map(|_| Cell::new(false)).collect(),
+            state: (0..slots).map(|_| Cell::new(SlotState::Free)).collect(),
         });
         let free = Rc::new(Queue::new(0));
         for i in 0..slots.names.len() {
@@ -129,7 +136,7 @@ where
         let Ok(slot) = self.free.get_timeout(timeout) else {
             return Ok(None);
         };
-        self.slots.busy[slot].set(true);
+        self.slots.state[slot].set(SlotState::Busy);
         let taken = self.take_in(slot, deadline);
         if !matches!(taken, Ok(Some(_))) {
             self.give_back(slot);
@@ -205,7 +212,7 @@ where
 impl<T, R> Worker<T, R> {
     /// Slot `slot` is free again.
     fn give_back(&self, slot: usize) {
-        self.slots.busy[slot].set(false);
+        self.slots.state[slot].set(SlotState::Free);
         self.free
             .put(slot)
             .expect("an open unbounded queue takes every put");
@@ -291,7 +298,7 @@ impl<T, R> Drop for Lease<'_, T, R> {
         } else {
             // Keep the slot busy (heartbeats continue, so the reaper leaves it alone) until the
             // heartbeat puts the task back and frees the slot.
-            self.worker.slots.abandoned[self.slot].set(true);
+            self.worker.slots.state[self.slot].set(SlotState::Abandoned);
         }
     }
 }
@@ -316,7 +323,6 @@ impl<T, R> Drop for Worker<T, R> {
 fn heartbeat_loop(shared: &Shared, slots: &Slots, free: &Queue<usize>, stop: &Event) {
     let interval = shared.options.lease / 4;
     let reap = reap_args(shared.options.lease);
-    let reap: [&str; 2] = [&reap[0], &reap[1]];
     let mut session: Option<Session> = None;
     while !stop.wait_timeout(interval) {
         if session.is_none() {
@@ -339,23 +345,22 @@ fn beat(
     slots: &Slots,
     free: &Queue<usize>,
     session: &mut Session,
-    reap: &[&str],
+    reap: &[String],
 ) -> io::Result<()> {
     let alive: Vec<&str> = slots
         .names
         .iter()
-        .zip(&slots.busy)
-        .filter(|(_, busy)| busy.get())
+        .zip(&slots.state)
+        .filter(|(_, state)| state.get() != SlotState::Free)
         .map(|(name, _)| name.as_str())
         .collect();
     if !alive.is_empty() {
         let _: i64 = shared.eval(session, scripts::HEARTBEAT, &alive)?;
     }
-    for (i, abandoned) in slots.abandoned.iter().enumerate() {
-        if abandoned.get() {
+    for (i, state) in slots.state.iter().enumerate() {
+        if state.get() == SlotState::Abandoned {
             let _: i64 = shared.eval(session, scripts::LEAVE, &[&slots.names[i]])?;
-            abandoned.set(false);
-            slots.busy[i].set(false);
+            state.set(SlotState::Free);
             free.put(i)
                 .expect("an open unbounded queue takes every put");
         }
@@ -366,7 +371,12 @@ fn beat(
 
 impl<T, R> std::fmt::Debug for Worker<T, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let busy = self.slots.busy.iter().filter(|b| b.get()).count();
+        let busy = self
+            .slots
+            .state
+            .iter()
+            .filter(|s| s.get() != SlotState::Free)
+            .count();
         f.debug_struct("Worker")
             .field("prefix", &self.shared.prefix)
             .field("slots", &self.slots.names.len())
