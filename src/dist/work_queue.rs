@@ -202,7 +202,7 @@ pub struct WorkQueue<T, R = ()> {
     shared: Rc<Shared>,
     /// Names this handle's result list (random).
     handle: String,
-    receiver: RefCell<Option<Receiver>>,
+    receiver: RefCell<Option<Receiver<R>>>,
     _types: PhantomData<fn(T) -> R>,
 }
 
@@ -315,17 +315,7 @@ where
             });
         }
         let receiver = slot.as_mut().expect("just made");
-        let deadline = Instant::now() + timeout;
-        let Some(raw) = receiver.receive(&self.shared, &self.handle, deadline)? else {
-            return Ok(None);
-        };
-        let r = RawResult::parse(&raw).expect("checked when fetched");
-        let outcome = if r.ok {
-            decode(r.payload)
-        } else {
-            Err(String::from_utf8_lossy(r.payload).into_owned())
-        };
-        Ok(Some(TaskResult { id: r.id, outcome }))
+        receiver.receive(&self.shared, &self.handle, Instant::now() + timeout)
     }
 
     /// A [`Worker`] with `slots` leases at most at once (one per green thread that takes).
@@ -423,15 +413,15 @@ pub(crate) fn reap_args(lease: Duration) -> [String; 2] {
 
 /// The receiving side of a handle: its own session (it blocks), and the batch of results
 /// fetched and not yet handed out.
-struct Receiver {
+struct Receiver<R> {
     session: Session,
-    batch: VecDeque<Vec<u8>>,
+    batch: VecDeque<TaskResult<R>>,
 }
 
 /// The most results one fetch moves.
 const RESULT_BATCH: usize = 128;
 
-impl Receiver {
+impl<R: DeserializeOwned> Receiver<R> {
     /// The next result until `deadline`: from the batch in hand, else a new batch (one round
     /// trip for up to [`RESULT_BATCH`]), else after waiting for one to arrive.
     fn receive(
@@ -439,11 +429,11 @@ impl Receiver {
         shared: &Shared,
         handle: &str,
         deadline: Instant,
-    ) -> io::Result<Option<Vec<u8>>> {
+    ) -> io::Result<Option<TaskResult<R>>> {
         let results = shared.key(&format!("results:{handle}"));
         loop {
-            if let Some(raw) = self.batch.pop_front() {
-                return Ok(Some(raw));
+            if let Some(result) = self.batch.pop_front() {
+                return Ok(Some(result));
             }
             self.fetch(shared, handle)?;
             if !self.batch.is_empty() {
@@ -471,8 +461,8 @@ impl Receiver {
         }
     }
 
-    /// Fetches the next batch (see `scripts::FETCH_RESULTS`); unreadable results go to the
-    /// dead letters.
+    /// Fetches the next batch (see `scripts::FETCH_RESULTS`) and reads it; unreadable results
+    /// go to the dead letters, after the readable ones are safe in the batch.
     fn fetch(&mut self, shared: &Shared, handle: &str) -> io::Result<()> {
         let (id, seq) = (self.session.id().to_string(), self.session.next_seq());
         let batch: Vec<Vec<u8>> = self.session.run(|con| {
@@ -483,23 +473,36 @@ impl Receiver {
             )
             .query(con)
         })?;
+        let mut unreadable = Vec::new();
         for raw in batch {
-            if RawResult::parse(&raw).is_ok() {
-                self.batch.push_back(raw);
-            } else {
-                let (dead, stats) = (shared.key("dead"), shared.key("stats"));
-                self.session.run(|con| {
-                    ::redis::pipe()
-                        .lpush(&dead, &raw)
-                        .ignore()
-                        .hincr(&stats, "corrupt", 1)
-                        .ignore()
-                        .query::<()>(con)
-                })?;
+            match RawResult::parse(&raw) {
+                Ok(r) => self.batch.push_back(read_result(&r)),
+                Err(_) => unreadable.push(raw),
             }
         }
-        Ok(())
+        if unreadable.is_empty() {
+            return Ok(());
+        }
+        let (dead, stats) = (shared.key("dead"), shared.key("stats"));
+        self.session.run(|con| {
+            ::redis::pipe()
+                .lpush(&dead, &unreadable)
+                .ignore()
+                .hincr(&stats, "corrupt", unreadable.len())
+                .ignore()
+                .query::<()>(con)
+        })
     }
+}
+
+/// A result's outcome: the decoded value, or the worker's error message.
+fn read_result<R: DeserializeOwned>(r: &RawResult<'_>) -> TaskResult<R> {
+    let outcome = if r.ok {
+        decode(r.payload)
+    } else {
+        Err(String::from_utf8_lossy(r.payload).into_owned())
+    };
+    TaskResult { id: r.id, outcome }
 }
 
 /// `EVAL script 0 prefix args...` as a command for a pipeline.
