@@ -467,6 +467,44 @@ fn a_put_whose_reply_is_lost_runs_once() {
     );
 }
 
+/// The reply to a result fetch lost on the way back (the proxy cuts it): the fetch is
+/// retried on a new connection and hands out the same batch — every result once, none lost.
+#[test]
+fn a_result_fetch_whose_reply_is_lost_loses_no_result() {
+    let server = RedisServer::start();
+    let proxy = util::cutting_proxy::CuttingProxy::start(server.port);
+    let through_proxy = format!("redis://127.0.0.1:{}/0", proxy.port);
+    let queue: WorkQueue<u64, u64> = WorkQueue::open(&through_proxy, "lost-fetch").unwrap();
+    queue.put_many(&[1, 2, 3]).unwrap();
+    let direct: WorkQueue<u64, u64> = WorkQueue::open(&server.url(0), "lost-fetch").unwrap();
+    let worker = direct.worker(1).unwrap();
+    for _ in 0..3 {
+        let lease = worker
+            .take(Duration::from_secs(2))
+            .unwrap()
+            .expect("a task");
+        let n = *lease.task();
+        lease.finish(Ok(n * 10)).unwrap();
+    }
+    proxy.cut_next_reply(); // the first reply the receiver gets: its first fetch's
+    let results = collect(&queue, 3, Duration::from_secs(10));
+    assert_eq!(proxy.cuts(), 1, "the proxy did not cut a reply");
+    assert_eq!(
+        (
+            results[&1].clone(),
+            results[&2].clone(),
+            results[&3].clone()
+        ),
+        (Ok(10), Ok(20), Ok(30))
+    );
+    assert!(
+        queue
+            .next_result(Duration::from_millis(200))
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// Damaged envelopes in `pending` are moved to the dead letters and counted; the worker goes
 /// on to the good task. A lease dropped unfinished puts its task back (`released`).
 #[test]
