@@ -505,6 +505,42 @@ fn a_result_fetch_whose_reply_is_lost_loses_no_result() {
     );
 }
 
+/// The server forgets the queue's scripts (`SCRIPT FLUSH`) under open connections: every
+/// kind of call — a put, a take (its script runs in a pipeline), an ack, a result fetch —
+/// loads them again and goes on, and runs once. (A take may put its task back and take it
+/// again on the way, counted `released`.)
+#[test]
+fn calls_go_on_after_the_server_forgets_the_scripts() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let queue: WorkQueue<u64, u64> = WorkQueue::open(&url, "flushed").unwrap();
+    let worker = queue.worker(1).unwrap();
+    let mut raw = Connection::open(url.as_str()).unwrap();
+    let mut flush = || redis::cmd("SCRIPT").arg("FLUSH").exec(&mut raw).unwrap();
+    queue.put(&1).unwrap();
+    flush();
+    queue.put(&2).unwrap();
+    flush();
+    let lease = worker
+        .take(Duration::from_secs(2))
+        .unwrap()
+        .expect("a task");
+    flush();
+    assert_eq!(lease.finish(Ok(5)).unwrap(), Ack::Done);
+    flush();
+    let first = queue
+        .next_result(Duration::from_secs(2))
+        .unwrap()
+        .expect("a result");
+    assert_eq!((first.id, first.outcome), (1, Ok(5)));
+    let stats = queue.stats().unwrap();
+    assert_eq!(
+        (stats.put, stats.done, stats.unfinished, stats.pending),
+        (2, 1, 1, 1),
+        "{stats:?}"
+    );
+}
+
 /// Damaged envelopes in `pending` are moved to the dead letters and counted; the worker goes
 /// on to the good task. A lease dropped unfinished puts its task back (`released`).
 #[test]

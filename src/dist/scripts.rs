@@ -22,6 +22,41 @@
 //! result); a result is `ID \n ok|err \n PAYLOAD`. Times come from the server's `TIME`, so
 //! the clocks of the machines running workers never matter.
 
+use std::sync::LazyLock;
+
+use ::redis::Script;
+
+/// A script as a `redis::Script`, which knows its SHA1: calls send `EVALSHA` and the 40-byte
+/// hash, not the body (Redis hashes an `EVAL`'s body on every call; with `redis-benchmark`,
+/// the ack script ran 53k calls/s by `EVAL` and 66–69k by `EVALSHA`). Each new connection
+/// loads them all ([`load_all`]: a restarted server has forgotten them); a server that forgot
+/// them while connected (`SCRIPT FLUSH`) answers `NOSCRIPT`, and the session loads them and
+/// runs the call again — a script that was refused did nothing.
+macro_rules! script {
+    ($($part:expr),+ $(,)?) => {
+        LazyLock::new(|| Script::new(concat!($($part),+)))
+    };
+}
+
+/// Loads every script into the server's script cache.
+pub(crate) fn load_all(con: &mut dyn ::redis::ConnectionLike) -> ::redis::RedisResult<()> {
+    let all: [&Script; 9] = [
+        &PUT,
+        &PUT_UNIQUE,
+        &ACK,
+        &READY,
+        &LEAVE,
+        &HEARTBEAT,
+        &REAP,
+        &QUARANTINE,
+        &FETCH_RESULTS,
+    ];
+    for script in all {
+        script.load(con)?;
+    }
+    Ok(())
+}
+
 /// The opening of every memoized script. `ARGV[1]` is the key prefix, `ARGV[2]` the session
 /// id, `ARGV[3]` the call's sequence number; a call whose number is the session's last
 /// returns that call's stored reply and does nothing. `remember(reply)` stores and returns
@@ -74,7 +109,7 @@ end
 }
 
 /// Put: `ARGV[4]` reply-to, `ARGV[5..]` bodies. Replies with the new ids, space-separated.
-pub(crate) const PUT: &str = concat!(
+pub(crate) static PUT: LazyLock<Script> = script!(
     memo!(),
     r"
 local ids = {}
@@ -92,7 +127,7 @@ return remember(table.concat(ids, ' '))
 /// Put unique: `ARGV[4]` the most keys ever admitted (0: no limit), then pairs of key and
 /// body. A key admitted before (or past the limit) is skipped. Replies with an id per pair,
 /// `0` for a skipped one, space-separated. Nobody waits for these tasks' results.
-pub(crate) const PUT_UNIQUE: &str = concat!(
+pub(crate) static PUT_UNIQUE: LazyLock<Script> = script!(
     memo!(),
     r"
 local limit = tonumber(ARGV[4])
@@ -118,7 +153,7 @@ return remember(table.concat(ids, ' '))
 /// reply-to, `ARGV[8]` `ok` or `err`, `ARGV[9]` the payload, then pairs of counter name and
 /// amount. Replies `done`, or `lost` when the slot no longer holds the lease (it was
 /// declared dead and the task put back): then nothing is delivered or counted but `lost`.
-pub(crate) const ACK: &str = concat!(
+pub(crate) static ACK: LazyLock<Script> = script!(
     memo!(),
     r"
 if redis.call('LREM', P .. 'lease:' .. ARGV[4], 1, ARGV[5]) == 0 then
@@ -143,7 +178,7 @@ return remember('done')
 /// dropped unfinished, or one a lost `BLMOVE` reply hid), counted `released`, and records a
 /// heartbeat for the slot. Replies with how many were put back. Runs in the same pipeline
 /// as the `BLMOVE` that follows it — the reaper relies on that (see [`REAP`]).
-pub(crate) const READY: &str = concat!(
+pub(crate) static READY: LazyLock<Script> = script!(
     now_ms!(),
     put_back!(),
     r"
@@ -159,7 +194,7 @@ return moved
 
 /// Leave: `ARGV[2..]` slots. Puts back what their lease lists hold (counted `released`) and
 /// forgets them. Replies with how many tasks were put back.
-pub(crate) const LEAVE: &str = concat!(
+pub(crate) static LEAVE: LazyLock<Script> = script!(
     put_back!(),
     r"
 local P = ARGV[1]
@@ -176,7 +211,7 @@ return moved
 );
 
 /// Heartbeat: `ARGV[2..]` slots. Records that they are alive.
-pub(crate) const HEARTBEAT: &str = concat!(
+pub(crate) static HEARTBEAT: LazyLock<Script> = script!(
     now_ms!(),
     r"
 local now = now_ms()
@@ -194,7 +229,7 @@ return now
 /// (`READY`) and blocks for at most a quarter of the lease time, so once the forget time
 /// (more than the lease time plus that) has passed, nothing can enter its lease list again.
 /// Replies with how many tasks were put back.
-pub(crate) const REAP: &str = concat!(
+pub(crate) static REAP: LazyLock<Script> = script!(
     now_ms!(),
     put_back!(),
     r"
@@ -217,14 +252,16 @@ return moved
 
 /// Quarantine: `ARGV[2]` the slot, `ARGV[3]` an envelope it could not read. Moves it from the
 /// lease list to the dead letters, counted `corrupt`.
-pub(crate) const QUARANTINE: &str = r"
+pub(crate) static QUARANTINE: LazyLock<Script> = script!(
+    r"
 local P = ARGV[1]
 if redis.call('LREM', P .. 'lease:' .. ARGV[2], 1, ARGV[3]) == 1 then
   redis.call('LPUSH', P .. 'dead', ARGV[3])
   redis.call('HINCRBY', P .. 'stats', 'corrupt', 1)
 end
 return 1
-";
+"
+);
 
 /// Fetch results: `ARGV[2]` the receiver's session, `ARGV[3]` the call's sequence number,
 /// `ARGV[4]` the result handle, `ARGV[5]` the most to fetch. A new fetch (a new number)
@@ -232,7 +269,8 @@ return 1
 /// when it has handed every one of those out — and moves the next batch there, oldest first;
 /// a retry (the same number, after a lost reply) moves nothing. Either way it replies with
 /// the batch in `taking`: each result reaches the receiver once.
-pub(crate) const FETCH_RESULTS: &str = r"
+pub(crate) static FETCH_RESULTS: LazyLock<Script> = script!(
+    r"
 local P = ARGV[1]
 local results = P .. 'results:' .. ARGV[4]
 local taking = results .. ':taking'
@@ -246,4 +284,5 @@ if redis.call('HGET', P .. 'sessions', ARGV[2]) ~= ARGV[3] then
   redis.call('HSET', P .. 'sessions', ARGV[2], ARGV[3])
 end
 return redis.call('LRANGE', taking, 0, -1)
-";
+"
+);

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use ::redis::{RedisError, RedisResult};
 
 use super::connection::Connection;
+use super::scripts;
 
 /// How long replies may take beyond a command's own blocking time.
 pub(crate) const REPLY_SLACK: Duration = Duration::from_secs(10);
@@ -63,13 +64,17 @@ impl Session {
 
     /// Runs `call` on a live connection. A connection failure (or a server still loading its
     /// data after a restart) drops the connection and runs `call` again on a new one, until
-    /// `patience` has passed since the first failure; any other error is returned at once.
+    /// `patience` has passed since the first failure. Every new connection loads the queue's
+    /// scripts; a server that forgot them while connected (`SCRIPT FLUSH`: `NOSCRIPT`) gets
+    /// them loaded again, and `call` runs again — a refused script did nothing. Any other
+    /// error is returned at once.
     pub(crate) fn run<V>(
         &mut self,
         mut call: impl FnMut(&mut Connection) -> RedisResult<V>,
     ) -> io::Result<V> {
         let mut first_failure: Option<Instant> = None;
         let mut backoff = Duration::from_millis(20);
+        let mut loads = 0;
         loop {
             let outcome = match self.connection() {
                 Ok(con) => call(con),
@@ -77,6 +82,11 @@ impl Session {
             };
             match outcome {
                 Ok(value) => return Ok(value),
+                Err(e) if e.code() == Some("NOSCRIPT") && loads < 3 => {
+                    loads += 1;
+                    // A failed load shows up again in the call that follows.
+                    let _ = self.connection().and_then(|con| scripts::load_all(con));
+                }
                 Err(e) if is_transient(&e) => {
                     self.con = None;
                     let since = *first_failure.get_or_insert_with(Instant::now);
@@ -104,8 +114,11 @@ impl Session {
     /// The live connection, made now if there is none.
     fn connection(&mut self) -> RedisResult<&mut Connection> {
         if self.con.is_none() {
-            let con = Connection::open(self.url.as_str())?;
+            let mut con = Connection::open(self.url.as_str())?;
             con.set_read_timeout(Some(REPLY_SLACK + self.blocking))?;
+            // Loaded before the first call, so that a script in a pipeline is never refused
+            // after a restart while the command behind it (a `BLMOVE`) runs anyway.
+            scripts::load_all(&mut con)?;
             self.con = Some(con);
         }
         Ok(self.con.as_mut().expect("just made"))

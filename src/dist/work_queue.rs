@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use ::redis::Cmd;
+use ::redis::{Cmd, Script};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -121,7 +121,7 @@ impl Shared {
     pub(crate) fn memo_eval(
         &self,
         session: &mut Session,
-        script: &str,
+        script: &Script,
         args: &[&[u8]],
     ) -> io::Result<String> {
         let (id, seq) = (session.id().to_string(), session.next_seq());
@@ -139,7 +139,7 @@ impl Shared {
     pub(crate) fn eval<V: ::redis::FromRedisValue, A: AsRef<[u8]>>(
         &self,
         session: &mut Session,
-        script: &str,
+        script: &Script,
         args: &[A],
     ) -> io::Result<V> {
         session.run(|con| {
@@ -167,10 +167,10 @@ impl Drop for Shared {
     }
 }
 
-/// `EVAL script 0 prefix` — the start of every script call.
-pub(crate) fn eval(script: &str, prefix: &str) -> Cmd {
-    let mut call = ::redis::cmd("EVAL");
-    call.arg(script).arg(0).arg(prefix);
+/// `EVALSHA sha 0 prefix` — the start of every script call (see `scripts.rs`).
+pub(crate) fn eval(script: &Script, prefix: &str) -> Cmd {
+    let mut call = ::redis::cmd("EVALSHA");
+    call.arg(script.get_hash()).arg(0).arg(prefix);
     call
 }
 
@@ -261,7 +261,7 @@ where
         args.extend(bodies.iter().map(Vec::as_slice));
         let reply = self
             .shared
-            .with_session(|s| self.shared.memo_eval(s, scripts::PUT, &args))?;
+            .with_session(|s| self.shared.memo_eval(s, &scripts::PUT, &args))?;
         let ids: Vec<TaskId> = ids(&reply)?;
         if ids.len() != tasks.len() {
             return Err(bad_reply("put", &reply));
@@ -295,7 +295,7 @@ where
         }
         let reply = self
             .shared
-            .with_session(|s| self.shared.memo_eval(s, scripts::PUT_UNIQUE, &args))?;
+            .with_session(|s| self.shared.memo_eval(s, &scripts::PUT_UNIQUE, &args))?;
         let ids = ids(&reply)?;
         if ids.len() != items.len() {
             return Err(bad_reply("put_unique", &reply));
@@ -371,7 +371,7 @@ where
     pub fn reap(&self) -> io::Result<u64> {
         let lease = self.shared.options.lease;
         self.shared
-            .with_session(|s| self.shared.eval(s, scripts::REAP, &reap_args(lease)))
+            .with_session(|s| self.shared.eval(s, &scripts::REAP, &reap_args(lease)))
     }
 
     /// Deletes every key of this queue (tasks, leases, results, counts, seen keys): a fresh
@@ -467,7 +467,7 @@ impl<R: DeserializeOwned> Receiver<R> {
         let (id, seq) = (self.session.id().to_string(), self.session.next_seq());
         let batch: Vec<Vec<u8>> = self.session.run(|con| {
             eval_with(
-                scripts::FETCH_RESULTS,
+                &scripts::FETCH_RESULTS,
                 &shared.prefix,
                 &[&id, &seq.to_string(), handle, &RESULT_BATCH.to_string()],
             )
@@ -505,8 +505,8 @@ fn read_result<R: DeserializeOwned>(r: &RawResult<'_>) -> TaskResult<R> {
     TaskResult { id: r.id, outcome }
 }
 
-/// `EVAL script 0 prefix args...` as a command for a pipeline.
-pub(crate) fn eval_with<A: AsRef<[u8]>>(script: &str, prefix: &str, args: &[A]) -> Cmd {
+/// `EVALSHA sha 0 prefix args...` as a command for a pipeline.
+pub(crate) fn eval_with<A: AsRef<[u8]>>(script: &Script, prefix: &str, args: &[A]) -> Cmd {
     let mut call = eval(script, prefix);
     for a in args {
         call.arg(a.as_ref());

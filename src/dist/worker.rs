@@ -163,10 +163,10 @@ where
                 .max(Duration::from_millis(1));
             session.allow_blocking(block)?;
             // READY (put back leftovers, heartbeat) and BLMOVE in one pipeline: the reaper
-            // relies on every BLMOVE following a heartbeat at once (see scripts::REAP).
+            // relies on every BLMOVE following a heartbeat at once (see &scripts::REAP).
             let raw: Option<Vec<u8>> = session.run(|con| {
                 let (raw,): (Option<Vec<u8>>,) = ::redis::pipe()
-                    .add_command(eval_with(scripts::READY, &self.shared.prefix, &[name]))
+                    .add_command(eval_with(&scripts::READY, &self.shared.prefix, &[name]))
                     .ignore()
                     .cmd("BLMOVE")
                     .arg(&pending)
@@ -197,7 +197,7 @@ where
                 }
                 Err(_) => {
                     let args: [&[u8]; 2] = [name.as_bytes(), &raw];
-                    let _: i64 = self.shared.eval(session, scripts::QUARANTINE, &args)?;
+                    let _: i64 = self.shared.eval(session, &scripts::QUARANTINE, &args)?;
                 }
             }
         }
@@ -278,7 +278,10 @@ impl<T, R: Serialize> Lease<'_, T, R> {
         }
         let mut session = self.worker.sessions[self.slot].borrow_mut();
         let session = session.as_mut().expect("a lease's slot has a session");
-        let reply = self.worker.shared.memo_eval(session, scripts::ACK, &args)?;
+        let reply = self
+            .worker
+            .shared
+            .memo_eval(session, &scripts::ACK, &args)?;
         self.finished = true;
         match reply.as_str() {
             "done" => Ok(Ack::Done),
@@ -335,7 +338,7 @@ fn heartbeat_loop(shared: &Shared, slots: &Slots, free: &Queue<usize>, stop: &Ev
     if let Some(s) = session.as_mut() {
         let names: Vec<&str> = slots.names.iter().map(String::as_str).collect();
         let _: io::Result<i64> =
-            s.run_once(|con| eval_with(scripts::LEAVE, &shared.prefix, &names).query(con));
+            s.run_once(|con| eval_with(&scripts::LEAVE, &shared.prefix, &names).query(con));
     }
 }
 
@@ -355,17 +358,17 @@ fn beat(
         .map(|(name, _)| name.as_str())
         .collect();
     if !alive.is_empty() {
-        let _: i64 = shared.eval(session, scripts::HEARTBEAT, &alive)?;
+        let _: i64 = shared.eval(session, &scripts::HEARTBEAT, &alive)?;
     }
     for (i, state) in slots.state.iter().enumerate() {
         if state.get() == SlotState::Abandoned {
-            let _: i64 = shared.eval(session, scripts::LEAVE, &[&slots.names[i]])?;
+            let _: i64 = shared.eval(session, &scripts::LEAVE, &[&slots.names[i]])?;
             state.set(SlotState::Free);
             free.put(i)
                 .expect("an open unbounded queue takes every put");
         }
     }
-    let _: i64 = shared.eval(session, scripts::REAP, reap)?;
+    let _: i64 = shared.eval(session, &scripts::REAP, reap)?;
     Ok(())
 }
 
