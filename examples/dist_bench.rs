@@ -36,18 +36,22 @@ fn main() {
         redis.port
     );
     let mut task_rates: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    let mut task_redis_cpu: Vec<Vec<f64>> = vec![Vec::new(); 2];
     let spider_setups = [0usize, 1, 2, 4]; // 0: the in-process spider, no Redis
     let mut page_rates: Vec<Vec<f64>> = vec![Vec::new(); spider_setups.len()];
     let mut trips_per_page: Vec<Vec<f64>> = vec![Vec::new(); spider_setups.len()];
     for round in 0..rounds {
         for k in 0..2 {
             let workers = 1 + (round + k) % 2;
-            let rate = task_run(&redis.url(), workers, tasks, round);
+            let run = task_run(&redis.url(), workers, tasks, round);
             println!(
-                "  round {} queue  {workers} worker(s): {rate:9.0} tasks/s",
-                round + 1
+                "  round {} queue  {workers} worker(s): {:9.0} tasks/s, Redis CPU {:.1} µs a task",
+                round + 1,
+                run.rate,
+                run.redis_cpu_us
             );
-            task_rates[workers - 1].push(rate);
+            task_rates[workers - 1].push(run.rate);
+            task_redis_cpu[workers - 1].push(run.redis_cpu_us);
         }
         for k in 0..spider_setups.len() {
             let which = (round + k) % spider_setups.len();
@@ -79,9 +83,10 @@ fn main() {
     for (w, rates) in task_rates.iter().enumerate() {
         let ratio = median(rates) / median(&task_rates[0]);
         println!(
-            "  queue  {} worker(s): {:9.0} tasks/s  {ratio:4.2}x one worker",
+            "  queue  {} worker(s): {:9.0} tasks/s  {ratio:4.2}x one worker  Redis CPU {:.1} µs a task",
             w + 1,
-            median(rates)
+            median(rates),
+            median(&task_redis_cpu[w])
         );
     }
     let in_process = median(&page_rates[0]);
@@ -104,10 +109,16 @@ fn setup_name(procs: usize) -> String {
     }
 }
 
+struct TaskRun {
+    /// Tasks/s from the first put to the last result.
+    rate: f64,
+    /// The Redis server's CPU time (user + system) per task: what limits scaling out.
+    redis_cpu_us: f64,
+}
+
 /// One queue run: `workers` processes with 64 slots each run `tasks` tasks (n → n + 1); the
-/// producer puts them in batches of 100 and collects every result. Tasks/s from the first
-/// put to the last result.
-fn task_run(url: &str, workers: usize, tasks: u64, round: usize) -> f64 {
+/// producer puts them in batches of 100 and collects every result.
+fn task_run(url: &str, workers: usize, tasks: u64, round: usize) -> TaskRun {
     let name = format!("bench-tasks-{}-{round}-{workers}", std::process::id());
     let queue: Rc<WorkQueue<u64, u64>> = Rc::new(WorkQueue::open(url, &name).unwrap());
     let children: Vec<Process> = (0..workers)
@@ -116,7 +127,7 @@ fn task_run(url: &str, workers: usize, tasks: u64, round: usize) -> f64 {
             Process::spawn(move || worker_process(&url, &name)).expect("fork a worker")
         })
         .collect();
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), redis_cpu_secs(url));
     let producer = {
         let queue = queue.clone();
         greenrt::spawn(move || {
@@ -141,13 +152,34 @@ fn task_run(url: &str, workers: usize, tasks: u64, round: usize) -> f64 {
         received += 1;
     }
     let secs = started.elapsed().as_secs_f64();
+    let redis_cpu = redis_cpu_secs(url) - cpu_before;
     producer.join().unwrap();
     for child in &children {
         child.kill().unwrap();
         child.join().unwrap();
     }
     queue.purge().unwrap();
-    tasks as f64 / secs
+    TaskRun {
+        rate: tasks as f64 / secs,
+        redis_cpu_us: redis_cpu * 1e6 / tasks as f64,
+    }
+}
+
+/// The Redis server's CPU seconds so far (`INFO cpu`: user + system of its main thread).
+fn redis_cpu_secs(url: &str) -> f64 {
+    let mut con = greenrt::dist::Connection::open(url).expect("redis");
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query(&mut con)
+        .expect("INFO cpu");
+    info.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            ["used_cpu_sys_main_thread", "used_cpu_user_main_thread"]
+                .contains(&k)
+                .then(|| v.trim().parse::<f64>().ok())?
+        })
+        .sum()
 }
 
 /// A worker process: 64 green threads take and finish tasks until killed.
