@@ -253,18 +253,27 @@ fn main() {
             eprintln!("error: a shared frontier (--frontier) crawls in green mode only");
             std::process::exit(2);
         }
-        let crawl: String = args.get("crawl", String::new());
-        let lease: f64 = args.get("lease", 10.0);
-        shared_crawl(
-            &frontier,
-            crawl,
-            start_url,
-            concurrency,
-            max_pages,
-            lease,
-            agent,
-        );
-        return;
+        #[cfg(not(feature = "redis"))]
+        {
+            eprintln!(
+                "error: --frontier needs the redis feature: \
+                 cargo run --release --features monkey,redis --example spider -- ..."
+            );
+            std::process::exit(2);
+        }
+        #[cfg(feature = "redis")]
+        {
+            let plan = redis_frontier::Plan {
+                frontier,
+                crawl: args.get("crawl", String::new()),
+                start: start_url,
+                concurrency,
+                max_pages,
+                lease: Duration::from_secs_f64(args.get("lease", 10.0f64).max(0.1)),
+            };
+            redis_frontier::run(&plan, std::rc::Rc::new(move |url: &str| fetch(&agent, url)));
+            return;
+        }
     }
     let started = Instant::now();
     let crawl = Arc::new(Crawl::new(start_url, max_pages));
@@ -292,62 +301,4 @@ fn main() {
         "spider: pages={pages} errors={errors} bytes={bytes} secs={:.2} mode={mode}",
         started.elapsed().as_secs_f64()
     );
-}
-
-/// The crawl with its frontier in Redis, shared with other spider processes.
-#[cfg(feature = "redis")]
-fn shared_crawl(
-    frontier: &str,
-    crawl: String,
-    start: String,
-    concurrency: usize,
-    max_pages: usize,
-    lease: f64,
-    agent: ureq::Agent,
-) {
-    if crawl.is_empty() {
-        eprintln!("error: --frontier needs --crawl NAME (the crawl's name in Redis)");
-        std::process::exit(2);
-    }
-    let plan = redis_frontier::Plan {
-        frontier: frontier.to_string(),
-        crawl: crawl.clone(),
-        start,
-        concurrency,
-        max_pages,
-        lease: Duration::from_secs_f64(lease.max(0.1)),
-    };
-    let started = Instant::now();
-    let report =
-        redis_frontier::crawl(&plan, std::rc::Rc::new(move |url: &str| fetch(&agent, url)))
-            .unwrap_or_else(|e| {
-                eprintln!("spider: the frontier at {frontier} failed: {e}");
-                std::process::exit(1);
-            });
-    let (mine, all) = (report.mine, report.crawl);
-    println!(
-        "spider: pages={} errors={} bytes={} secs={:.2} mode=green",
-        mine.pages,
-        mine.errors,
-        mine.bytes,
-        started.elapsed().as_secs_f64()
-    );
-    println!(
-        "crawl: name={crawl} pages={} errors={} bytes={} requeued={} redis_round_trips_here={}",
-        all.pages,
-        all.errors,
-        all.bytes,
-        report.requeued,
-        greenrt::dist::round_trips()
-    );
-}
-
-/// Without the `redis` feature there is no shared frontier.
-#[cfg(not(feature = "redis"))]
-fn shared_crawl(_: &str, _: String, _: String, _: usize, _: usize, _: f64, _: ureq::Agent) {
-    eprintln!(
-        "error: --frontier needs the redis feature: \
-         cargo run --release --features monkey,redis --example spider -- ..."
-    );
-    std::process::exit(2);
 }

@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use greenrt::dist::{Ack, Options, WorkQueue};
 
@@ -47,8 +47,40 @@ pub struct Plan {
     pub lease: Duration,
 }
 
+/// The spider's `--frontier` mode: crawls as `plan` says, then prints this process's final
+/// line and the crawl's totals (see the `spider` example's docs). Exits on a bad plan or a
+/// frontier that fails.
+pub fn run(plan: &Plan, fetch: Rc<dyn Fn(&str) -> Fetched>) {
+    if plan.crawl.is_empty() {
+        eprintln!("error: --frontier needs --crawl NAME (the crawl's name in Redis)");
+        std::process::exit(2);
+    }
+    let started = Instant::now();
+    let report = crawl(plan, fetch).unwrap_or_else(|e| {
+        eprintln!("spider: the frontier at {} failed: {e}", plan.frontier);
+        std::process::exit(1);
+    });
+    let (mine, all) = (report.mine, report.crawl);
+    println!(
+        "spider: pages={} errors={} bytes={} secs={:.2} mode=green",
+        mine.pages,
+        mine.errors,
+        mine.bytes,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "crawl: name={} pages={} errors={} bytes={} requeued={} redis_round_trips_here={}",
+        plan.crawl,
+        all.pages,
+        all.errors,
+        all.bytes,
+        report.requeued,
+        greenrt::dist::round_trips()
+    );
+}
+
 /// Crawls with `plan.concurrency` green threads until the shared crawl is over.
-pub fn crawl(plan: &Plan, fetch: Rc<dyn Fn(&str) -> Fetched>) -> io::Result<Report> {
+fn crawl(plan: &Plan, fetch: Rc<dyn Fn(&str) -> Fetched>) -> io::Result<Report> {
     let options = Options {
         lease: plan.lease,
         max_unique: Some(plan.max_pages as u64),
