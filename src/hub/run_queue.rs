@@ -30,7 +30,7 @@ pub(crate) struct RunQueue {
     queue: UnsafeCell<VecDeque<Rc<Green>>>,
     /// The `woken` lane.
     woken: UnsafeCell<VecDeque<Rc<Green>>>,
-    /// Pushes go to `woken` while the hub handles a poll's events.
+    /// Pushes go to `woken` while the hub handles a poll's events (never when seeded).
     from_poll: Cell<bool>,
     /// `woken` pops in a row while `ready` waited.
     streak: Cell<u32>,
@@ -53,7 +53,7 @@ impl RunQueue {
     /// Appends a ready green thread to its lane.
     #[inline]
     pub(crate) fn push(&self, green: Rc<Green>) {
-        let lane = if self.from_poll.get() && self.rng.get() == 0 {
+        let lane = if self.from_poll.get() {
             &self.woken
         } else {
             &self.queue
@@ -63,9 +63,10 @@ impl RunQueue {
         unsafe { (*lane.get()).push_back(green) }
     }
 
-    /// While `on`, pushes are wake-ups from a poll (the `woken` lane).
+    /// While `on`, pushes are wake-ups from a poll (the `woken` lane). Seeded, there is one
+    /// lane: the flag stays off (decided here, twice a poll, not at every push).
     pub(crate) fn set_from_poll(&self, on: bool) {
-        self.from_poll.set(on);
+        self.from_poll.set(on && self.rng.get() == 0);
     }
 
     /// Takes the next green thread: see the module docs (seeded, a pseudo-random one).
