@@ -22,6 +22,7 @@
 //! result); a result is `ID \n ok|err \n PAYLOAD`. Times come from the server's `TIME`, so
 //! the clocks of the machines running workers never matter.
 
+use std::ops::Deref;
 use std::sync::LazyLock;
 
 use ::redis::Script;
@@ -34,13 +35,29 @@ use ::redis::Script;
 /// runs the call again — a script that was refused did nothing.
 macro_rules! script {
     ($($part:expr),+ $(,)?) => {
-        LazyLock::new(|| Script::new(concat!($($part),+)))
+        LazyLock::new(|| {
+            let body = concat!($($part),+);
+            Lua { body, script: Script::new(body) }
+        })
     };
 }
 
-/// Loads every script into the server's script cache.
+/// A script's text and the `redis::Script` made from it (which derefs to it).
+pub(crate) struct Lua {
+    body: &'static str,
+    script: Script,
+}
+
+impl Deref for Lua {
+    type Target = Script;
+    fn deref(&self) -> &Script {
+        &self.script
+    }
+}
+
+/// Loads every script into the server's script cache, in one round trip.
 pub(crate) fn load_all(con: &mut dyn ::redis::ConnectionLike) -> ::redis::RedisResult<()> {
-    let all: [&Script; 9] = [
+    let all: [&Lua; 9] = [
         &PUT,
         &PUT_UNIQUE,
         &ACK,
@@ -51,10 +68,11 @@ pub(crate) fn load_all(con: &mut dyn ::redis::ConnectionLike) -> ::redis::RedisR
         &QUARANTINE,
         &FETCH_RESULTS,
     ];
-    for script in all {
-        script.load(con)?;
+    let mut pipe = ::redis::pipe();
+    for lua in all {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(lua.body).ignore();
     }
-    Ok(())
+    pipe.query(con)
 }
 
 /// The opening of every memoized script. `ARGV[1]` is the key prefix, `ARGV[2]` the session
@@ -109,7 +127,7 @@ end
 }
 
 /// Put: `ARGV[4]` reply-to, `ARGV[5..]` bodies. Replies with the new ids, space-separated.
-pub(crate) static PUT: LazyLock<Script> = script!(
+pub(crate) static PUT: LazyLock<Lua> = script!(
     memo!(),
     r"
 local ids = {}
@@ -127,7 +145,7 @@ return remember(table.concat(ids, ' '))
 /// Put unique: `ARGV[4]` the most keys ever admitted (0: no limit), then pairs of key and
 /// body. A key admitted before (or past the limit) is skipped. Replies with an id per pair,
 /// `0` for a skipped one, space-separated. Nobody waits for these tasks' results.
-pub(crate) static PUT_UNIQUE: LazyLock<Script> = script!(
+pub(crate) static PUT_UNIQUE: LazyLock<Lua> = script!(
     memo!(),
     r"
 local limit = tonumber(ARGV[4])
@@ -153,7 +171,7 @@ return remember(table.concat(ids, ' '))
 /// reply-to, `ARGV[8]` `ok` or `err`, `ARGV[9]` the payload, then pairs of counter name and
 /// amount. Replies `done`, or `lost` when the slot no longer holds the lease (it was
 /// declared dead and the task put back): then nothing is delivered or counted but `lost`.
-pub(crate) static ACK: LazyLock<Script> = script!(
+pub(crate) static ACK: LazyLock<Lua> = script!(
     memo!(),
     r"
 if redis.call('LREM', P .. 'lease:' .. ARGV[4], 1, ARGV[5]) == 0 then
@@ -178,7 +196,7 @@ return remember('done')
 /// dropped unfinished, or one a lost `BLMOVE` reply hid), counted `released`, and records a
 /// heartbeat for the slot. Replies with how many were put back. Runs in the same pipeline
 /// as the `BLMOVE` that follows it — the reaper relies on that (see [`REAP`]).
-pub(crate) static READY: LazyLock<Script> = script!(
+pub(crate) static READY: LazyLock<Lua> = script!(
     now_ms!(),
     put_back!(),
     r"
@@ -194,7 +212,7 @@ return moved
 
 /// Leave: `ARGV[2..]` slots. Puts back what their lease lists hold (counted `released`) and
 /// forgets them. Replies with how many tasks were put back.
-pub(crate) static LEAVE: LazyLock<Script> = script!(
+pub(crate) static LEAVE: LazyLock<Lua> = script!(
     put_back!(),
     r"
 local P = ARGV[1]
@@ -211,7 +229,7 @@ return moved
 );
 
 /// Heartbeat: `ARGV[2..]` slots. Records that they are alive.
-pub(crate) static HEARTBEAT: LazyLock<Script> = script!(
+pub(crate) static HEARTBEAT: LazyLock<Lua> = script!(
     now_ms!(),
     r"
 local now = now_ms()
@@ -229,7 +247,7 @@ return now
 /// (`READY`) and blocks for at most a quarter of the lease time, so once the forget time
 /// (more than the lease time plus that) has passed, nothing can enter its lease list again.
 /// Replies with how many tasks were put back.
-pub(crate) static REAP: LazyLock<Script> = script!(
+pub(crate) static REAP: LazyLock<Lua> = script!(
     now_ms!(),
     put_back!(),
     r"
@@ -252,7 +270,7 @@ return moved
 
 /// Quarantine: `ARGV[2]` the slot, `ARGV[3]` an envelope it could not read. Moves it from the
 /// lease list to the dead letters, counted `corrupt`.
-pub(crate) static QUARANTINE: LazyLock<Script> = script!(
+pub(crate) static QUARANTINE: LazyLock<Lua> = script!(
     r"
 local P = ARGV[1]
 if redis.call('LREM', P .. 'lease:' .. ARGV[2], 1, ARGV[3]) == 1 then
@@ -269,7 +287,7 @@ return 1
 /// when it has handed every one of those out — and moves the next batch there, oldest first;
 /// a retry (the same number, after a lost reply) moves nothing. Either way it replies with
 /// the batch in `taking`: each result reaches the receiver once.
-pub(crate) static FETCH_RESULTS: LazyLock<Script> = script!(
+pub(crate) static FETCH_RESULTS: LazyLock<Lua> = script!(
     r"
 local P = ARGV[1]
 local results = P .. 'results:' .. ARGV[4]
