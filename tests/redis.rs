@@ -130,3 +130,14 @@ fn a_read_timeout_fails_the_call_and_closes_the_connection() {
     assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
     assert!(!con.is_open());
 }
+
+/// The test helper itself: a server started on a port another server holds exits, and is not
+/// mistaken for a live one because something answers there (two tests' servers once shared
+/// a port, and one test's server died under the other's feet: "Connection refused").
+#[test]
+fn a_server_on_a_taken_port_is_not_taken_for_ours() {
+    let first = RedisServer::start();
+    assert!(RedisServer::start_on(first.port, None).is_none());
+    let mut con = Connection::open(first.url(0)).unwrap();
+    assert!(con.check_connection(), "the first server must be untouched");
+}

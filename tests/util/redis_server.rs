@@ -15,33 +15,44 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts one and waits until it answers PING (10 s at most).
+    /// Starts one and waits until it answers (10 s at most).
     pub fn start() -> RedisServer {
-        let port = free_port();
-        let child = spawn(port, None);
-        let server = RedisServer {
-            child,
-            port,
-            dir: None,
-        };
-        server.wait_until_up();
-        server
+        RedisServer::launch(None)
     }
 
     /// Starts one that writes every change to its append-only file before it answers
     /// (`appendfsync always`): a `restart` loses nothing it acknowledged.
     pub fn start_durable() -> RedisServer {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("greenrt-redis-{}-{port}", std::process::id()));
+        static DIRS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = DIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("greenrt-redis-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temp dir for the AOF");
-        let child = spawn(port, Some(&dir));
-        let server = RedisServer {
-            child,
+        RedisServer::launch(Some(dir))
+    }
+
+    /// A free port can be taken by someone else (another test's server, in this process or
+    /// one beside it) between finding it and the server binding it: the server then exits,
+    /// and whoever holds the port answers instead. So a server counts as up only when the
+    /// process answering on the port is this child; if the child exited, try another port.
+    fn launch(dir: Option<std::path::PathBuf>) -> RedisServer {
+        (0..5)
+            .find_map(|_| RedisServer::start_on(free_port(), dir.clone()))
+            .expect("redis-server lost the race for a free port five times")
+    }
+
+    /// Starts one on `port`; `None` if it could not have the port (it exited).
+    pub fn start_on(port: u16, dir: Option<std::path::PathBuf>) -> Option<RedisServer> {
+        let mut server = RedisServer {
+            child: spawn(port, dir.as_deref()),
             port,
-            dir: Some(dir),
+            dir,
         };
-        server.wait_until_up();
-        server
+        if server.wait_until_up() {
+            return Some(server);
+        }
+        let _ = server.child.wait();
+        server.dir = None; // not ours to remove
+        None
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same port (and data, if durable).
@@ -49,12 +60,23 @@ impl RedisServer {
         self.kill();
         std::thread::sleep(down_for);
         self.child = spawn(self.port, self.dir.as_deref());
-        self.wait_until_up();
+        assert!(
+            self.wait_until_up(),
+            "redis-server could not bind port {} again (taken meanwhile)",
+            self.port
+        );
     }
 
-    fn wait_until_up(&self) {
+    /// Waits until this child answers on the port (true), or exits (false).
+    fn wait_until_up(&mut self) -> bool {
         let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if self.child.try_wait().expect("the child's status").is_some() {
+                return false;
+            }
+            if server_pid(self.port) == Some(self.child.id()) {
+                return true;
+            }
             assert!(
                 t0.elapsed() < Duration::from_secs(10),
                 "redis-server did not start"
@@ -110,6 +132,33 @@ fn spawn(port: u16, dir: Option<&std::path::Path>) -> Child {
             "redis-server is not installed: the `redis` feature's tests need a real one \
              (apt-get install -y redis-server; .ci/run does this)",
         )
+}
+
+/// The process id of the Redis server answering on `port` (`INFO server`), if one answers.
+fn server_pid(port: u16) -> Option<u32> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    s.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&reply);
+        if let Some(at) = text.find("process_id:") {
+            let digits: String = text[at + 11..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if text[at + 11 + digits.len()..].starts_with("\r\n") {
+                return digits.parse().ok();
+            }
+        }
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            return None; // loading, or not Redis: ask again
+        }
+        reply.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// A port nobody listens on right now (the kernel picks it).
