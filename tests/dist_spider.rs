@@ -6,6 +6,10 @@
 //! --examples`; `.ci/run` does).
 #![cfg(all(feature = "monkey", feature = "redis"))]
 
+/// What a spider that refuses `--frontier` most likely means.
+const BUILT_WITH_REDIS: &str = "(a spider built without the redis feature refuses \
+     --frontier: cargo build --features monkey,redis --examples)";
+
 mod util;
 
 use util::example;
@@ -113,6 +117,9 @@ impl Spider {
                 "no progress: {:?}",
                 self.seen
             );
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the spider ended before {n} pages: {status} {BUILT_WITH_REDIS}");
+            }
             if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
                 self.seen.push(line);
             }
@@ -121,29 +128,36 @@ impl Spider {
 
     /// Waits for the spider to end (60 s at most); returns its `spider:` and `crawl:` lines.
     fn finish(mut self) -> (String, String) {
-        let t0 = Instant::now();
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "the spider did not end"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let status = self.wait();
+        assert_ne!(
+            status.code(),
+            Some(2),
+            "the spider refused its flags: {BUILT_WITH_REDIS}"
+        );
         self.seen.extend(self.lines.iter());
         let find = |prefix: &str| {
             self.seen
                 .iter()
                 .find(|l| l.starts_with(prefix))
                 .cloned()
-                .unwrap_or_else(|| {
-                    panic!(
-                        "no {prefix} line in {:?} (is the spider built with --features \
-                         monkey,redis?)",
-                        self.seen
-                    )
-                })
+                .unwrap_or_else(|| panic!("no {prefix} line in {:?}", self.seen))
         };
         (find("spider: "), find("crawl: "))
+    }
+
+    /// Waits for the spider to end (60 s at most).
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "the spider did not end"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
