@@ -248,3 +248,93 @@ fn wake_ups_from_successive_polls_keep_their_order() {
         "a later batch ran in the middle of an earlier one: {order:?}"
     );
 }
+
+/// Resident bytes of this process, from `/proc/self/statm`.
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// Touches about `bytes` of this green thread's stack, then parks until `gate` opens.
+fn park_deep(bytes: usize, gate: &greenrt::sync::Event) {
+    let mut frame = [0u8; 32 * 1024];
+    let touched = bytes.min(frame.len());
+    for i in (0..touched).step_by(1024) {
+        // SAFETY (test): a volatile write keeps the pages touched in an optimised build.
+        unsafe { std::ptr::write_volatile(&mut frame[i], 1) };
+    }
+    gate.wait();
+    std::hint::black_box(&frame);
+}
+
+/// A child forked beside 8,000 parked green threads (each with ~32 KiB of stack in use) and
+/// right after a burst (8,000 more stacks pooled) does not get their stacks: the parent's
+/// green threads are not carried over, so copying their page tables made such a fork take
+/// up to a second (found by #13's fuzz round after a million green threads). The child's
+/// resident size shows what it got; it forks from a green thread and runs on that green
+/// thread's stack, which it does get, and resumes a Generator made before the fork (a
+/// Generator's stack is copied: the child may use it).
+#[test]
+fn a_child_does_not_get_the_parents_green_thread_stacks() {
+    let (parent, child) = on_fresh_hub(|| {
+        let gate = std::rc::Rc::new(greenrt::sync::Event::new());
+        let parked: Vec<_> = (0..8_000)
+            .map(|_| {
+                let gate = gate.clone();
+                greenrt::spawn(move || park_deep(32 * 1024, &gate))
+            })
+            .collect();
+        greenrt::yield_now();
+        let open = std::rc::Rc::new(greenrt::sync::Event::new());
+        let burst: Vec<_> = (0..8_000)
+            .map(|_| {
+                let open = open.clone();
+                greenrt::spawn(move || park_deep(32 * 1024, &open))
+            })
+            .collect();
+        greenrt::yield_now();
+        open.set();
+        greenrt::joinall(burst); // now pooled, their pages resident
+        let mut generator = greenrt::coro::Generator::<u32>::new(|co, ()| {
+            for i in 1.. {
+                co.yield_(i);
+            }
+        });
+        generator.resume(());
+        let (mut theirs, mut ours) = std::os::unix::net::UnixStream::pair().unwrap();
+        let parent = resident_bytes();
+        let forker = greenrt::spawn(move || {
+            let child = greenrt::process::Process::spawn(move || {
+                let next = generator.resume(());
+                assert!(matches!(next, greenrt::coro::GeneratorState::Yielded(2)));
+                ours.write_all(&resident_bytes().to_le_bytes()).unwrap();
+            })
+            .unwrap();
+            assert!(child.join().unwrap().success());
+        });
+        forker.join().unwrap();
+        let mut bytes = [0u8; 8];
+        theirs.read_exact(&mut bytes).unwrap();
+        gate.set();
+        greenrt::joinall(parked);
+        (parent, u64::from_le_bytes(bytes))
+    });
+    let mib = |b: u64| b >> 20;
+    eprintln!(
+        "resident: parent {} MiB, child {} MiB",
+        mib(parent),
+        mib(child)
+    );
+    assert!(
+        parent >= 400 << 20,
+        "the parent holds only {} MiB: the test did not build its stacks",
+        mib(parent)
+    );
+    assert!(
+        child < parent / 4,
+        "the child got {} MiB of the parent's {} MiB: green-thread stacks were copied",
+        mib(child),
+        mib(parent)
+    );
+}

@@ -23,7 +23,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use super::DepthGuard;
 use crate::hub::DEFAULT_STACK_SIZE;
 use crate::hub::park::OffHubKind;
-use crate::hub::stack::GreenStack;
+use crate::hub::stack::{GreenStack, InChildren};
 
 /// What one [`Generator::resume`] produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +92,7 @@ where
     where
         F: FnOnce(&Co<Y, R>, R) -> Ret + 'static,
     {
-        let stack = GreenStack::new(DEFAULT_STACK_SIZE)
+        let stack = GreenStack::new(DEFAULT_STACK_SIZE, InChildren::Copied)
             .unwrap_or_else(|e| panic!("greenrt: cannot map a generator stack: {e}"));
         let guard_range = stack.guard_range();
         let coro = Coroutine::with_stack(stack, move |yielder: &Yielder<R, Y>, first: R| {

@@ -39,7 +39,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use super::DepthGuard;
 use crate::hub::DEFAULT_STACK_SIZE;
 use crate::hub::park::OffHubKind;
-use crate::hub::stack::GreenStack;
+use crate::hub::stack::{GreenStack, InChildren};
 
 /// What a greenlet asks the trampoline when it suspends.
 struct SwitchTo<V>(Rc<Inner<V>>, V);
@@ -123,7 +123,7 @@ impl<V: 'static> Greenlet<V> {
     /// # Panics
     /// If no stack can be mapped (out of address space).
     pub fn new(f: impl FnOnce(V) -> V + 'static) -> Greenlet<V> {
-        let stack = GreenStack::new(DEFAULT_STACK_SIZE)
+        let stack = GreenStack::new(DEFAULT_STACK_SIZE, InChildren::Copied)
             .unwrap_or_else(|e| panic!("greenrt: cannot map a greenlet stack: {e}"));
         let guard_range = stack.guard_range();
         let inner = Rc::new_cyclic(|weak: &std::rc::Weak<Inner<V>>| {

@@ -29,6 +29,7 @@
 //! `panic_report.rs` and `overflow.rs` (what users see when things go wrong).
 
 mod deadlock;
+mod fork;
 pub(crate) mod green;
 pub(crate) mod io;
 mod observer;
@@ -195,6 +196,7 @@ impl Hub {
     #[cold]
     fn create() -> *const Hub {
         overflow::install();
+        fork::ensure_registered();
         panic_report::install();
         let hub = Box::into_raw(Box::new(Hub::new()));
         let owned = OWNER.try_with(|o| o.0.set(hub));

@@ -16,6 +16,12 @@
 //! When the pool is empty, stacks are *carved* [`CARVE_BATCH`] at a time from one `mmap`,
 //! their guards installed with one `process_madvise` call: a fresh stack then costs its
 //! first-touch page fault and little else.
+//!
+//! A green thread's stack is not copied into a forked child ([`InChildren::Left`]): the
+//! parent's green threads do not go on in the child, and copying the page tables of a million
+//! stacks made a `fork` take a second. The one stack a fork runs on is copied all the same
+//! (see `fork.rs`). A `coro` Generator's or Greenlet's stack is copied: it is a value the
+//! child may own and resume.
 
 use std::io;
 
@@ -39,6 +45,15 @@ pub(crate) const GUARD_SIZE: usize = 4096;
 /// them. Untouched stacks cost address space and a page-table entry, no RSS.
 pub(crate) const CARVE_BATCH: usize = 32;
 
+/// Whether a forked child gets a copy of a stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InChildren {
+    /// Copied, as memory normally is (`coro` Generator and Greenlet stacks).
+    Copied,
+    /// Absent in the child (green threads' stacks), except while a fork runs on it.
+    Left,
+}
+
 /// One green thread's stack. Unmapped on drop.
 ///
 /// # Invariant
@@ -52,19 +67,32 @@ pub(crate) struct GreenStack {
 
 impl GreenStack {
     /// Maps a stack with `usable` bytes (rounded up to whole pages) above a guard region.
-    pub(crate) fn new(usable: usize) -> io::Result<GreenStack> {
-        let mut one = GreenStack::carve(rounded(usable), 1)?;
+    pub(crate) fn new(usable: usize, in_children: InChildren) -> io::Result<GreenStack> {
+        let mut one = GreenStack::carve(rounded(usable), 1, in_children)?;
         Ok(one.pop().expect("carved one"))
     }
 
     /// Maps `count` stacks of `usable` bytes each (whole pages) side by side with one `mmap`,
     /// and installs their guards with one call where the kernel allows it.
-    pub(crate) fn carve(usable: usize, count: usize) -> io::Result<Vec<GreenStack>> {
+    pub(crate) fn carve(
+        usable: usize,
+        count: usize,
+        in_children: InChildren,
+    ) -> io::Result<Vec<GreenStack>> {
         let len = usable + GUARD_SIZE;
         let total = len
             .checked_mul(count)
             .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         let base = mem::map_anonymous(total)?;
+        if in_children == InChildren::Left {
+            // SAFETY: the mapping was just made and is ours; no child touches a green thread's
+            // stack except the one its fork ran on, which `fork.rs` marks copied for the fork.
+            if let Err(e) = unsafe { mem::set_copied_on_fork(base, total, false) } {
+                // SAFETY: the mapping was just made, holds nothing and is handed to no one.
+                unsafe { mem::unmap(base, total) };
+                return Err(e);
+            }
+        }
         let stacks: Vec<GreenStack> = (0..count)
             .map(|i| GreenStack {
                 // SAFETY: `i * len` is inside the mapping of `total` bytes just made.

@@ -34,7 +34,7 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::stack::{self, CARVE_BATCH, DEFAULT_STACK_SIZE, GreenStack};
+use super::stack::{self, CARVE_BATCH, DEFAULT_STACK_SIZE, GreenStack, InChildren};
 use crate::sys::mem;
 
 /// How many finished stacks a hub keeps for reuse after a trim.
@@ -136,9 +136,9 @@ impl StackPool {
         }
         let usable = stack::rounded(usable);
         if usable != stack::rounded(DEFAULT_STACK_SIZE) {
-            return GreenStack::new(usable);
+            return GreenStack::new(usable, InChildren::Left);
         }
-        let mut batch = GreenStack::carve(usable, CARVE_BATCH)?;
+        let mut batch = GreenStack::carve(usable, CARVE_BATCH, InChildren::Left)?;
         let first = batch.pop().expect("a batch is never empty");
         self.fresh.append(&mut batch);
         Ok(first)

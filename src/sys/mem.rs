@@ -66,6 +66,28 @@ pub(crate) unsafe fn unmap(ptr: *mut u8, len: usize) {
     debug_assert_eq!(rc, 0, "munmap failed: {}", io::Error::last_os_error());
 }
 
+/// Whether a forked child gets a copy of `ptr..ptr + len`: `madvise(MADV_DOFORK)` or
+/// `madvise(MADV_DONTFORK)`. A range left out is simply absent in the child, and the fork does
+/// not spend time copying its page tables.
+///
+/// # Safety
+/// The range must be page aligned and lie in mappings owned by the caller; when `copied` is
+/// false, no code a child runs after a `fork` may touch it.
+pub(crate) unsafe fn set_copied_on_fork(ptr: *mut u8, len: usize, copied: bool) -> io::Result<()> {
+    let advice = if copied {
+        libc::MADV_DOFORK
+    } else {
+        libc::MADV_DONTFORK
+    };
+    // SAFETY: the caller owns the range; the advice changes only what a fork copies.
+    let rc = unsafe { libc::madvise(ptr.cast(), len, advice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Makes `ptr..ptr + len` fault on any access, preferring `MADV_GUARD_INSTALL`.
 ///
 /// # Safety

@@ -220,6 +220,14 @@ pub(crate) fn boot_ticks_now() -> u64 {
     ts.tv_sec as u64 * hz + ts.tv_nsec as u64 * hz / 1_000_000_000
 }
 
+/// Registers `prepare` to run in the forking thread just before every `fork` (glibc's, and
+/// anything that calls it) and `parent` in that thread just after, in the parent.
+/// Call it while the process has one thread (a constructor), so no fork can slip in between.
+pub(crate) fn on_fork(prepare: extern "C" fn(), parent: extern "C" fn()) {
+    // SAFETY: registers plain functions; they must be fork-safe, which the caller's are.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), None) };
+}
+
 /// This process's pid, cached: `getpid` is a real syscall, and ipc fast paths make none.
 /// A `fork` (by any means that runs `pthread_atfork` handlers, as glibc's `fork` does)
 /// clears the cache in the child.
