@@ -4,6 +4,9 @@
 //! thread; its sleep is a future on the hub's timers, so both wait at the same time.
 //! (`--quick` sleeps 0.2 s.)
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::time::{Duration, Instant};
 
 async fn task(i: u32, pause: Duration) {
@@ -13,7 +16,14 @@ async fn task(i: u32, pause: Duration) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args = args::Cli::new(
+        "asyncio_sleep",
+        "two async tasks sleep together (about 2 s, not 4), next to the same with green threads",
+    )
+    .mirrors("asyncio.gather of two sleeping coroutines, course note 1 (pools, callbacks, gevent, asyncio)")
+    .switch("quick", "sleep 0.2 s instead of 2 s")
+    .parse();
+    let quick = args.has("quick");
     let pause = if quick {
         Duration::from_millis(200)
     } else {

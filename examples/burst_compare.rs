@@ -22,10 +22,27 @@ type SpawnFigures = (f64, f64);
 type Lateness = (f64, f64, f64);
 
 fn main() {
-    let args = args::Args::from_env();
-    let n: usize = args.get("n", 100_000);
-    let range_ms: u64 = args.get("range-ms", 1000);
-    let rounds: usize = args.get("rounds", 3);
+    let args = args::Cli::new(
+        "burst_compare",
+        "spawn bursts and a 100k-sleeper storm, greenrt vs tokio vs may, alternating",
+    )
+    .flag("n", "N", 100_000, "green threads per burst")
+    .flag(
+        "range-ms",
+        "MS",
+        1000,
+        "the storm sleeps a random 0..MS each",
+    )
+    .flag(
+        "rounds",
+        "N",
+        3,
+        "alternating rounds (medians are reported)",
+    )
+    .parse();
+    let n: usize = args.get("n");
+    let range_ms: u64 = args.get("range-ms");
+    let rounds: usize = args.get("rounds");
     may::config().set_workers(1).set_stack_size(0x4000);
     println!(
         "[burst_compare] spawn burst of {n} (first and second round) and a storm of {n} \

@@ -16,17 +16,23 @@ use greenrt::net::TcpStream;
 use greenrt::sync::Queue;
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let addr: String = args.get("addr", "127.0.0.1:9100".to_string());
-    let name: String = args.get("name", format!("user{}", std::process::id()));
-    let said: Vec<String> = std::env::args()
-        .skip(1)
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "--say")
-        .map(|w| w[1].clone())
-        .collect();
-    let linger = Duration::from_millis(args.get("linger-ms", 300));
+    let args = args::Cli::new(
+        "chat_client",
+        "a chat client: prints what the room says, sends what you type (or the --say lines)",
+    )
+    .mirrors("the socket client of the chat room, course note 2 (TCP/UDP, processes, threads, coroutines)")
+    .flag("addr", "ADDR", "127.0.0.1:9100", "the chat_server to join")
+    .flag("name", "NAME", "user<pid>", "the name others see")
+    .repeated("say", "LINE", "send LINE instead of reading the terminal, then leave")
+    .flag("linger-ms", "MS", 300, "after the last --say, how long to keep printing")
+    .parse();
+    let addr: String = args.get("addr");
+    let name: String = match args.raw("name") {
+        "user<pid>" => format!("user{}", std::process::id()),
+        given => given.to_string(),
+    };
+    let said: Vec<String> = args.all("say");
+    let linger = Duration::from_millis(args.get("linger-ms"));
     let mut conn = TcpStream::connect(&addr)?;
     conn.write_all(format!("{name}\n").as_bytes())?;
     let receiver = greenrt::spawn({

@@ -62,7 +62,14 @@ fn serve_client(room: Room, id: u64, conn: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr: String = args::Args::from_env().get("addr", "127.0.0.1:9100".to_string());
+    let addr: String = args::Cli::new(
+        "chat_server",
+        "every line a client sends goes to all the other clients",
+    )
+    .mirrors("the socketserver chat room, course note 2 (TCP/UDP, processes, threads, coroutines)")
+    .flag("addr", "ADDR", "127.0.0.1:9100", "where to listen")
+    .parse()
+    .get("addr");
     let listener = TcpListener::bind(&addr)?;
     println!("listening on {}", listener.local_addr()?);
     let room: Room = Rc::default();

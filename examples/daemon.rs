@@ -2,16 +2,22 @@
 //! while; when main ends, the kernel ends the daemon too (`PR_SET_PDEATHSIG`), so the
 //! heartbeats stop. `--secs` sets how long main works (default 2).
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::time::Duration;
 
 use greenrt::process::Builder;
 
 fn main() -> std::io::Result<()> {
-    let secs: f64 = std::env::args()
-        .skip_while(|a| a != "--secs")
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2.0);
+    let args = args::Cli::new(
+        "daemon",
+        "a daemon child prints a heartbeat while main works; it ends when main ends",
+    )
+    .mirrors("p.daemon = True (the heartbeat daemon), course note 3 (process isolation, daemons, Lock, Semaphore, Event)")
+    .flag("secs", "S", 2.0, "how long main works")
+    .parse();
+    let secs: f64 = args.get("secs");
     let daemon = Builder::new().name("heartbeat").daemon(true).spawn(|| {
         loop {
             println!("[pid {}] heartbeat", greenrt::process::current_pid());

@@ -4,6 +4,9 @@
 //! and the lock it waits on. Then the same program runs fixed, with one reentrant lock
 //! standing for both (Python's `mutexA = mutexB = RLock()`).
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Duration;
@@ -66,6 +69,9 @@ fn one_rlock() {
 }
 
 fn main() {
+    args::Cli::new("deadlock", "two locks taken in opposite orders: the deadlock report, then the fix with an RLock")
+        .mirrors("the deadlock (recursive lock) program, course note 2 (TCP/UDP, processes, threads, coroutines)")
+        .parse();
     println!("[main] two locks taken in opposite orders:");
     let outcome = catch_unwind(AssertUnwindSafe(two_locks));
     match outcome {

@@ -22,12 +22,21 @@ use greenrt::dist::WorkQueue;
 use greenrt::process::Process;
 
 fn main() {
-    let args = args::Args::from_env();
-    let rounds: usize = args.get("rounds", 3);
-    let tasks: u64 = args.get("tasks", 20_000);
-    let pages: u32 = args.get("pages", 2000);
-    let delay_ms: u32 = args.get("delay-ms", 20);
-    let concurrency: usize = args.get("concurrency", 25);
+    let args = args::Cli::new(
+        "dist_bench",
+        "the Redis work queue and the spider on a shared Redis frontier, in one run",
+    )
+    .flag("rounds", "N", 3, "alternating rounds")
+    .flag("tasks", "N", 20_000, "tasks per queue round")
+    .flag("pages", "N", 2000, "pages of the crawled site")
+    .flag("delay-ms", "MS", 20, "how long the site takes per page")
+    .flag("concurrency", "N", 25, "green threads per spider process")
+    .parse();
+    let rounds: usize = args.get("rounds");
+    let tasks: u64 = args.get("tasks");
+    let pages: u32 = args.get("pages");
+    let delay_ms: u32 = args.get("delay-ms");
+    let concurrency: usize = args.get("concurrency");
     let dir = examples_dir();
     let redis = Redis::start();
     println!(

@@ -13,11 +13,20 @@ mod echo;
 use std::net::SocketAddr;
 
 fn main() {
-    let args = args::Args::from_env();
-    let addr: SocketAddr = args.get("addr", "127.0.0.1:9000".parse().unwrap());
-    let conns: usize = args.get("conns", 50);
-    let secs: f64 = args.get("secs", 5.0);
-    let size: usize = args.get("size", 64);
+    let args = args::Cli::new(
+        "echo_bench",
+        "a load generator for any echo server: N connections echoing for S seconds",
+    )
+    .mirrors("the socketserver client loop, course note 0 (sockets, socketserver, processes)")
+    .flag("addr", "ADDR", "127.0.0.1:9000", "the echo server")
+    .flag("conns", "N", 50, "connections held open at once")
+    .flag("secs", "S", 5.0, "how long to run")
+    .flag("size", "BYTES", 64, "message size")
+    .parse();
+    let addr: SocketAddr = args.get("addr");
+    let conns: usize = args.get("conns");
+    let secs: f64 = args.get("secs");
+    let size: usize = args.get("size");
     println!("[main] {conns} connections to {addr} for {secs} s, {size}-byte messages");
     let r = echo::bench(addr, conns, secs, size);
     println!(

@@ -16,16 +16,25 @@ use std::rc::Rc;
 use std::time::Duration;
 
 fn main() {
-    let args = args::Args::from_env();
+    let args = args::Cli::new(
+        "echo_compare",
+        "greenrt's echo server vs tokio's, pinned, same load, 1/50/1000 connections",
+    )
+    .flag("secs", "S", 2.0, "seconds per measurement")
+    .flag("rounds", "N", 3, "alternating rounds")
+    .flag("size", "BYTES", 64, "message size")
+    .switch("serve-greenrt", "internal: be the greenrt server child")
+    .switch("serve-tokio", "internal: be the tokio server child")
+    .parse();
     if args.has("serve-greenrt") {
         return serve_greenrt();
     }
     if args.has("serve-tokio") {
         return serve_tokio();
     }
-    let secs: f64 = args.get("secs", 2.0);
-    let rounds: usize = args.get("rounds", 3);
-    let size: usize = args.get("size", 64);
+    let secs: f64 = args.get("secs");
+    let rounds: usize = args.get("rounds");
+    let size: usize = args.get("size");
     pin_to_cpu(1);
     println!(
         "[main] echo servers pinned to CPU 0, load generator to CPU 1; {secs} s per run, {size}-byte messages"

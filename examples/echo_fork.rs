@@ -59,9 +59,22 @@ fn client(addr: SocketAddr, id: usize) -> std::io::Result<usize> {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let addr: String = args.get("addr", "127.0.0.1:0".to_string());
-    let clients: usize = args.get("clients", 5);
+    let args = args::Cli::new(
+        "echo_fork",
+        "an echo server that forks a process per connection, with a few clients",
+    )
+    .mirrors("socketserver.ForkingTCPServer, course note 0 (sockets, socketserver, processes)")
+    .flag(
+        "addr",
+        "ADDR",
+        "127.0.0.1:0",
+        "where to listen (port 0: any free port)",
+    )
+    .flag("clients", "N", 5, "clients to run against it")
+    .switch("serve", "serve until killed, no clients")
+    .parse();
+    let addr: String = args.get("addr");
+    let clients: usize = args.get("clients");
     let listener = TcpListener::bind(&addr)?;
     let local = listener.local_addr()?;
     println!("[pid {}] forking echo server on {local}", current_pid());

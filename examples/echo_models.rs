@@ -44,10 +44,18 @@ fn start(name: &str, extra: &[&str]) -> std::io::Result<(Child, SocketAddr)> {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let conns: usize = args.get("conns", 50);
-    let secs: f64 = args.get("secs", 3.0);
-    let workers: String = args.get("workers", "2".to_string());
+    let args = args::Cli::new(
+        "echo_models",
+        "the four echo server models under the same load, side by side",
+    )
+    .mirrors("the server models (socketserver, fork, threads, selectors), course note 0 (sockets, socketserver, processes)")
+    .flag("conns", "N", 50, "connections")
+    .flag("secs", "S", 3.0, "seconds per model")
+    .flag("workers", "N", 2, "processes for the pre-forked model")
+    .parse();
+    let conns: usize = args.get("conns");
+    let secs: f64 = args.get("secs");
+    let workers: String = args.get("workers");
     let models: [(&str, &str, Vec<&str>); 4] = [
         ("green (1 hub)", "echo_server", vec![]),
         (

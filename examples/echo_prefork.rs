@@ -30,9 +30,18 @@ fn start_worker(listener: &TcpListener, n: usize) -> std::io::Result<Process> {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let addr: String = args.get("addr", "127.0.0.1:9000".to_string());
-    let workers: usize = args.get("workers", 2);
+    let args = args::Cli::new(
+        "echo_prefork",
+        "N worker processes share one listening socket, a green thread per connection",
+    )
+    .mirrors(
+        "pre-forked processes serving one socket, course note 0 (sockets, socketserver, processes)",
+    )
+    .flag("addr", "ADDR", "127.0.0.1:9000", "where to listen")
+    .flag("workers", "N", 2, "worker processes")
+    .parse();
+    let addr: String = args.get("addr");
+    let workers: usize = args.get("workers");
     let listener = TcpListener::bind(&addr)?;
     println!("listening on {}", listener.local_addr()?);
     eprintln!(

@@ -55,7 +55,14 @@ fn on_ready(conn: &mut Conn, buf: &mut [u8]) -> io::Result<bool> {
 }
 
 fn main() -> io::Result<()> {
-    let addr: String = args::Args::from_env().get("addr", "127.0.0.1:9000".to_string());
+    let addr: String = args::Cli::new(
+        "echo_selectors",
+        "a callback-style echo server straight on mio, no coroutines",
+    )
+    .mirrors("the selectors echo server, course note 2 (TCP/UDP, processes, threads, coroutines)")
+    .flag("addr", "ADDR", "127.0.0.1:9000", "where to listen")
+    .parse()
+    .get("addr");
     let mut listener = TcpListener::bind(addr.parse().map_err(io::Error::other)?)?;
     println!("listening on {}", listener.local_addr()?);
     let mut poll = Poll::new()?;

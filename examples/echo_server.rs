@@ -17,8 +17,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let addr: String = args.get("addr", "127.0.0.1:9000".to_string());
+    let args = args::Cli::new(
+        "echo_server",
+        "an echo server with a green thread per connection, serving until killed",
+    )
+    .mirrors("the gevent echo server, course note 1 (pools, callbacks, gevent, asyncio)")
+    .flag("addr", "ADDR", "127.0.0.1:9000", "where to listen")
+    .parse();
+    let addr: String = args.get("addr");
     let listener = greenrt::net::TcpListener::bind(&addr)?;
     println!("[main] echo server listening on {}", listener.local_addr()?);
     let live = Rc::new(Cell::new(0usize));

@@ -24,7 +24,14 @@ fn echo(mut conn: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr: String = args::Args::from_env().get("addr", "127.0.0.1:9000".to_string());
+    let addr: String = args::Cli::new(
+        "echo_threads",
+        "an echo server with an OS thread per connection on std::net",
+    )
+    .mirrors("socketserver.ThreadingTCPServer, course note 0 (sockets, socketserver, processes)")
+    .flag("addr", "ADDR", "127.0.0.1:9000", "where to listen")
+    .parse()
+    .get("addr");
     let listener = TcpListener::bind(&addr)?;
     println!("listening on {}", listener.local_addr()?);
     for conn in listener.incoming() {

@@ -4,6 +4,9 @@
 //! Prints, for n = 1..5:
 //! `[PRODUCER] Producing n...`, `[CONSUMER] Consuming n...`, `[PRODUCER] Consumer return: 200 OK`.
 
+#[path = "common/args.rs"]
+mod args;
+
 use greenrt::coro::{Co, Generator, GeneratorState};
 
 /// Python: `def consumer(): r = ''; while True: n = yield r; ...; r = '200 OK'`.
@@ -28,6 +31,12 @@ fn produce(c: &mut Generator<&'static str, Option<u32>>) {
 }
 
 fn main() {
+    args::Cli::new(
+        "generator_pc",
+        "producer/consumer with a generator driven by send",
+    )
+    .mirrors("the yield-based producer/consumer, course note 1 (pools, callbacks, gevent, asyncio)")
+    .parse();
     let mut c = Generator::new(consumer);
     produce(&mut c);
 }

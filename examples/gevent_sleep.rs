@@ -10,6 +10,9 @@
 //! foo done: blocked longest, finishes last
 //! ```
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::time::Duration;
 
 fn foo() {
@@ -31,6 +34,9 @@ fn func3() {
 }
 
 fn main() {
+    args::Cli::new("gevent_sleep", "three green threads sleep 2 s, 1 s and 0 s; joinall waits; six lines in a fixed order")
+        .mirrors("gevent.spawn / gevent.sleep / gevent.joinall, course note 1 (pools, callbacks, gevent, asyncio)")
+        .parse();
     let handles = vec![
         greenrt::spawn(foo),
         greenrt::spawn(bar),

@@ -3,14 +3,20 @@
 //! slot. Each task prints its start and end with its green thread id.
 //! (`--quick` divides the sleeps by 10.)
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::time::{Duration, Instant};
 
 fn main() {
-    let scale = if std::env::args().any(|a| a == "--quick") {
-        10
-    } else {
-        1
-    };
+    let args = args::Cli::new(
+        "green_pool",
+        "20 sleeping tasks on a pool of 3 green threads: at most three run at a time",
+    )
+    .mirrors("gevent.pool.Pool, course note 1 (pools, callbacks, gevent, asyncio)")
+    .switch("quick", "sleep a tenth as long")
+    .parse();
+    let scale = if args.has("quick") { 10 } else { 1 };
     let pool = greenrt::pool::GreenPool::new(3).unwrap();
     let start = Instant::now();
     for task in 0..20u64 {

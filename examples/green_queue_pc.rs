@@ -5,12 +5,21 @@
 //! random moment, and mark it done. The main context `join`s the queue: it returns once every
 //! item has been processed. Then the queue is closed and the consumers end.
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::rc::Rc;
 use std::time::Duration;
 
 use greenrt::sync::Queue;
 
 fn main() {
+    args::Cli::new(
+        "green_queue_pc",
+        "producers and consumers on a green Queue with task_done and join",
+    )
+    .mirrors("queue.Queue producer/consumer, course note 1 (pools, callbacks, gevent, asyncio)")
+    .parse();
     let q: Rc<Queue<String>> = Rc::new(Queue::new(3)); // at most 3 waiting items
     let producers: Vec<_> = ["alice", "bob"]
         .into_iter()

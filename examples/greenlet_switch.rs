@@ -3,12 +3,21 @@
 //! prints 56 and switches back; gr1 prints 34 and switches to gr2 again, which prints 78 and
 //! finishes, handing control back to its parent, the main context.
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::cell::OnceCell;
 use std::rc::Rc;
 
 use greenrt::coro::Greenlet;
 
 fn main() {
+    args::Cli::new(
+        "greenlet_switch",
+        "test1 and test2 switch by hand: prints 12, 56, 34, 78",
+    )
+    .mirrors("greenlet.switch, course note 1 (pools, callbacks, gevent, asyncio)")
+    .parse();
     // Each function needs the other's greenlet, so they meet through cells filled below.
     let gr1_cell: Rc<OnceCell<Greenlet>> = Rc::default();
     let gr2_cell: Rc<OnceCell<Greenlet>> = Rc::default();

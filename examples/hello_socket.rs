@@ -1,11 +1,20 @@
 //! The classic first socket program, with both sides as green threads in one program: the
 //! server sends `hello`, the client prints it and answers, the server prints the answer.
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::io::{Read, Write};
 
 use greenrt::net::{TcpListener, TcpStream};
 
 fn main() -> std::io::Result<()> {
+    args::Cli::new(
+        "hello_socket",
+        "a server sends hello, the client prints it and answers; both green threads in one program",
+    )
+    .mirrors("the first socket server and client, course note 0 (sockets, socketserver, processes)")
+    .parse();
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     println!("[main] server listening on {addr}");

@@ -13,10 +13,18 @@ use greenrt::ipc::{Array, LockError, Semaphore};
 use greenrt::process::{Process, current_pid};
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let users: u64 = args.get("users", 13);
-    let rooms: u32 = args.get("rooms", 4);
-    let max_ms: u64 = args.get("max-ms", 300);
+    let args = args::Cli::new(
+        "ktv",
+        "users (processes) share rooms through an ipc::Semaphore; never more inside than rooms",
+    )
+    .mirrors("the KTV with Semaphore(4), course note 3 (process isolation, daemons, Lock, Semaphore, Event)")
+    .flag("users", "N", 13, "user processes")
+    .flag("rooms", "N", 4, "semaphore permits")
+    .flag("max-ms", "MS", 300, "longest song")
+    .parse();
+    let users: u64 = args.get("users");
+    let rooms: u32 = args.get("rooms");
+    let max_ms: u64 = args.get("max-ms");
     println!("[pid {}] {users} users, {rooms} rooms", current_pid());
     let sem = Semaphore::new(rooms)?;
     let inside = Array::<u32>::new(2)?; // [inside now, most inside at once]

@@ -11,7 +11,14 @@ use greenrt::ipc::{SharedDict, SharedList};
 use greenrt::process::{Process, current_pid};
 
 fn main() -> std::io::Result<()> {
-    let procs: usize = args::Args::from_env().get("procs", 10);
+    let procs: usize = args::Cli::new(
+        "manager",
+        "processes fill a shared dict and list (Manager().dict() / .list())",
+    )
+    .mirrors("multiprocessing.Manager, course note 4 (multiprocessing: Process, Queue, Pipe, Manager, Pool)")
+    .flag("procs", "N", 10, "processes")
+    .parse()
+    .get("procs");
     let dict: SharedDict<u32, u32> = SharedDict::new(64 * 1024)?;
     let list: SharedList<u32> = SharedList::new(64 * 1024)?;
     let children: Vec<Process> = (0..procs)

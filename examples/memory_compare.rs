@@ -11,9 +11,20 @@ use std::process::Command;
 use std::time::Duration;
 
 fn main() {
-    let args = args::Args::from_env();
-    let count: usize = args.get("count", 100_000);
-    let child: String = args.get("child", String::new());
+    let args = args::Cli::new(
+        "memory_compare",
+        "RSS per parked green thread vs tokio task vs OS thread, each in its own process",
+    )
+    .flag("count", "N", 100_000, "units of each kind")
+    .flag(
+        "child",
+        "KIND",
+        "",
+        "internal: measure KIND in this process",
+    )
+    .parse();
+    let count: usize = args.get("count");
+    let child: String = args.get("child");
     if !child.is_empty() {
         return measure(&child, count);
     }

@@ -11,7 +11,14 @@ use greenrt::ipc::{GetError, Queue};
 use greenrt::process::{Process, current_pid};
 
 fn main() -> std::io::Result<()> {
-    let n: u64 = args::Args::from_env().get("n", 5);
+    let n: u64 = args::Cli::new(
+        "mp_queue",
+        "a child puts squares, the parent gets them; get_nowait on the empty queue",
+    )
+    .mirrors("multiprocessing.Queue, course note 4 (multiprocessing: Process, Queue, Pipe, Manager, Pool)")
+    .flag("n", "N", 5, "how many squares")
+    .parse()
+    .get("n");
     let q: Queue<(u32, u64)> = Queue::new(64 * 1024)?;
     let child = Process::spawn({
         let q = q.clone();

@@ -4,10 +4,16 @@
 //!
 //! `cargo run --release --example pipe`
 
+#[path = "common/args.rs"]
+mod args;
+
 use greenrt::ipc::pipe;
 use greenrt::process::{Process, current_pid};
 
 fn main() -> std::io::Result<()> {
+    args::Cli::new("pipe", "a duplex pipe: the parent asks, the child answers, then EOF")
+        .mirrors("multiprocessing.Pipe, course note 4 (multiprocessing: Process, Queue, Pipe, Manager, Pool)")
+        .parse();
     let (parent_end, child_end) = pipe()?;
     let child = Process::spawn(move || {
         loop {

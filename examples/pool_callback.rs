@@ -32,10 +32,18 @@ fn bar(value: &u32) {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let secs: f64 = args.get("secs", 2.0);
-    let workers: usize = args.get("workers", 3);
-    let tasks: u32 = args.get("tasks", 10);
+    let args = args::Cli::new(
+        "pool_callback",
+        "a pool of 3 processes, ten apply_async calls with a callback",
+    )
+    .mirrors("Pool.apply_async(callback=...), course note 1 (pools, callbacks, gevent, asyncio)")
+    .flag("secs", "S", 2.0, "how long each task sleeps")
+    .flag("workers", "N", 3, "worker processes")
+    .flag("tasks", "N", 10, "tasks")
+    .parse();
+    let secs: f64 = args.get("secs");
+    let workers: usize = args.get("workers");
+    let tasks: u32 = args.get("tasks");
     // SAFETY-free: set before any thread or worker exists, so every process reads the same value.
     // (std::env::set_var is unsafe in edition 2024 because other threads might read the
     // environment concurrently; none exist yet.)

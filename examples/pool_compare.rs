@@ -77,10 +77,17 @@ fn python_rates(n: u64, workers: usize, rounds: usize) -> Option<(f64, f64)> {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let n: u64 = args.get("tasks", 20_000);
-    let workers: usize = args.get("workers", 2);
-    let rounds: usize = args.get("rounds", 3);
+    let args = args::Cli::new(
+        "pool_compare",
+        "greenrt's process Pool vs Python's multiprocessing.Pool, side by side",
+    )
+    .flag("tasks", "N", 20_000, "apply_async tasks per round")
+    .flag("workers", "N", 2, "worker processes")
+    .flag("rounds", "N", 3, "alternating rounds")
+    .parse();
+    let n: u64 = args.get("tasks");
+    let workers: usize = args.get("workers");
+    let rounds: usize = args.get("rounds");
     println!(
         "[pool_compare] {workers} workers; {n} trivial apply_async tasks, map over {} items; best of {rounds}",
         n * 10

@@ -19,10 +19,18 @@ fn count_primes(bound: u64) -> u64 {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let items: u64 = args.get("items", 16);
-    let bound: u64 = args.get("bound", 200_000);
-    let workers: usize = args.get("workers", 2);
+    let args = args::Cli::new(
+        "pool_map",
+        "CPU-bound work mapped over a process pool vs serially",
+    )
+    .mirrors("Pool.map, course note 4 (multiprocessing: Process, Queue, Pipe, Manager, Pool)")
+    .flag("items", "N", 16, "bounds to count primes below")
+    .flag("bound", "N", 200_000, "the largest bound")
+    .flag("workers", "N", 2, "worker processes")
+    .parse();
+    let items: u64 = args.get("items");
+    let bound: u64 = args.get("bound");
+    let workers: usize = args.get("workers");
     let bounds: Vec<u64> = (0..items).map(|i| bound + i * 1000).collect();
     println!(
         "[pid {}] counting primes below {items} bounds near {bound}",

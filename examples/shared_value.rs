@@ -11,9 +11,16 @@ use greenrt::ipc::{LockError, Value};
 use greenrt::process::{Process, current_pid};
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let procs: u64 = args.get("procs", 10);
-    let times: u64 = args.get("times", 1000);
+    let args = args::Cli::new(
+        "shared_value",
+        "N processes increment one shared ipc::Value under its lock; the total is exact",
+    )
+    .mirrors("multiprocessing.Value, course note 4 (multiprocessing: Process, Queue, Pipe, Manager, Pool)")
+    .flag("procs", "N", 10, "processes")
+    .flag("times", "N", 1000, "increments per process")
+    .parse();
+    let procs: u64 = args.get("procs");
+    let times: u64 = args.get("times");
     let counter = Value::new(0u64)?;
     let start = Instant::now();
     let children: Vec<Process> = (0..procs)

@@ -100,15 +100,23 @@ fn serve(site: &Site, conn: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let addr: String = args.get("addr", "127.0.0.1:8800".to_string());
+    let args = args::Cli::new(
+        "site_server",
+        "a generated web site for the spider: page i links to K others",
+    )
+    .flag("addr", "ADDR", "127.0.0.1:8800", "where to serve")
+    .flag("pages", "N", 1000u64, "pages on the site")
+    .flag("links", "K", 5, "links per page")
+    .flag("delay-ms", "MS", 100, "how long each page takes")
+    .parse();
+    let addr: String = args.get("addr");
     let listener = TcpListener::bind(&addr)?;
     let local = listener.local_addr()?;
     println!("listening on {local}");
     let site = Rc::new(Site {
-        pages: args.get("pages", 1000u64).max(1),
-        links: args.get("links", 5),
-        delay: Duration::from_millis(args.get("delay-ms", 100)),
+        pages: args.get::<u64>("pages").max(1),
+        links: args.get("links"),
+        delay: Duration::from_millis(args.get("delay-ms")),
         host: local.to_string(),
         hits: RefCell::new(HashMap::new()),
     });

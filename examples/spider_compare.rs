@@ -19,10 +19,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 fn main() {
-    let args = args::Args::from_env();
-    let rounds: usize = args.get("rounds", 3);
-    let backlog: u32 = args.get("backlog", 128);
-    let timeout: f64 = args.get("timeout", 10.0);
+    let args = args::Cli::new(
+        "spider_compare",
+        "greenrt's spider vs Python's (ThreadPoolExecutor + urllib), on Python's server",
+    )
+    .mirrors("the spider with a thread pool, course note 1 (pools, callbacks, gevent, asyncio)")
+    .flag("rounds", "N", 3, "alternating rounds")
+    .flag("backlog", "N", 128, "the site's listen backlog")
+    .flag("timeout", "S", 10.0, "per-request deadline")
+    .switch("serial", "also time the serial spiders")
+    .parse();
+    let rounds: usize = args.get("rounds");
+    let backlog: u32 = args.get("backlog");
+    let timeout: f64 = args.get("timeout");
     let dir = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))

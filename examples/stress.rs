@@ -119,7 +119,19 @@ const STORMS: [(&str, Storm); 9] = [
 ];
 
 fn main() {
-    let args = args::Args::from_env();
+    let args = args::Cli::new(
+        "stress",
+        "the main job: a bounded run over everything greenrt has, with PASS/FAIL checks",
+    )
+    .switch("quick", "a short run of every storm")
+    .flag(
+        "only",
+        "NAMES",
+        "",
+        "run only these storms (comma-separated)",
+    )
+    .switch("echo-server", "internal: be the echo server child")
+    .parse();
     if args.has("echo-server") {
         return run_echo_server_child();
     }
@@ -128,7 +140,7 @@ fn main() {
         "[main] greenrt stress ({} run)",
         if args.has("quick") { "quick" } else { "full" }
     );
-    let only: String = args.get("only", String::new());
+    let only: String = args.get("only");
     let chosen = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     let mut report = Report::default();
     let started = Instant::now();

@@ -2,6 +2,9 @@
 //! `result()` in submission order, and once with `add_done_callback` as each finishes
 //! (Python's `ThreadPoolExecutor` with `submit`, `result` and `add_done_callback`).
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::time::Duration;
 
 use greenrt::thread_pool::ThreadPool;
@@ -12,6 +15,9 @@ fn work(i: u64) -> u64 {
 }
 
 fn main() {
+    args::Cli::new("thread_pool", "20 tasks on 3 OS threads, collected with result() and with add_done_callback")
+        .mirrors("ThreadPoolExecutor with submit / result / add_done_callback, course note 1 (pools, callbacks, gevent, asyncio)")
+        .parse();
     let pool = ThreadPool::new(3).unwrap();
 
     println!("[main] collecting with result():");

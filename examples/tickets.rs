@@ -57,14 +57,23 @@ fn buy(db: &Path, buyer: u64, sold: &Value<u64>) {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let buyers: u64 = args.get("buyers", 100);
-    let tickets: u64 = args.get("tickets", 5);
+    let args = args::Cli::new(
+        "tickets",
+        "buyer processes race for tickets in a JSON db: exact under an ipc::Lock",
+    )
+    .mirrors("the ticket sale with a Lock, course note 3 (process isolation, daemons, Lock, Semaphore, Event)")
+    .flag("buyers", "N", 100, "buyer processes")
+    .flag("tickets", "N", 5, "tickets for sale")
+    .switch("no-lock", "sell without the lock (oversells)")
+    .flag("db", "PATH", "", "the JSON file (default: a temporary one, removed after)")
+    .parse();
+    let buyers: u64 = args.get("buyers");
+    let tickets: u64 = args.get("tickets");
     let use_lock = !args.has("no-lock");
-    let db: PathBuf = args.get(
-        "db",
-        std::env::temp_dir().join(format!("greenrt-tickets-{}.json", current_pid())),
-    );
+    let db: PathBuf = match args.raw("db") {
+        "" => std::env::temp_dir().join(format!("greenrt-tickets-{}.json", current_pid())),
+        given => given.into(),
+    };
     write_count(&db, tickets);
     println!(
         "[pid {}] {tickets} tickets in {}, {buyers} buyer processes, {}",
@@ -103,7 +112,7 @@ fn main() -> std::io::Result<()> {
         child.join()?;
     }
     let left = read_count(&db);
-    if !args.has("db") {
+    if args.raw("db").is_empty() {
         let _ = std::fs::remove_file(&db);
     }
     println!("tickets: sold={} left={left}", sold.get()?);

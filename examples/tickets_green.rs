@@ -3,6 +3,9 @@
 //! same count and tickets are oversold; with a `greenrt::sync::Mutex` exactly the available
 //! tickets are sold.
 
+#[path = "common/args.rs"]
+mod args;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -56,6 +59,9 @@ fn with_lock() -> usize {
 }
 
 fn main() {
+    args::Cli::new("tickets_green", "the ticket sale among green threads: oversold without a lock, exact with a green Mutex")
+        .mirrors("the ticket sale with a Lock, course note 3 (process isolation, daemons, Lock, Semaphore, Event)")
+        .parse();
     println!("[main] {BUYERS} buyers, {TICKETS} tickets, no lock:");
     let oversold = without_lock();
     println!("[main] sold {oversold} of {TICKETS} tickets: oversold!\n");

@@ -87,7 +87,13 @@ fn record(out: &Path, name: &str, workload: fn()) -> std::io::Result<(PathBuf, P
 }
 
 fn main() -> std::io::Result<()> {
-    let out: PathBuf = args::Args::from_env().get("out", PathBuf::from("target/trace"));
+    let out: PathBuf = args::Cli::new(
+        "trace_timeline",
+        "records the gevent sleep demo and an echo burst; writes Perfetto JSON and SVG",
+    )
+    .flag("out", "DIR", "target/trace", "where to write the traces")
+    .parse()
+    .get("out");
     std::fs::create_dir_all(&out)?;
     record(&out, "gevent_sleep", gevent_sleep)?;
     record(&out, "echo_burst", echo_burst)?;

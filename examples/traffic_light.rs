@@ -46,10 +46,18 @@ fn police_car(id: u64, green: &Event) {
 }
 
 fn main() -> std::io::Result<()> {
-    let args = args::Args::from_env();
-    let secs: f64 = args.get("secs", 6.0);
-    let cars: u64 = args.get("cars", 10);
-    let period = Duration::from_millis(args.get("period-ms", 2000));
+    let args = args::Cli::new(
+        "traffic_light",
+        "a light process toggles an ipc::Event; cars wait for green, police wait 0.5 s",
+    )
+    .mirrors("the traffic light with Event, course note 3 (process isolation, daemons, Lock, Semaphore, Event)")
+    .flag("secs", "S", 6.0, "how long the light runs")
+    .flag("cars", "N", 10, "car processes")
+    .flag("period-ms", "MS", 2000, "how long each colour lasts")
+    .parse();
+    let secs: f64 = args.get("secs");
+    let cars: u64 = args.get("cars");
+    let period = Duration::from_millis(args.get("period-ms"));
     let green = Event::new()?;
     // The light is a daemon: it ends when main ends, even if main is killed.
     let light_process = Builder::new().name("light").daemon(true).spawn({

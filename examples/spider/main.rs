@@ -230,13 +230,26 @@ impl Crawl {
 }
 
 fn main() {
-    let args = args::Args::from_env();
-    let start_url: String = args.get("start", "http://127.0.0.1:8800/page/0".to_string());
-    let concurrency: usize = args.get("concurrency", 100usize).max(1);
-    let max_pages: usize = args.get("max-pages", 1000);
-    let mode: String = args.get("mode", "green".to_string());
-    let timeout: f64 = args.get("timeout", 10.0);
-    let frontier: String = args.get("frontier", String::new());
+    let args = args::Cli::new(
+        "spider",
+        "a web crawler on the blocking ureq client made cooperative by monkey::patch_all",
+    )
+    .mirrors("the gevent spider (monkey.patch_all + urllib), course note 1 (pools, callbacks, gevent, asyncio)")
+    .flag("start", "URL", "http://127.0.0.1:8800/page/0", "the first page")
+    .flag("concurrency", "N", 100usize, "fetches at once")
+    .flag("max-pages", "N", 1000, "stop after this many pages")
+    .flag("mode", "MODE", "green", "green, serial or threads")
+    .flag("timeout", "S", 10.0, "per-request deadline")
+    .flag("frontier", "URL", "", "redis://HOST:PORT/DB: share the crawl (features monkey,redis)")
+    .flag("crawl", "NAME", "", "the shared crawl's name")
+    .flag("lease", "S", 10.0f64, "how long a task may go without a heartbeat")
+    .parse();
+    let start_url: String = args.get("start");
+    let concurrency: usize = args.get::<usize>("concurrency").max(1);
+    let max_pages: usize = args.get("max-pages");
+    let mode: String = args.get("mode");
+    let timeout: f64 = args.get("timeout");
+    let frontier: String = args.get("frontier");
     if !["green", "serial", "threads"].contains(&mode.as_str()) {
         eprintln!("error: --mode must be green, serial or threads");
         std::process::exit(2);
@@ -265,11 +278,11 @@ fn main() {
         {
             let plan = redis_frontier::Plan {
                 frontier,
-                crawl: args.get("crawl", String::new()),
+                crawl: args.get("crawl"),
                 start: start_url,
                 concurrency,
                 max_pages,
-                lease: Duration::from_secs_f64(args.get("lease", 10.0f64).max(0.1)),
+                lease: Duration::from_secs_f64(args.get::<f64>("lease").max(0.1)),
             };
             redis_frontier::run(&plan, std::rc::Rc::new(move |url: &str| fetch(&agent, url)));
             return;
