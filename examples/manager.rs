@@ -1,5 +1,6 @@
-//! Shared dict and list, as with multiprocessing's `Manager()`: each of N processes writes
-//! `dict[pid] = pid` and appends its pid to a shared list; the parent prints both. No server
+//! Shared dict and list, as with multiprocessing's `Manager()`: the list starts as
+//! `range(5)`; each of N processes writes `dict[pid] = pid`, appends its pid to the list and
+//! prints the list as it sees it; the parent prints both. No server
 //! process: both live in shared memory (see `ipc::SharedDict`).
 //!
 //! `cargo run --release --example manager -- [--procs 10]`
@@ -21,6 +22,9 @@ fn main() -> std::io::Result<()> {
     .get("procs");
     let dict: SharedDict<u32, u32> = SharedDict::new(64 * 1024)?;
     let list: SharedList<u32> = SharedList::new(64 * 1024)?;
+    for i in 0..5 {
+        list.push(&i).map_err(std::io::Error::other)?; // manager.list(range(5))
+    }
     let children: Vec<Process> = (0..procs)
         .map(|_| {
             let (dict, list) = (dict.clone(), list.clone());
@@ -28,7 +32,8 @@ fn main() -> std::io::Result<()> {
                 let me = current_pid();
                 dict.insert(&me, &me).expect("dict insert");
                 list.push(&me).expect("list push");
-                println!("[pid {me}] wrote dict[{me}] and appended {me}");
+                let seen = list.snapshot().expect("list snapshot");
+                println!("[pid {me}] wrote dict[{me}], appended {me}: list {seen:?}");
             })
         })
         .collect::<Result<_, _>>()?;

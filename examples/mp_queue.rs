@@ -1,6 +1,7 @@
-//! Queues between processes, as in the multiprocessing notes: a child process puts `n * n`
-//! for a few n, the parent gets them in order; then `try_get` (Python's `get_nowait`) on
-//! the empty queue reports `Empty` instead of blocking.
+//! Queues between processes, as in the multiprocessing notes: the parent puts first, then a
+//! child process puts `n * n` for a few n; the parent gets them all in order (its own item,
+//! then the child's); then `try_get` (Python's `get_nowait`) on the empty queue reports
+//! `Empty` instead of blocking.
 //!
 //! `cargo run --release --example mp_queue -- [--n 5]`
 
@@ -20,6 +21,8 @@ fn main() -> std::io::Result<()> {
     .parse()
     .get("n");
     let q: Queue<(u32, u64)> = Queue::new(64 * 1024)?;
+    q.put(&(current_pid(), 0)).map_err(std::io::Error::other)?;
+    println!("[pid {}] parent put 0", current_pid());
     let child = Process::spawn({
         let q = q.clone();
         move || {
@@ -29,7 +32,7 @@ fn main() -> std::io::Result<()> {
             }
         }
     })?;
-    for _ in 1..=n {
+    for _ in 0..=n {
         let (from, square) = q.get().map_err(std::io::Error::other)?;
         println!(
             "[pid {}] parent got {square} from pid {from}",

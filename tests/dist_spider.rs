@@ -111,7 +111,13 @@ impl Spider {
     /// Waits until this spider has printed `n` page lines.
     fn wait_for_pages(&mut self, n: usize) {
         let t0 = Instant::now();
-        while self.seen.iter().filter(|l| l.contains("/page/")).count() < n {
+        while self
+            .seen
+            .iter()
+            .filter(|l| l.contains("/page/") && !l.starts_with("GET "))
+            .count()
+            < n
+        {
             assert!(
                 t0.elapsed() < Duration::from_secs(30),
                 "no progress: {:?}",

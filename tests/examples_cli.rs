@@ -153,7 +153,11 @@ fn stress_shows_its_phases_and_the_table() {
     let out = run("stress", &["--quick", "--only", "spawn,sync"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    for line in ["[1/2 spawn] … starting at ", "[2/2 sync] … starting at ", "stress: "] {
+    for line in [
+        "[1/2 spawn] … starting at ",
+        "[2/2 sync] … starting at ",
+        "stress: ",
+    ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }
 }

@@ -98,6 +98,11 @@ fn shared_value_total_is_exact() {
 #[test]
 fn mp_queue_pipe_and_echo_fork_run_through() {
     let lines = run("mp_queue", &["--n", "4"]);
+    let got: Vec<&String> = lines.iter().filter(|l| l.contains("parent got ")).collect();
+    assert!(
+        got.len() == 5 && got[0].contains("parent got 0 "),
+        "the parent's own put first: {lines:?}"
+    );
     for sq in [1, 4, 9, 16] {
         assert!(
             lines
@@ -166,5 +171,10 @@ fn pool_map_agrees_with_the_serial_run() {
 #[test]
 fn manager_sees_every_process_in_dict_and_list() {
     let lines = run("manager", &["--procs", "8"]);
-    assert_eq!(last_line(&lines), "manager: dict_len=8 list_len=8");
+    assert_eq!(last_line(&lines), "manager: dict_len=8 list_len=13");
+    let list = lines.iter().find(|l| l.contains("] list: ")).unwrap();
+    assert!(
+        list.contains("list: [0, 1, 2, 3, 4, "),
+        "the list did not start as range(5): {list}"
+    );
 }

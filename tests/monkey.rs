@@ -361,9 +361,29 @@ fn spider_fetches_every_page_exactly_once() {
     assert!(last.ends_with("mode=green"), "{last}");
     let urls: Vec<&str> = stdout
         .lines()
-        .filter(|l| l.contains("/page/"))
+        .filter(|l| l.contains("/page/") && !l.starts_with("GET "))
         .map(|l| l.rsplit(' ').next().unwrap())
         .collect();
+    let starts = stdout.lines().filter(|l| l.starts_with("GET ")).count();
+    assert_eq!(starts, 120, "a GET line as each fetch starts");
+    let most_in_flight = stdout
+        .lines()
+        .scan(0i32, |open, l| {
+            *open += if l.starts_with("GET ") {
+                1
+            } else if l.contains("/page/") {
+                -1
+            } else {
+                0
+            };
+            Some(*open)
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most_in_flight >= 5,
+        "fetches never overlapped in the output ({most_in_flight} at most in flight)"
+    );
     let distinct: std::collections::HashSet<&&str> = urls.iter().collect();
     assert_eq!(
         (urls.len(), distinct.len()),

@@ -14,8 +14,9 @@
 //! new crawl (a name remembers every URL it saw).
 //!
 //! It fetches each page once, follows same-host `<a href>` links (relative and absolute),
-//! skips fragments, other hosts and non-HTTP schemes, prints a line per page (status, bytes,
-//! URL), and ends with exactly one line:
+//! skips fragments, other hosts and non-HTTP schemes, prints `GET <url>` as a fetch starts
+//! and a line when it ends (status, bytes, URL) — with N green threads the starts run ahead
+//! of the ends, which is the overlap to see — and ends with exactly one line:
 //! `spider: pages=<n> errors=<n> bytes=<n> secs=<s> mode=<mode>`.
 //! Modes: `green` (N green threads), `serial` (one at a time), `threads` (N OS threads).
 //!
@@ -149,6 +150,7 @@ fn fetch_once(agent: &ureq::Agent, url: &str) -> Result<Fetched, Box<ureq::Trans
 
 /// Fetches `url`, retrying transport failures with exponential backoff and jitter.
 fn fetch(agent: &ureq::Agent, url: &str) -> Fetched {
+    println!("GET {url}"); // as the fetch starts: in green mode these lines run ahead of the answers
     let mut backoff = Duration::from_millis(100);
     for attempt in 1..=ATTEMPTS {
         match fetch_once(agent, url) {

@@ -22,7 +22,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -38,6 +38,36 @@ static IS_DAEMON: AtomicBool = AtomicBool::new(false);
 /// The pid of the calling process.
 pub fn current_pid() -> u32 {
     std::process::id()
+}
+
+/// The name this process was given by [`Builder::name`] when it was spawned (Python's
+/// `current_process().name`); `None` in the main process and in an unnamed child.
+///
+/// ```
+/// use greenrt::process::{Builder, current_name};
+/// assert_eq!(current_name(), None);
+/// let child = Builder::new()
+///     .name("worker-1")
+///     .spawn(|| assert_eq!(current_name(), Some("worker-1")))
+///     .unwrap();
+/// assert!(child.join().unwrap().success());
+/// ```
+pub fn current_name() -> Option<&'static str> {
+    let name = CURRENT_NAME.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer came from `Box::leak` in `set_current_name` and is never
+    // freed; the string it points to is never changed.
+    (!name.is_null()).then(|| unsafe { (*name).as_str() })
+}
+
+/// This process's name, set once in a child right after the fork (leaked on purpose: a
+/// `&'static str` handed out may be in use anywhere).
+static CURRENT_NAME: AtomicPtr<String> = AtomicPtr::new(std::ptr::null_mut());
+
+fn set_current_name(name: Option<String>) {
+    let leaked = name.map_or(std::ptr::null_mut(), |n| {
+        Box::leak(Box::new(n)) as *mut String
+    });
+    CURRENT_NAME.store(leaked, Ordering::Release);
 }
 
 /// Configures a process before spawning it.
@@ -107,6 +137,7 @@ impl Builder {
                 if !gate.wait_open() {
                     sys::exit_now(1);
                 }
+                set_current_name(self.name.clone());
                 run_child(self.daemon, self.exit_with_parent, parent, f);
             }
             pid
