@@ -29,7 +29,11 @@ fn main() -> std::io::Result<()> {
         .map(|_| {
             let mutex = &mutex;
             Process::spawn(move || {
-                let _held = use_lock.then(|| mutex.lock().ok().expect("the lock is broken"));
+                let _held = use_lock.then(|| {
+                    mutex
+                        .lock()
+                        .unwrap_or_else(|_| panic!("a holder of the lock died"))
+                });
                 for line in 1..=3 {
                     if line > 1 {
                         std::thread::sleep(pause);
