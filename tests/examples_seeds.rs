@@ -25,6 +25,7 @@ fn run(name: &str, args: &[&str]) -> Vec<String> {
 }
 
 /// The number after `took ` in the line that starts with `prefix`.
+#[cfg(feature = "monkey")]
 fn took_secs(lines: &[String], prefix: &str) -> f64 {
     let line = lines
         .iter()
