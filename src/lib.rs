@@ -32,7 +32,29 @@
 //!
 //! Start reading at [`hub`] (the scheduler), then [`spawn()`], [`join`], [`time`] and [`net`].
 //! NOTES.md in the repository tells the design and its rejected alternatives.
+//!
+//! ## Rules users must know
+//!
+//! Cooperative scheduling, `fork` and Rust's guards bring a few rules, each explained in
+//! [`rules`]: do not block the OS thread inside a green thread (or use `monkey`); no
+//! `std::sync::Mutex` guard across a green blocking call; green threads run only while the
+//! main context blocks; sockets stay with one hub; `reset_after_fork` in a hand-written
+//! child; and a guard (lock, permit) releases when it is dropped — a literal port of Python's
+//! `acquire()` without `release()` does not hold anything.
+//!
+//! ## Features
+//!
+//! * `monkey` — `monkey::patch_all()`: unmodified blocking code (std::net,
+//!   `thread::sleep`, blocking crates) parks only its green thread, like
+//!   `gevent.monkey.patch_all()`. It interposes libc's blocking calls for the whole program.
+//! * `redis` — `dist`: a Redis connection for green threads and a work queue shared by
+//!   processes and machines (leases, heartbeats, results back exactly once).
+//!
+//! Neither is on by default. Their modules appear in these docs when they are built with the
+//! feature (`cargo doc --all-features`, as docs.rs does, marked "Available on crate feature
+//! ... only").
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
     missing_docs,
@@ -45,15 +67,18 @@ pub mod bridge;
 pub mod coro;
 pub mod current;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod dist;
 pub mod hub;
 pub mod ipc;
 pub mod join;
 #[cfg(feature = "monkey")]
+#[cfg_attr(docsrs, doc(cfg(feature = "monkey")))]
 pub mod monkey;
 pub mod net;
 pub mod pool;
 pub mod process;
+pub mod rules;
 pub mod spawn;
 pub mod sync;
 mod sys;

@@ -127,7 +127,7 @@ impl From<Elapsed> for std::io::Error {
 /// blocking takes effect at its next blocking call. Timeouts nest: an inner one firing does
 /// not cancel the outer one.
 ///
-/// A blocking call that cannot unwind — a C function interposed by [`monkey`](crate::monkey),
+/// A blocking call that cannot unwind — a C function interposed by `monkey` (feature `monkey`),
 /// such as `read` under `std::net::TcpStream::read` or `nanosleep` under
 /// `std::thread::sleep` — is cut short instead: it returns an error (see the `monkey` docs for
 /// which), and `timeout` returns `Err(Elapsed)` when `f` returns, whatever `f` made of it.

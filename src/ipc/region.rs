@@ -17,8 +17,9 @@
 //!   `exit` for handles that never were (leaked or in statics); a forked child never removes
 //!   its parent's names.
 //!
-//! An opener trusts nothing: the magic, kind, version and length must match, and every
-//! object re-checks its own fields (see `ipc::layout`).
+//! An opener trusts nothing: the magic, kind, version and length must match
+//! (`Region::check_header`), and every object re-checks its own fields whenever it reads
+//! them (e.g. the queue's `check`, the lock word's `raw_lock::check`).
 
 use std::fs::{File, OpenOptions};
 use std::io;

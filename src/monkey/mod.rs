@@ -49,7 +49,7 @@
 //! ```
 //!
 //! See `hooks.rs` for how user-visible semantics are kept (non-blocking sockets,
-//! `SO_RCVTIMEO`, files and pipes), `signals.rs` for signals, and NOTES.md (§4, §6b) for the
+//! `SO_RCVTIMEO`, files and pipes), `signals.rs` for signals, and NOTES.md (§4, §7) for the
 //! rules and for what cannot be made cooperative.
 
 pub(crate) mod hooks;
