@@ -471,7 +471,7 @@ fn sync_storm(plan: &Plan, report: &mut Report) {
         "sync: never two holders of the Mutex at once".into(),
     );
     report.check(
-        queue.empty(),
+        queue.is_empty(),
         "sync: the queue is empty at the end (every put got)".into(),
     );
 }

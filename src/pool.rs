@@ -250,7 +250,7 @@ impl fmt::Debug for GreenPool {
 impl<R> fmt::Debug for ImapUnordered<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImapUnordered")
-            .field("ready", &self.results.qsize())
+            .field("ready", &self.results.len())
             .finish()
     }
 }

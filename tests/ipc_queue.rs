@@ -168,14 +168,20 @@ fn task_done_and_join_across_processes() {
             for _ in 0..50 {
                 q.get().unwrap();
                 std::thread::sleep(Duration::from_micros(200));
-                q.task_done().unwrap().unwrap();
+                q.task_done().unwrap();
             }
         }
     })
     .unwrap();
     q.join().unwrap();
     assert!(worker.join().unwrap().success());
-    assert_eq!(q.task_done().unwrap(), Err(greenrt::ipc::TaskDoneTooOften));
+    let err = q.task_done().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(
+        err.get_ref()
+            .and_then(|e| e.downcast_ref::<greenrt::ipc::TaskDoneTooOften>()),
+        Some(&greenrt::ipc::TaskDoneTooOften)
+    );
 }
 
 #[test]
@@ -344,4 +350,27 @@ fn a_get_killed_midway_leaves_the_message_for_the_next_consumer() {
     assert_eq!(q.try_get().unwrap(), util::pattern(1, 300));
     assert_eq!(q.try_get().unwrap(), util::pattern(2, 300));
     assert!(matches!(q.try_get(), Err(GetError::Empty)));
+}
+
+/// An ipc queue iterates across processes until it is closed and drained: every message, in
+/// order, then the end (not a hang); `try_iter` takes what is there now.
+#[test]
+fn an_ipc_queue_iterates_until_closed() {
+    let q: Queue<u64> = Queue::new(64 * 1024).unwrap();
+    q.put(&7).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q.try_iter().map(Result::unwrap).collect::<Vec<_>>(), [7]);
+    let child = greenrt::process::Process::spawn({
+        let q = q.clone();
+        move || {
+            for i in 0..100u64 {
+                q.put(&i).unwrap();
+            }
+            q.close().unwrap();
+        }
+    })
+    .unwrap();
+    let got: Vec<u64> = (&q).into_iter().collect::<std::io::Result<_>>().unwrap();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert!(child.join().unwrap().success());
 }

@@ -433,3 +433,49 @@ fn eof_arriving_with_the_last_data_is_not_lost() {
     writer.join().unwrap();
     server.join().unwrap();
 }
+
+/// True if the fd is in non-blocking mode.
+fn is_nonblocking(fd: &impl std::os::fd::AsRawFd) -> bool {
+    // SAFETY (test): F_GETFL on an open fd has no memory effects.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0);
+    flags & libc::O_NONBLOCK != 0
+}
+
+/// std's conversions both ways: `From<OwnedFd>` makes a green socket (non-blocking, parks a
+/// green thread on read), `OwnedFd::from` and `into_std` leave the hub after a wait, and
+/// `into_std` hands back a socket in blocking mode, as std expects.
+#[test]
+fn sockets_convert_to_and_from_owned_fds_and_std() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = greenrt::net::TcpListener::from(OwnedFd::from(listener));
+    assert!(is_nonblocking(&listener));
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let conn = greenrt::net::TcpStream::from(OwnedFd::from(conn.into_std().unwrap()));
+    let reader = greenrt::spawn(move || {
+        let mut conn = conn;
+        let mut buf = [0u8; 4];
+        conn.read_exact(&mut buf).unwrap(); // parks: the client writes after a sleep
+        conn
+    });
+    let ticker = greenrt::spawn(|| greenrt::sleep(std::time::Duration::from_millis(20)));
+    ticker.join().unwrap(); // the reader parked meanwhile instead of blocking the thread
+    client.write_all(b"ping").unwrap();
+    let conn = reader.join().unwrap();
+    let mut std_conn = conn.into_std().unwrap();
+    assert!(
+        !is_nonblocking(&std_conn),
+        "into_std must give back a blocking socket"
+    );
+    std_conn.write_all(b"pong").unwrap();
+    let mut buf = [0u8; 4];
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"pong");
+    let fd: OwnedFd = greenrt::net::UdpSocket::bind("127.0.0.1:0").unwrap().into();
+    let udp = std::net::UdpSocket::from(fd);
+    assert!(udp.local_addr().is_ok());
+}

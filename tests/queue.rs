@@ -35,7 +35,7 @@ fn bounded_put_blocks_and_try_put_returns_the_item() {
     let q: Rc<Queue<u32>> = Rc::new(Queue::new(2));
     q.put(1).unwrap();
     q.put(2).unwrap();
-    assert!(q.full());
+    assert!(q.is_full());
     assert_eq!(q.try_put(3), Err(PutError::Full(3)));
     let start = Instant::now();
     assert!(matches!(q.put_timeout(3, MS * 20), Err(PutError::Full(3))));
@@ -191,7 +191,7 @@ fn producers_on_os_threads_consumers_on_green_threads() {
     while !producers.iter().all(|p| p.is_finished()) {
         greenrt::sleep(MS);
     }
-    while !q.empty() {
+    while !q.is_empty() {
         greenrt::sleep(MS);
     }
     q.close();
@@ -242,4 +242,35 @@ fn short_get_timeouts_racing_with_cross_thread_puts_lose_nothing() {
     let mut expected: Vec<u64> = (0..2000).chain(10_000..12_000).collect();
     expected.sort_unstable();
     assert_eq!(got, expected, "every item delivered exactly once");
+}
+
+/// `iter` gets every item, waiting for each, and ends when the queue is closed and drained;
+/// `try_iter` takes only what is there now; `len`/`is_empty`/`is_full` say the same as Python's
+/// `qsize`/`empty`/`full`.
+#[test]
+fn a_queue_iterates_until_closed_and_try_iter_takes_what_is_there() {
+    use std::rc::Rc;
+    let q: Rc<Queue<i32>> = Rc::new(Queue::new(2));
+    for i in 0..2 {
+        q.put(i).unwrap();
+    }
+    assert!(q.is_full() && q.len() == 2 && q.qsize() == 2);
+    assert_eq!(q.try_iter().collect::<Vec<_>>(), [0, 1]);
+    assert!(q.is_empty());
+    assert_eq!(q.try_iter().next(), None, "try_iter does not wait");
+    let producer = greenrt::spawn({
+        let q = q.clone();
+        move || {
+            for i in 10..15 {
+                q.put(i).unwrap(); // parks when the queue holds two
+            }
+            q.close();
+        }
+    });
+    let mut got = Vec::new();
+    for item in &*q {
+        got.push(item);
+    }
+    assert_eq!(got, [10, 11, 12, 13, 14]);
+    producer.join().unwrap();
 }

@@ -318,3 +318,29 @@ fn condition_wait_timeout_reports_timeouts() {
     let (_g, still) = c.wait_while_timeout(m.lock(), MS * 5, |_| true);
     assert!(still);
 }
+
+/// `notify_one` wakes exactly the longest waiting of three waiters, then the next.
+#[test]
+fn condition_notify_one_wakes_one_waiter_in_order() {
+    use greenrt::sync::Condition;
+    let state = Rc::new((Mutex::new(Vec::new()), Condition::new()));
+    let waiters: Vec<_> = (0..3)
+        .map(|i| {
+            let s = state.clone();
+            spawn(move || {
+                let mut woken = s.1.wait(s.0.lock());
+                woken.push(i);
+            })
+        })
+        .collect();
+    yield_now(); // all three wait, 0 first
+    assert_eq!(state.1.notify_one(), 1);
+    sleep(MS);
+    assert_eq!(*state.0.lock(), [0]);
+    assert_eq!(state.1.notify_one(), 1);
+    sleep(MS);
+    assert_eq!(*state.0.lock(), [0, 1]);
+    state.1.notify_all();
+    joinall(waiters);
+    assert_eq!(state.1.notify_one(), 0, "nobody left to wake");
+}

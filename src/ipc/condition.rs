@@ -181,6 +181,11 @@ impl Condition {
         }
     }
 
+    /// Wakes one waiter, if any (std's `Condvar::notify_one`). Never blocks.
+    pub fn notify_one(&self) {
+        self.notify(1);
+    }
+
     /// Wakes every waiter.
     pub fn notify_all(&self) {
         self.notify(u32::MAX);

@@ -61,7 +61,9 @@ pub use event::Event;
 pub use list::SharedList;
 pub use lock::{Lock, LockGuard};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, MessageTooLarge, pipe};
-pub use queue::{DEFAULT_CAPACITY, GetError, PutError, Queue, QueueBuilder, TaskDoneTooOften};
+pub use queue::{
+    DEFAULT_CAPACITY, GetError, Iter, PutError, Queue, QueueBuilder, TaskDoneTooOften, TryIter,
+};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};

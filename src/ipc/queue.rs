@@ -282,6 +282,51 @@ impl<T> Clone for Queue<T> {
     }
 }
 
+/// Messages of an ipc [`Queue`] until it is closed and drained: see [`Queue::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    queue: &'a Queue<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Iterator for Iter<'_, T> {
+    type Item = io::Result<T>;
+
+    fn next(&mut self) -> Option<io::Result<T>> {
+        match self.queue.get() {
+            Ok(item) => Some(Ok(item)),
+            Err(GetError::Io(e)) => Some(Err(e)),
+            Err(GetError::Closed | GetError::Empty) => None,
+        }
+    }
+}
+
+/// The messages an ipc [`Queue`] holds now: see [`Queue::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    queue: &'a Queue<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Iterator for TryIter<'_, T> {
+    type Item = io::Result<T>;
+
+    fn next(&mut self) -> Option<io::Result<T>> {
+        match self.queue.try_get() {
+            Ok(item) => Some(Ok(item)),
+            Err(GetError::Io(e)) => Some(Err(e)),
+            Err(GetError::Closed | GetError::Empty) => None,
+        }
+    }
+}
+
+impl<'a, T: Serialize + DeserializeOwned> IntoIterator for &'a Queue<T> {
+    type Item = io::Result<T>;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
 impl<T> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queue")
@@ -491,23 +536,63 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Messages in the queue now (a snapshot).
-    pub fn qsize(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.state().count.load(Ordering::Relaxed) as usize
+    }
+
+    /// Python's name for [`len`](Queue::len).
+    pub fn qsize(&self) -> usize {
+        self.len()
     }
 
     /// True if no message is in the queue now.
     pub fn is_empty(&self) -> bool {
-        self.qsize() == 0
+        self.len() == 0
+    }
+
+    /// Gets messages, waiting for each, until the queue is closed and drained (std's
+    /// `Receiver::iter`). A message that cannot be decoded, or a corrupt queue, comes as an
+    /// `Err` (nothing is skipped silently); iteration then goes on.
+    ///
+    /// ```
+    /// use greenrt::ipc::Queue;
+    /// let q: Queue<u32> = Queue::new(4096)?;
+    /// let child = greenrt::process::Process::spawn({
+    ///     let q = q.clone();
+    ///     move || {
+    ///         (1..=3).for_each(|i| q.put(&i).unwrap());
+    ///         q.close().unwrap();
+    ///     }
+    /// })?;
+    /// let got: Vec<u32> = q.iter().collect::<std::io::Result<_>>()?;
+    /// assert_eq!(got, [1, 2, 3]);
+    /// child.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { queue: self }
+    }
+
+    /// The messages there are now, without waiting (std's `Receiver::try_iter`).
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { queue: self }
     }
 
     /// Marks one item taken by `get` as processed (Python's `task_done`).
-    pub fn task_done(&self) -> io::Result<Result<(), TaskDoneTooOften>> {
+    ///
+    /// # Errors
+    /// More calls than items put: `InvalidInput`, carrying [`TaskDoneTooOften`] (Python's
+    /// `ValueError`; find it with `get_ref().downcast_ref()`). A corrupt queue: `InvalidData`.
+    pub fn task_done(&self) -> io::Result<()> {
         let s = self.state();
         let inside = self.enter()?;
         inside.check()?;
         let unfinished = s.unfinished.load(Ordering::Relaxed);
         if unfinished == 0 {
-            return Ok(Err(TaskDoneTooOften));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                TaskDoneTooOften,
+            ));
         }
         inside.begin();
         s.unfinished.store(unfinished - 1, Ordering::Relaxed);
@@ -519,7 +604,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 wait::wake(&s.all_done, u32::MAX);
             }
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// Waits until every item put has been marked with `task_done`.

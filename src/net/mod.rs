@@ -21,9 +21,10 @@
 //! A socket registers with the hub of the first thread that waits on it, and stays with that
 //! hub: using it from another thread's hub afterwards is an error (see NOTES.md, "Rules").
 
-/// The fd traits every green socket has, written once: `AsRawFd`, `AsFd`, `IntoRawFd`
-/// (leaving the hub first), `FromRawFd` and `From` the std type (both switching the socket to
-/// non-blocking mode, which is how greenrt drives every socket). `$ty` must have a field `fd:
+/// The fd traits every green socket has, written once: `AsRawFd`, `AsFd`, `IntoRawFd` and
+/// `From<socket> for OwnedFd` (leaving the hub first), `FromRawFd`, `From<OwnedFd>` and `From`
+/// the std type (switching the socket to non-blocking mode, which is how greenrt drives every
+/// socket), and `into_std` back to the std type in blocking mode. `$ty` must have a field `fd:
 /// GreenFd<$mio>`.
 macro_rules! fd_traits {
     ($ty:ident, $std:ty, $mio:ty, $name:literal) => {
@@ -54,6 +55,37 @@ macro_rules! fd_traits {
                 // SAFETY: the caller promises `fd` is an open socket of this kind that it
                 // hands over to us.
                 <$ty>::from(unsafe { <$std as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+            }
+        }
+
+        impl From<std::os::fd::OwnedFd> for $ty {
+            #[doc = concat!("Takes an owned socket fd of the kind a std `", $name, "` holds, making it non-blocking.")]
+            ///
+            /// # Panics
+            /// If the fd cannot be switched to non-blocking mode (it is not a socket).
+            fn from(fd: std::os::fd::OwnedFd) -> $ty {
+                <$ty>::from(<$std>::from(fd))
+            }
+        }
+
+        impl From<$ty> for std::os::fd::OwnedFd {
+            #[doc = concat!("Leaves the hub and hands back the fd (still non-blocking), as std's `From<", $name, "> for OwnedFd`.")]
+            fn from(socket: $ty) -> std::os::fd::OwnedFd {
+                let raw = std::os::fd::IntoRawFd::into_raw_fd(socket);
+                // SAFETY: `into_raw_fd` gave up ownership of this open fd, so it is ours alone.
+                unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) }
+            }
+        }
+
+        impl $ty {
+            #[doc = concat!("Leaves the hub and converts back into a std `", $name, "` in blocking mode, as std expects (timeouts set here are not carried over).")]
+            ///
+            /// # Errors
+            /// If the socket cannot be switched back to blocking mode.
+            pub fn into_std(self) -> std::io::Result<$std> {
+                let socket = <$std>::from(std::os::fd::OwnedFd::from(self));
+                socket.set_nonblocking(false)?;
+                Ok(socket)
             }
         }
 

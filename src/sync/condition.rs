@@ -102,6 +102,12 @@ impl Condition {
         woken.len()
     }
 
+    /// Wakes the longest waiting waiter, if any (std's `Condvar::notify_one`). Returns how
+    /// many it woke: 0 or 1.
+    pub fn notify_one(&self) -> usize {
+        self.notify(1)
+    }
+
     /// Wakes every waiter.
     pub fn notify_all(&self) -> usize {
         self.notify(usize::MAX)

@@ -25,8 +25,8 @@ pub use condition::Condition;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
 pub use queue::{
-    Fifo, GetError, Lifo, LifoQueue, Order, PriorityQueue, PutError, Queue, Smallest,
-    TaskDoneTooOften,
+    Fifo, GetError, Iter, Lifo, LifoQueue, Order, PriorityQueue, PutError, Queue, Smallest,
+    TaskDoneTooOften, TryIter,
 };
 pub use rlock::{Lock, NotOwner, RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};

@@ -255,18 +255,60 @@ impl<T, O: Order<T>> Queue<T, O> {
     }
 
     /// How many items are in the queue.
-    pub fn qsize(&self) -> usize {
+    pub fn len(&self) -> usize {
         lock_state(&self.state).items.len()
     }
 
     /// True when no item is in the queue.
-    pub fn empty(&self) -> bool {
-        self.qsize() == 0
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
-    /// True when the queue holds `maxsize` items.
+    /// True when the queue holds `maxsize` items (never for an unbounded queue).
+    pub fn is_full(&self) -> bool {
+        self.maxsize > 0 && self.len() >= self.maxsize
+    }
+
+    /// Python's name for [`len`](Queue::len).
+    pub fn qsize(&self) -> usize {
+        self.len()
+    }
+
+    /// Python's name for [`is_empty`](Queue::is_empty).
+    #[deprecated(since = "0.1.0", note = "use `is_empty`, as `ipc::Queue` and std do")]
+    pub fn empty(&self) -> bool {
+        self.is_empty()
+    }
+
+    /// Python's name for [`is_full`](Queue::is_full).
+    #[deprecated(since = "0.1.0", note = "use `is_full`")]
     pub fn full(&self) -> bool {
-        self.maxsize > 0 && self.qsize() >= self.maxsize
+        self.is_full()
+    }
+
+    /// Gets items, waiting for each, until the queue is closed and drained (std's
+    /// `Receiver::iter`).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// let q: Rc<greenrt::sync::Queue<i32>> = Rc::new(greenrt::sync::Queue::new(0));
+    /// let producer = greenrt::spawn({
+    ///     let q = q.clone();
+    ///     move || {
+    ///         (1..=3).for_each(|i| q.put(i).unwrap());
+    ///         q.close();
+    ///     }
+    /// });
+    /// assert_eq!(q.iter().collect::<Vec<_>>(), [1, 2, 3]);
+    /// producer.join().unwrap();
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T, O> {
+        Iter { queue: self }
+    }
+
+    /// Gets the items there are now, without waiting (std's `Receiver::try_iter`).
+    pub fn try_iter(&self) -> TryIter<'_, T, O> {
+        TryIter { queue: self }
     }
 
     /// Marks one taken item as processed; `join` returns when all are.
@@ -472,6 +514,55 @@ impl<T, O: Order<T>> Drop for Leave<'_, T, O> {
         let granted = self.queue.dispatch(&mut s);
         drop(s);
         granted.iter().for_each(|w| w.notify());
+    }
+}
+
+/// Items of a [`Queue`] until it is closed and drained: see [`Queue::iter`].
+pub struct Iter<'a, T, O: Order<T> = Fifo<T>> {
+    queue: &'a Queue<T, O>,
+}
+
+impl<T, O: Order<T>> Iterator for Iter<'_, T, O> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.queue.get().ok() // fails only once closed and drained
+    }
+}
+
+/// The items a [`Queue`] holds now: see [`Queue::try_iter`].
+pub struct TryIter<'a, T, O: Order<T> = Fifo<T>> {
+    queue: &'a Queue<T, O>,
+}
+
+impl<T, O: Order<T>> Iterator for TryIter<'_, T, O> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.queue.try_get().ok()
+    }
+}
+
+impl<'a, T, O: Order<T>> IntoIterator for &'a Queue<T, O> {
+    type Item = T;
+    type IntoIter = Iter<'a, T, O>;
+
+    fn into_iter(self) -> Iter<'a, T, O> {
+        self.iter()
+    }
+}
+
+impl<T, O: Order<T>> fmt::Debug for Iter<'_, T, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("queue", self.queue).finish()
+    }
+}
+
+impl<T, O: Order<T>> fmt::Debug for TryIter<'_, T, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter")
+            .field("queue", self.queue)
+            .finish()
     }
 }
 
