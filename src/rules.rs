@@ -43,30 +43,30 @@
 //!    ready green thread, no timer, no socket waiter, no live `Unparker`), the hub panics with a
 //!    list of every blocked green thread and what it waits on, instead of hanging.
 //! 10. **`timeout` and `kill` reaching a hooked call (`monkey`).** The hooked call returns at
-//!    once, failing with: `ETIMEDOUT` (`io::ErrorKind::TimedOut`) when a `timeout` fired,
-//!    `ECANCELED` (an uncategorized `io::Error`) when the green thread was killed; a sleep
-//!    (`nanosleep`, `clock_nanosleep`, so `std::thread::sleep`) returns early instead, as if
-//!    interrupted with nothing left to sleep (`EINTR`, remainder 0 — std's sleep then returns).
-//!    None of these is `EINTR` for a socket call, because std's `read_exact`/`write_all` and most
-//!    crates retry `EINTR`. A caller that swallows the error and calls again gets the same error
-//!    again at once (after the hub has let the others run, so it cannot starve them); the
-//!    interrupt itself is delivered at the next greenrt park point (`greenrt::sleep`, a join, a
-//!    lock...), when the `timeout` closure returns, or when the green thread's function returns.
+//!     once, failing with: `ETIMEDOUT` (`io::ErrorKind::TimedOut`) when a `timeout` fired,
+//!     `ECANCELED` (an uncategorized `io::Error`) when the green thread was killed; a sleep
+//!     (`nanosleep`, `clock_nanosleep`, so `std::thread::sleep`) returns early instead, as if
+//!     interrupted with nothing left to sleep (`EINTR`, remainder 0 — std's sleep then returns).
+//!     None of these is `EINTR` for a socket call, because std's `read_exact`/`write_all` and most
+//!     crates retry `EINTR`. A caller that swallows the error and calls again gets the same error
+//!     again at once (after the hub has let the others run, so it cannot starve them); the
+//!     interrupt itself is delivered at the next greenrt park point (`greenrt::sleep`, a join, a
+//!     lock...), when the `timeout` closure returns, or when the green thread's function returns.
 //! 11. **Signals and hooked calls (`monkey`).** A signal handler that runs on a hub's OS thread
-//!    interrupts the green threads of that hub blocked in hooked calls, as the kernel interrupts a
-//!    thread: `EINTR`, or the call goes on if every handler that ran had `SA_RESTART` (never for
-//!    `poll`, `select`, the sleeps, or a socket with `SO_RCVTIMEO`/`SO_SNDTIMEO`: signal(7)). The
-//!    handler must have been installed through `sigaction` or `signal` (greenrt interposes both to
-//!    learn that it ran); handlers installed by libc internally are not seen. A signal delivered to
-//!    another OS thread does not interrupt this hub's green threads, as it would not interrupt this
-//!    thread.
+//!     interrupts the green threads of that hub blocked in hooked calls, as the kernel interrupts a
+//!     thread: `EINTR`, or the call goes on if every handler that ran had `SA_RESTART` (never for
+//!     `poll`, `select`, the sleeps, or a socket with `SO_RCVTIMEO`/`SO_SNDTIMEO`: signal(7)). The
+//!     handler must have been installed through `sigaction` or `signal` (greenrt interposes both to
+//!     learn that it ran); handlers installed by libc internally are not seen. A signal delivered to
+//!     another OS thread does not interrupt this hub's green threads, as it would not interrupt this
+//!     thread.
 //! 12. **A guard releases when it is dropped.** `Mutex::lock`, `Semaphore::acquire` and the
-//!    `ipc` locks return a guard (a permit), and the lock or permit is given back when the guard
-//!    is dropped — Rust's way, not Python's `acquire()`/`release()` pairs. A literal port of
-//!    `sem.acquire()` as `let _ = sem.acquire()?;` drops the permit at once: seven such calls on
-//!    `Semaphore(5)` never block (`examples/semaphore_block` shows both). Bind the guard
-//!    (`let _permit = ...`) for as long as you hold it, keep many in a `Vec`, or call
-//!    `Permit::forget` for Python's acquire-without-release (then `release()` gives it back).
+//!     `ipc` locks return a guard (a permit), and the lock or permit is given back when the guard
+//!     is dropped — Rust's way, not Python's `acquire()`/`release()` pairs. A literal port of
+//!     `sem.acquire()` as `let _ = sem.acquire()?;` drops the permit at once: seven such calls on
+//!     `Semaphore(5)` never block (`examples/semaphore_block` shows both). Bind the guard
+//!     (`let _permit = ...`) for as long as you hold it, keep many in a `Vec`, or call
+//!     `Permit::forget` for Python's acquire-without-release (then `release()` gives it back).
 //!
 //!
 //! A Python → greenrt table of names is in README.md ("From Python").
