@@ -23,7 +23,7 @@ fn main() -> std::io::Result<()> {
     let dict: SharedDict<u32, u32> = SharedDict::new(64 * 1024)?;
     let list: SharedList<u32> = SharedList::new(64 * 1024)?;
     for i in 0..5 {
-        list.push(&i).map_err(std::io::Error::other)?; // manager.list(range(5))
+        list.push(&i)?; // manager.list(range(5))
     }
     let children: Vec<Process> = (0..procs)
         .map(|_| {

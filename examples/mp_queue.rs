@@ -21,7 +21,7 @@ fn main() -> std::io::Result<()> {
     .parse()
     .get("n");
     let q: Queue<(u32, u64)> = Queue::new(64 * 1024)?;
-    q.put(&(current_pid(), 0)).map_err(std::io::Error::other)?;
+    q.put(&(current_pid(), 0))?;
     println!("[pid {}] parent put 0", current_pid());
     let child = Process::spawn({
         let q = q.clone();
@@ -33,7 +33,7 @@ fn main() -> std::io::Result<()> {
         }
     })?;
     for _ in 0..=n {
-        let (from, square) = q.get().map_err(std::io::Error::other)?;
+        let (from, square) = q.get()?;
         println!(
             "[pid {}] parent got {square} from pid {from}",
             current_pid()

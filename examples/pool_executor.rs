@@ -50,10 +50,10 @@ fn main() -> std::io::Result<()> {
     let futures: Vec<_> = (0..tasks).map(|i| pool.apply_async(func, i)).collect();
     let mut pids = BTreeSet::new();
     for future in futures {
-        pids.insert(future.get().map_err(std::io::Error::other)?);
+        pids.insert(future.get()?);
     }
     pool.close();
-    pool.join().map_err(std::io::Error::other)?;
+    pool.join()?;
     println!(
         "[main] {tasks} tasks ran in {} worker processes: {pids:?}",
         pids.len()

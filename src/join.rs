@@ -80,6 +80,31 @@ impl fmt::Display for JoinError {
 
 impl std::error::Error for JoinError {}
 
+impl From<JoinError> for std::io::Error {
+    /// For `?` in functions returning `io::Result`. A panic payload is not `Sync`, so it
+    /// becomes its message (kind `Other`); `Killed` is `Interrupted`, `JoinSelf`
+    /// `InvalidInput`, and `NoStack` gives back the mapping error itself.
+    ///
+    /// ```
+    /// fn run() -> std::io::Result<u32> {
+    ///     Ok(greenrt::spawn(|| 7).join()?)
+    /// }
+    /// assert_eq!(run().unwrap(), 7);
+    /// let e: std::io::Error = greenrt::spawn(|| panic!("boom")).join().unwrap_err().into();
+    /// assert_eq!(e.to_string(), "green thread panicked: boom");
+    /// ```
+    fn from(e: JoinError) -> std::io::Error {
+        use std::io::ErrorKind;
+        let kind = match e {
+            JoinError::NoStack(e) => return e,
+            JoinError::Panicked(_) => ErrorKind::Other,
+            JoinError::Killed => ErrorKind::Interrupted,
+            JoinError::JoinSelf => ErrorKind::InvalidInput,
+        };
+        std::io::Error::new(kind, e.to_string())
+    }
+}
+
 /// Where a finished green thread leaves its outcome.
 pub(crate) struct Packet<T> {
     outcome: RefCell<Option<Result<T, JoinError>>>,

@@ -71,6 +71,20 @@ impl fmt::Display for TaskError {
     }
 }
 
+impl From<TaskError> for io::Error {
+    /// For `?` in functions returning `io::Result`. A panic payload is not `Sync`, so it
+    /// becomes its message (kind `Other`); `Cancelled` is `Interrupted`, `Rejected`
+    /// `BrokenPipe` (the pool was shut down).
+    fn from(e: TaskError) -> io::Error {
+        let kind = match e {
+            TaskError::Panicked(_) => io::ErrorKind::Other,
+            TaskError::Cancelled => io::ErrorKind::Interrupted,
+            TaskError::Rejected => io::ErrorKind::BrokenPipe,
+        };
+        io::Error::new(kind, e.to_string())
+    }
+}
+
 impl std::error::Error for TaskError {}
 
 type Callback<T> = Box<dyn FnOnce(&Result<T, TaskError>) + Send + 'static>;

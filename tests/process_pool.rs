@@ -234,7 +234,10 @@ fn close_and_join_rules() {
     assert_eq!(pool.join(), Err(PoolError::StillRunning));
     let r = pool.apply_async(square, 3);
     pool.close();
-    assert!(matches!(pool.apply(square, 2), Err(TaskError::Rejected(_))));
+    assert_eq!(
+        pool.apply(square, 2),
+        Err(TaskError::Rejected(greenrt::process::Rejection::Closed))
+    );
     pool.join().unwrap();
     assert_eq!(r.get().unwrap(), 9, "tasks submitted before close finish");
     pool.join().unwrap(); // twice is fine
@@ -361,4 +364,57 @@ fn slow_tasks_spread_over_every_worker_in_waves_like_python() {
         took >= Duration::from_millis(1200),
         "four waves of 300 ms took only {took:?}"
     );
+}
+
+/// A value serde cannot carry is a `Codec` error, not a panic: an argument that fails to
+/// encode (in the owner: the task never reaches a worker) and a result that encodes in the
+/// worker but fails to decode in the owner. Both keep the worker, and both convert into an
+/// `io::Error` of kind `InvalidData` that carries the `TaskError`.
+#[test]
+fn codec_failures_are_their_own_error_and_convert_into_io_errors() {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    struct Unencodable;
+    impl Serialize for Unencodable {
+        fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom(
+                "this value refuses to be encoded",
+            ))
+        }
+    }
+    impl<'de> Deserialize<'de> for Unencodable {
+        fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            Ok(Unencodable)
+        }
+    }
+    #[derive(Serialize, Debug)]
+    struct Undecodable(u32);
+    impl<'de> Deserialize<'de> for Undecodable {
+        fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            Err(serde::de::Error::custom("this value refuses to be decoded"))
+        }
+    }
+    fn takes(_: Unencodable) -> u32 {
+        1
+    }
+    fn gives(x: u32) -> Undecodable {
+        Undecodable(x)
+    }
+    let _t = turn();
+    let pool = Pool::new(1).unwrap();
+    let arg = pool.apply(takes, Unencodable);
+    assert!(
+        matches!(&arg, Err(TaskError::Codec(m)) if m.contains("cannot encode the argument")),
+        "{arg:?}"
+    );
+    let result = pool.apply(gives, 5);
+    assert!(
+        matches!(&result, Err(TaskError::Codec(m)) if m.contains("cannot decode the task's result")),
+        "{result:?}"
+    );
+    assert_eq!(pool.apply(square, 4), Ok(16), "the worker lives on");
+    let io: std::io::Error = result.err().unwrap().into();
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidData);
+    assert!(io.get_ref().unwrap().downcast_ref::<TaskError>().is_some());
+    pool.close();
+    pool.join().unwrap();
 }

@@ -152,6 +152,33 @@ impl fmt::Display for GetError {
 impl std::error::Error for PutError {}
 impl std::error::Error for GetError {}
 
+impl From<PutError> for io::Error {
+    /// For `?` in functions returning `io::Result`: `Full` is `WouldBlock`, `Closed`
+    /// `BrokenPipe`, `TooLarge` `InvalidInput` (each carrying the `PutError`), and `Io` gives
+    /// back its own error.
+    fn from(e: PutError) -> io::Error {
+        match e {
+            PutError::Io(inner) => inner,
+            PutError::Full => io::Error::new(io::ErrorKind::WouldBlock, e),
+            PutError::Closed => io::Error::new(io::ErrorKind::BrokenPipe, e),
+            PutError::TooLarge { .. } => io::Error::new(io::ErrorKind::InvalidInput, e),
+        }
+    }
+}
+
+impl From<GetError> for io::Error {
+    /// For `?` in functions returning `io::Result`: `Empty` is `WouldBlock`, `Closed`
+    /// (closed and drained) `UnexpectedEof` (each carrying the `GetError`), and `Io` gives
+    /// back its own error.
+    fn from(e: GetError) -> io::Error {
+        match e {
+            GetError::Io(inner) => inner,
+            GetError::Empty => io::Error::new(io::ErrorKind::WouldBlock, e),
+            GetError::Closed => io::Error::new(io::ErrorKind::UnexpectedEof, e),
+        }
+    }
+}
+
 impl From<io::Error> for PutError {
     fn from(e: io::Error) -> PutError {
         PutError::Io(e)

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::Channels;
-use super::wire::{Control, Done, Event, Task};
+use super::wire::{Control, Done, Event, Failure, Task};
 use crate::process::{Builder, Process};
 
 /// The factory's main loop: fork workers on request, report their births and deaths.
@@ -87,10 +87,7 @@ fn spawn_worker(ch: &Channels, slot: u32) -> std::io::Result<Process> {
                 let started = std::time::Instant::now();
                 let outcome = match key.check(call, func, tag) {
                     Some(trampoline) => trampoline(func, &arg),
-                    None => Err(
-                        "rejected: the task's function tag is wrong (corrupt shared memory?)"
-                            .into(),
-                    ),
+                    None => Err(Failure::BadTag),
                 };
                 let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 let done = Done {
@@ -99,7 +96,7 @@ fn spawn_worker(ch: &Channels, slot: u32) -> std::io::Result<Process> {
                     busy_ns,
                 };
                 if let Err(e) = results.put(&done) {
-                    let why = format!("the task's result could not be sent back: {e}");
+                    let why = Failure::NotSent(e.to_string());
                     let _ = results.put(&Done {
                         id,
                         outcome: Err(why),

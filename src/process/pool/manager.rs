@@ -21,7 +21,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
-use super::task::{Completion, TaskError};
+use super::task::{Completion, Rejection, TaskError};
 use super::wire::{Control, Done, Event, Task};
 use super::{Channels, Submit};
 use crate::ipc::{GetError, PutError};
@@ -170,7 +170,7 @@ fn handle_done(books: &Rc<Mutex<Books>>, done: Done) {
         b.finish(done.id)
     };
     if let Some(job) = job {
-        complete(job, done.outcome.map_err(TaskError::Panicked));
+        complete(job, done.outcome.map_err(TaskError::from));
     }
 }
 
@@ -348,7 +348,7 @@ impl Books {
                     self.pending.push_front(job);
                     break;
                 }
-                Err(e) => failed.push((job, TaskError::Rejected(e.to_string()))),
+                Err(e) => failed.push((job, TaskError::Rejected(rejection(e)))),
             }
         }
         if self.closing && self.pending.is_empty() {
@@ -403,5 +403,14 @@ fn complete(job: Job, outcome: Result<Vec<u8>, TaskError>) {
             "greenrt: process pool: a task callback panicked: {}",
             super::wire::panic_message(&*payload)
         );
+    }
+}
+
+/// Why an inbox refused a task (other than being full, which only delays it).
+fn rejection(e: PutError) -> Rejection {
+    match e {
+        PutError::TooLarge { size, max } => Rejection::TooLarge { size, max },
+        PutError::Closed => Rejection::Closed,
+        other => Rejection::Channel(other.to_string()),
     }
 }

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use task::{AsyncResult, TaskError};
+pub use task::{AsyncResult, Rejection, TaskError};
 
 use crate::ipc::{Queue, QueueBuilder};
 use crate::sync::Event as GreenEvent;
@@ -86,6 +86,18 @@ impl fmt::Display for PoolError {
 }
 
 impl std::error::Error for PoolError {}
+
+impl From<PoolError> for io::Error {
+    /// `StillRunning` is `WouldBlock` (close or terminate first), `Closed` `BrokenPipe`;
+    /// both carry the `PoolError`.
+    fn from(e: PoolError) -> io::Error {
+        let kind = match e {
+            PoolError::StillRunning => io::ErrorKind::WouldBlock,
+            PoolError::Closed => io::ErrorKind::BrokenPipe,
+        };
+        io::Error::new(kind, e)
+    }
+}
 
 /// A pool of worker processes; see the module docs.
 ///
@@ -331,16 +343,13 @@ impl Pool {
         error_callback: Option<ErrorCallback>,
     ) -> AsyncResult<R> {
         if self.closed.load(Ordering::Acquire) {
-            return AsyncResult::failed(
-                TaskError::Rejected(PoolError::Closed.to_string()),
-                error_callback,
-            );
+            return AsyncResult::failed(TaskError::Rejected(Rejection::Closed), error_callback);
         }
         let arg = match wire::encode(arg, hint) {
             Ok(bytes) => bytes,
             Err(e) => {
                 return AsyncResult::failed(
-                    TaskError::Rejected(format!("cannot encode the argument: {e}")),
+                    TaskError::Codec(format!("cannot encode the argument: {e}")),
                     error_callback,
                 );
             }

@@ -15,11 +15,17 @@ use serde::de::DeserializeOwned;
 use crate::sync::Event;
 
 /// Why a pool task produced no value.
+///
+/// Not the same type as [`thread_pool::TaskError`](crate::thread_pool::TaskError): a thread
+/// pool hands back a panic's *payload* (to `resume_unwind` it), which cannot cross a process
+/// boundary, so here a panic is its message. Both convert into `io::Error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskError {
-    /// The task panicked with this message (or its argument or result could not be encoded
-    /// or decoded). The worker lives on.
+    /// The task panicked with this message. The worker lives on.
     Panicked(String),
+    /// The argument or the result could not be encoded or decoded (serde failed on this
+    /// value: e.g. a map with non-string keys in a format that needs them). The worker lives on.
+    Codec(String),
     /// The worker running the task died (SIGKILL, abort, segfault...). It has been replaced.
     WorkerDied {
         /// The dead worker's pid.
@@ -35,14 +41,52 @@ pub enum TaskError {
     TimedOut,
     /// The value was already taken by an earlier `get`.
     Taken,
-    /// The task could not be submitted (the pool is closed, or the argument does not fit).
-    Rejected(String),
+    /// The task was not run: see [`Rejection`].
+    Rejected(Rejection),
+}
+
+/// Why a pool did not run a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The pool was closed (or terminated) before the task was submitted.
+    Closed,
+    /// The encoded argument is larger than a worker's inbox takes.
+    TooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+        /// The largest message the inbox takes.
+        max: usize,
+    },
+    /// The worker refused it: the task's function tag did not match, so the shared memory
+    /// between the pool and its workers was altered.
+    BadTag,
+    /// The queue between the pool and a worker failed (corrupt shared memory), or the result
+    /// could not be sent back; the message says which.
+    Channel(String),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Closed => f.write_str("the pool is closed"),
+            Rejection::TooLarge { size, max } => write!(
+                f,
+                "the argument encodes to {size} bytes, more than a worker's inbox takes ({max})"
+            ),
+            Rejection::BadTag => {
+                f.write_str("the worker refused it: wrong function tag (shared memory altered?)")
+            }
+            Rejection::Channel(why) => write!(f, "the pool's channel failed: {why}"),
+        }
+    }
 }
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskError::Panicked(msg) => write!(f, "the task panicked: {msg}"),
+            TaskError::Codec(msg) => write!(f, "the task's data could not be carried: {msg}"),
             TaskError::WorkerDied { pid, code, signal } => match (code, signal) {
                 (_, Some(sig)) => write!(
                     f,
@@ -64,6 +108,40 @@ impl fmt::Display for TaskError {
 }
 
 impl std::error::Error for TaskError {}
+
+impl From<TaskError> for std::io::Error {
+    /// An `io::Error` whose kind says what happened (`TimedOut`, `InvalidData` for codec
+    /// failures, `Other` for a panic or a dead worker...) and which carries the `TaskError`
+    /// (`get_ref().downcast_ref()`), so `?` works in functions returning `io::Result`.
+    fn from(e: TaskError) -> std::io::Error {
+        use std::io::ErrorKind;
+        let kind = match &e {
+            TaskError::TimedOut => ErrorKind::TimedOut,
+            TaskError::Codec(_) => ErrorKind::InvalidData,
+            TaskError::Rejected(Rejection::TooLarge { .. }) => ErrorKind::InvalidInput,
+            TaskError::Rejected(Rejection::BadTag | Rejection::Channel(_)) => {
+                ErrorKind::InvalidData
+            }
+            TaskError::Rejected(_) | TaskError::Terminated => ErrorKind::BrokenPipe,
+            TaskError::Panicked(_) | TaskError::WorkerDied { .. } | TaskError::Taken => {
+                ErrorKind::Other
+            }
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+impl From<super::wire::Failure> for TaskError {
+    fn from(failure: super::wire::Failure) -> TaskError {
+        use super::wire::Failure;
+        match failure {
+            Failure::Panicked(msg) => TaskError::Panicked(msg),
+            Failure::Codec(msg) => TaskError::Codec(msg),
+            Failure::BadTag => TaskError::Rejected(Rejection::BadTag),
+            Failure::NotSent(why) => TaskError::Rejected(Rejection::Channel(why)),
+        }
+    }
+}
 
 /// A finished task as the manager sees it: the encoded value, or why there is none.
 pub(crate) type Outcome = Result<Vec<u8>, TaskError>;
@@ -109,9 +187,8 @@ impl<R: DeserializeOwned + Send + 'static> AsyncResult<R> {
         let filler = slot.clone();
         let completion: Completion = Box::new(move |outcome| {
             let value = outcome.and_then(|bytes| {
-                postcard::from_bytes::<R>(&bytes).map_err(|e| {
-                    TaskError::Panicked(format!("cannot decode the task's result: {e}"))
-                })
+                postcard::from_bytes::<R>(&bytes)
+                    .map_err(|e| TaskError::Codec(format!("cannot decode the task's result: {e}")))
             });
             match &value {
                 Ok(v) => callback.into_iter().for_each(|cb| cb(v)),

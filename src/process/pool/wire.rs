@@ -36,11 +36,24 @@ pub(crate) enum Task {
     Stop,
 }
 
+/// Why a worker produced no value for a task, as it travels back to the owner.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Failure {
+    /// The task's function panicked with this message.
+    Panicked(String),
+    /// The argument could not be decoded or the result encoded.
+    Codec(String),
+    /// The worker would not run it: the function tag was wrong.
+    BadTag,
+    /// The result could not be put on the results queue.
+    NotSent(String),
+}
+
 /// A finished task.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Done {
     pub(crate) id: u64,
-    pub(crate) outcome: Result<Vec<u8>, String>,
+    pub(crate) outcome: Result<Vec<u8>, Failure>,
     /// How long the worker ran the task, in nanoseconds: the manager sizes its inboxes by it.
     /// Only a hint (shared memory is untrusted): a forged value changes how many tasks wait in
     /// an inbox, never what runs.
@@ -80,40 +93,41 @@ pub(crate) enum Event {
 }
 
 /// The signature of a trampoline: function address, encoded argument -> encoded result or
-/// the message of a panic or codec error.
-pub(crate) type Trampoline = fn(usize, &[u8]) -> Result<Vec<u8>, String>;
+/// why there is none.
+pub(crate) type Trampoline = fn(usize, &[u8]) -> Result<Vec<u8>, Failure>;
 
 /// Calls `func` (an `fn(A) -> R`) on a decoded `A` and encodes the `R`.
 pub(crate) fn call<A: DeserializeOwned, R: Serialize>(
     func: usize,
     arg: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Failure> {
     // SAFETY: `func` was made from an `fn(A) -> R` by `encode_task` in the owner, for this very
     // trampoline (the tag check ties the pair together), and the worker runs the same program
     // image (a fork without exec), so the address is that function.
     let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
-    let arg: A =
-        postcard::from_bytes(arg).map_err(|e| format!("cannot decode the task's argument: {e}"))?;
-    let result =
-        catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|payload| panic_message(&*payload))?;
-    encode(&result, size_of::<R>()).map_err(|e| format!("cannot encode the task's result: {e}"))
+    let arg: A = postcard::from_bytes(arg)
+        .map_err(|e| Failure::Codec(format!("cannot decode the task's argument: {e}")))?;
+    let result = catch_unwind(AssertUnwindSafe(|| f(arg)))
+        .map_err(|payload| Failure::Panicked(panic_message(&*payload)))?;
+    encode(&result, size_of::<R>())
+        .map_err(|e| Failure::Codec(format!("cannot encode the task's result: {e}")))
 }
 
 /// Calls `func` on every element of a decoded `Vec<A>` (one `map` chunk).
 pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(
     func: usize,
     arg: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Failure> {
     // SAFETY: as in `call`.
     let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
-    let args: Vec<A> =
-        postcard::from_bytes(arg).map_err(|e| format!("cannot decode the chunk: {e}"))?;
+    let args: Vec<A> = postcard::from_bytes(arg)
+        .map_err(|e| Failure::Codec(format!("cannot decode the chunk: {e}")))?;
     let results: Vec<R> = catch_unwind(AssertUnwindSafe(|| {
         args.into_iter().map(f).collect::<Vec<R>>()
     }))
-    .map_err(|payload| panic_message(&*payload))?;
+    .map_err(|payload| Failure::Panicked(panic_message(&*payload)))?;
     encode(&results, results.len() * size_of::<R>())
-        .map_err(|e| format!("cannot encode the chunk's results: {e}"))
+        .map_err(|e| Failure::Codec(format!("cannot encode the chunk's results: {e}")))
 }
 
 /// Encodes `value` into a buffer of `hint` bytes made up front (for a chunk: its length times
