@@ -36,6 +36,31 @@ fn lock_uncontended(c: &mut Criterion) {
     group.finish();
 }
 
+/// lock+unlock while a child process does the same on the same `ipc::Lock` in a loop: the
+/// contended path (spin with backoff, then the futex).
+fn lock_contended(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lock_contended");
+    let lock = Lock::new().unwrap();
+    let stop = greenrt::ipc::Event::new().unwrap();
+    let rival = {
+        let (lock, stop) = (&lock, &stop);
+        Process::spawn(move || {
+            while !stop.is_set() {
+                for _ in 0..100 {
+                    drop(black_box(lock.lock().unwrap()));
+                }
+            }
+        })
+        .unwrap()
+    };
+    group.bench_function("ipc::Lock lock+unlock, a rival process hammering", |b| {
+        b.iter(|| drop(black_box(lock.lock().unwrap())))
+    });
+    stop.set();
+    rival.join().unwrap();
+    group.finish();
+}
+
 /// A child that answers every u64 on `requests` with the same value on `replies`.
 fn queue_echo_child(requests: &Queue<u64>, replies: &Queue<u64>) -> Process {
     let (requests, replies) = (requests.clone(), replies.clone());
@@ -180,5 +205,5 @@ fn config() -> Criterion {
         .sample_size(20)
 }
 
-criterion_group! { name = benches; config = config(); targets = lock_uncontended, round_trip, stream, process }
+criterion_group! { name = benches; config = config(); targets = lock_uncontended, lock_contended, round_trip, stream, process }
 criterion_main!(benches);

@@ -40,6 +40,9 @@ use crate::sys::process::cached_pid;
 const WAITERS: u32 = 1 << 31;
 const PID_MASK: u32 = (1 << 22) - 1;
 const MUST_BE_ZERO: u32 = !(PID_MASK | WAITERS);
+/// Reads of the word before a contended lock sleeps in the kernel: `Backoff::spin` doubles
+/// the pause between reads each time, up to 64, so 7 reads span 127 pauses.
+const SPIN_STEPS: u32 = 6;
 
 /// How a lock was acquired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,12 +106,17 @@ impl RawLock {
 
     #[cold]
     fn lock_slow(&self, me: u32, deadline: Option<Instant>) -> io::Result<Option<Acquired>> {
-        for _ in 0..100 {
+        // Spin a little before sleeping in the kernel, reading the word less and less often
+        // (1, 2, 4 ... 64 pause instructions between reads): a holder in another process
+        // usually lets go within a few hundred nanoseconds, and fewer reads of a contended
+        // cache line leave it to the holder.
+        let backoff = crossbeam_utils::Backoff::new();
+        for _ in 0..=SPIN_STEPS {
             let w = self.word.load(Ordering::Relaxed);
             if w == 0 && self.take_free(w, me) {
                 return Ok(Some(Acquired::Clean));
             }
-            std::hint::spin_loop();
+            backoff.spin();
         }
         let mut watch = OwnerWatch::new();
         loop {
