@@ -50,56 +50,21 @@ use greenrt::sync::Queue;
 /// The outcome of one fetch: (status or 0 for an error, body bytes, links found).
 pub type Fetched = (u16, usize, Vec<String>);
 
-/// Splits `http://host[:port]/path` into (origin, path).
-fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("http://")?;
-    let slash = rest.find('/').unwrap_or(rest.len());
-    Some((
-        &url[..7 + slash],
-        if slash < rest.len() {
-            &rest[slash..]
-        } else {
-            "/"
-        },
-    ))
-}
-
-/// Resolves `href` against the page at `base`; None for links a crawler of this site skips.
+/// Resolves `href` against the page at `base` (RFC 3986 rules, by the `url` crate: relative,
+/// root-relative, `..`, scheme-relative); None for links a crawler of this site skips: other
+/// schemes (`mailto:`, `https:`), other hosts or ports, and fragments of the page itself.
 fn resolve(base: &str, href: &str) -> Option<String> {
-    let href = href.split('#').next()?.trim();
-    if href.is_empty() {
-        return None; // a fragment of this very page
+    let href = href.trim();
+    if href.is_empty() || href.starts_with('#') {
+        return None; // this very page
     }
-    let (origin, path) = split_url(base)?;
-    let url = if href.starts_with("http://") {
-        href.to_string()
-    } else if href.contains(':') {
-        return None; // mailto:, javascript:, https: ...
-    } else if let Some(rest) = href.strip_prefix("//") {
-        format!("http://{rest}")
-    } else if href.starts_with('/') {
-        format!("{origin}{href}")
-    } else {
-        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-        format!("{origin}{}", normalize(&format!("{dir}{href}")))
-    };
-    let (link_origin, link_path) = split_url(&url)?;
-    (link_origin == origin).then(|| format!("{link_origin}{}", normalize(link_path)))
-}
-
-/// Removes `.` and `..` segments from a path.
-fn normalize(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for seg in path.split('/').skip(1) {
-        match seg {
-            "." => {}
-            ".." => {
-                out.pop();
-            }
-            s => out.push(s),
-        }
-    }
-    format!("/{}", out.join("/"))
+    let base = url::Url::parse(base).ok()?;
+    let mut link = base.join(href).ok()?;
+    link.set_fragment(None);
+    let same_site = link.scheme() == "http"
+        && link.host_str() == base.host_str()
+        && link.port_or_known_default() == base.port_or_known_default();
+    same_site.then(|| link.into())
 }
 
 /// Every `href="..."` value in an `<a ...>` tag.
@@ -246,7 +211,16 @@ fn main() {
     .flag("crawl", "NAME", "", "the shared crawl's name")
     .flag("lease", "S", 10.0f64, "how long a task may go without a heartbeat")
     .parse();
-    let start_url: String = args.get("start");
+    let start_url: String = match url::Url::parse(args.raw("start")) {
+        Ok(start) if start.scheme() == "http" => start.into(), // normalised as links will be
+        _ => {
+            eprintln!(
+                "error: --start must be an http:// URL, not {:?}",
+                args.raw("start")
+            );
+            std::process::exit(2);
+        }
+    };
     let concurrency: usize = args.get::<usize>("concurrency").max(1);
     let max_pages: usize = args.get("max-pages");
     let mode: String = args.get("mode");
