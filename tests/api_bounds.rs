@@ -70,6 +70,9 @@ fn green_sync_types() {
     use greenrt::sync::*;
     // Green primitives wake waiters across OS threads too: all shareable.
     send_sync::<Mutex<u32>>();
+    send_sync::<Barrier>();
+    debug::<Barrier>();
+    error::<BrokenBarrier>();
     send_sync::<Lock>();
     send_sync::<RLock>();
     send_sync::<Condition>();

@@ -10,9 +10,10 @@
 //! it, B blocks the hub — and with it A, the only one who could unlock. The hub hangs. These
 //! primitives park B instead, and the hub runs A.
 //!
-//! Built so far: [`Mutex`], [`Lock`], [`RLock`], [`Condition`], [`Event`], [`Semaphore`],
+//! Here: [`Mutex`], [`Lock`], [`RLock`], [`Condition`], [`Event`], [`Barrier`], [`Semaphore`],
 //! [`BoundedSemaphore`], [`Queue`], [`LifoQueue`], [`PriorityQueue`].
 
+mod barrier;
 mod condition;
 mod event;
 mod mutex;
@@ -21,6 +22,7 @@ mod rlock;
 mod semaphore;
 pub(crate) mod waiter;
 
+pub use barrier::{Barrier, BrokenBarrier};
 pub use condition::Condition;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
