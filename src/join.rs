@@ -7,6 +7,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -105,20 +106,53 @@ impl From<JoinError> for std::io::Error {
     }
 }
 
-/// Where a finished green thread leaves its outcome.
+/// Where a finished green thread leaves its outcome, and what runs when it does.
 pub(crate) struct Packet<T> {
     outcome: RefCell<Option<Result<T, JoinError>>>,
+    /// Callbacks from [`JoinHandle::link`], run once the outcome is set.
+    links: RefCell<Vec<Link<T>>>,
 }
+
+/// A callback on a green thread's end: its value or its error.
+type Link<T> = Box<dyn FnOnce(Result<&T, &JoinError>)>;
 
 impl<T> Packet<T> {
     pub(crate) fn new() -> Packet<T> {
         Packet {
             outcome: RefCell::new(None),
+            links: RefCell::new(Vec::new()),
         }
     }
 
     pub(crate) fn set(&self, outcome: Result<T, JoinError>) {
         *self.outcome.borrow_mut() = Some(outcome);
+        if !self.links.borrow().is_empty() {
+            self.run_links();
+        }
+    }
+
+    /// Runs every link once, in the order they were added (also those a link adds).
+    #[cold]
+    fn run_links(&self) {
+        loop {
+            let batch = std::mem::take(&mut *self.links.borrow_mut());
+            if batch.is_empty() {
+                return;
+            }
+            for link in batch {
+                self.run_link(link);
+            }
+        }
+    }
+
+    /// Runs one link on the outcome. A panicking link is reported (by the panic hook) and
+    /// does not stop the others, nor the green thread's end.
+    fn run_link(&self, link: Link<T>) {
+        let outcome = self.outcome.borrow();
+        let Some(outcome) = outcome.as_ref() else {
+            return; // taken by `join` (a link cannot be added after that)
+        };
+        let _ = catch_unwind(AssertUnwindSafe(|| link(outcome.as_ref())));
     }
 }
 
@@ -188,6 +222,59 @@ impl<T> JoinHandle<T> {
     /// True once the green thread has returned, panicked or been killed.
     pub fn is_finished(&self) -> bool {
         self.green.state.get() == State::Finished
+    }
+
+    /// Runs `f` with the outcome once the green thread has ended — returned, panicked or
+    /// been killed (gevent's `link`); at once, in the caller, if it has already ended. Each
+    /// link runs once, in the order added, on the ending green thread as its last act (so
+    /// before any `join` returns); a link that panics is reported and does not stop the
+    /// others. Links should not block: a blocking link delays the joiners.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// let h = greenrt::spawn(|| 6 * 7);
+    /// let l = log.clone();
+    /// h.link(move |outcome| l.borrow_mut().push(format!("ended: {:?}", outcome.ok())));
+    /// assert_eq!(h.join().unwrap(), 42);
+    /// assert_eq!(*log.borrow(), ["ended: Some(42)"]);
+    /// ```
+    pub fn link(&self, f: impl FnOnce(Result<&T, &JoinError>) + 'static)
+    where
+        T: 'static,
+    {
+        let finished = self.packet.outcome.borrow().is_some();
+        if finished {
+            self.packet.run_link(Box::new(f));
+        } else {
+            self.packet.links.borrow_mut().push(Box::new(f));
+        }
+    }
+
+    /// Runs `f` with the value if the green thread returns one (gevent's `link_value`); not
+    /// at all if it panics or is killed. See [`link`](JoinHandle::link).
+    pub fn link_value(&self, f: impl FnOnce(&T) + 'static)
+    where
+        T: 'static,
+    {
+        self.link(move |outcome| {
+            if let Ok(value) = outcome {
+                f(value);
+            }
+        });
+    }
+
+    /// Runs `f` with the error if the green thread panics or is killed (gevent's
+    /// `link_exception`); not at all if it returns. See [`link`](JoinHandle::link).
+    pub fn link_exception(&self, f: impl FnOnce(&JoinError) + 'static)
+    where
+        T: 'static,
+    {
+        self.link(move |outcome| {
+            if let Err(error) = outcome {
+                f(error);
+            }
+        });
     }
 
     /// Kills the green thread and waits until it is gone (gevent's `kill(block=True)`).

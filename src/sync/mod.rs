@@ -10,9 +10,10 @@
 //! it, B blocks the hub — and with it A, the only one who could unlock. The hub hangs. These
 //! primitives park B instead, and the hub runs A.
 //!
-//! Here: [`Mutex`], [`Lock`], [`RLock`], [`Condition`], [`Event`], [`Barrier`], [`Semaphore`],
+//! Here: [`Mutex`], [`Lock`], [`RLock`], [`Condition`], [`Event`], [`AsyncResult`], [`Barrier`], [`Semaphore`],
 //! [`BoundedSemaphore`], [`Queue`], [`LifoQueue`], [`PriorityQueue`].
 
+mod async_result;
 mod barrier;
 mod condition;
 mod event;
@@ -22,6 +23,7 @@ mod rlock;
 mod semaphore;
 pub(crate) mod waiter;
 
+pub use async_result::AsyncResult;
 pub use barrier::{Barrier, BrokenBarrier};
 pub use condition::Condition;
 pub use event::Event;
