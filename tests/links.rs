@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use greenrt::{JoinError, sleep, spawn};
 
-fn log() -> (
-    Rc<RefCell<Vec<String>>>,
-    impl Fn(&str) -> Box<dyn Fn(String)>,
-) {
-    let log = Rc::new(RefCell::new(Vec::new()));
+/// A shared log, and a maker of notes that append `tag: what` to it.
+type Log = Rc<RefCell<Vec<String>>>;
+type Note = Box<dyn Fn(String)>;
+
+fn log() -> (Log, impl Fn(&str) -> Note) {
+    let log: Log = Rc::new(RefCell::new(Vec::new()));
     let l = log.clone();
-    (log, move |tag: &str| {
+    (log, move |tag: &str| -> Note {
         let (l, tag) = (l.clone(), tag.to_string());
         Box::new(move |what: String| l.borrow_mut().push(format!("{tag}: {what}")))
     })
