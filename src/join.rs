@@ -297,6 +297,23 @@ impl<T> JoinHandle<T> {
         self.watcher().kill();
     }
 
+    /// Requests the kill and returns at once (gevent's `kill(block=False)`, tokio's
+    /// `abort`): the green thread unwinds at its next park point, or never starts. `join`
+    /// then says [`JoinError::Killed`] — unless it returns first without parking again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let h = greenrt::spawn(|| greenrt::sleep(Duration::from_secs(60)));
+    /// h.abort(); // it has not even started: it never will
+    /// assert!(h.join().unwrap_err().is_killed());
+    /// ```
+    ///
+    /// # Panics
+    /// If a green thread tries to abort itself.
+    pub fn abort(&self) {
+        self.watcher().request_kill();
+    }
+
     /// The green thread's process-wide unique id.
     pub fn id(&self) -> u64 {
         self.green.id

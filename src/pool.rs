@@ -181,12 +181,50 @@ impl GreenPool {
         }
     }
 
+    /// [`join`](GreenPool::join) for at most `timeout`; true if every member finished.
+    pub fn join_timeout(&self, timeout: std::time::Duration) -> bool {
+        let deadline = crate::time::deadline_in(timeout);
+        while let Some(member) = self.first_running() {
+            if !member.wait_finished(deadline) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Kills every green thread of the pool: all are marked first, so members that have not
     /// started yet never start, then waited for (each unwinds at its park point).
     pub fn kill_all(&self) {
+        self.request_kill_all();
+        self.join();
+    }
+
+    /// [`kill_all`](GreenPool::kill_all), waiting at most `timeout`: returns how many
+    /// members are still running then (gevent's `kill(timeout=)`). A member survives a kill
+    /// while it runs without parking (a busy loop, a blocking call) — it dies at its next
+    /// park point.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = greenrt::pool::GreenPool::new(4).unwrap();
+    /// for _ in 0..3 {
+    ///     pool.spawn(|| greenrt::sleep(Duration::from_secs(60)));
+    /// }
+    /// assert_eq!(pool.kill_all_timeout(Duration::from_secs(1)), 0);
+    /// ```
+    pub fn kill_all_timeout(&self, timeout: std::time::Duration) -> usize {
+        self.request_kill_all();
+        if self.join_timeout(timeout) {
+            return 0;
+        }
+        let mut running = self.inner.running.borrow_mut();
+        running.retain(|w| !w.is_finished());
+        running.len()
+    }
+
+    fn request_kill_all(&self) {
         let members = self.inner.running.borrow().clone();
         members.iter().for_each(Watcher::request_kill);
-        self.join();
     }
 
     /// The first member not finished yet, dropping the finished ones from the list.

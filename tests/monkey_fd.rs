@@ -455,6 +455,39 @@ fn kill_reaches_a_green_thread_blocked_in_a_hooked_call() {
     assert_eq!(ended, Ended::Exited(0), "an abort is Signalled(6)");
 }
 
+/// A pool member that swallows the kill's ECANCELED in a hooked read and calls again
+/// survives `kill_all_timeout` (each failed call lets the others run, so the timeout can
+/// pass); the obedient member dies. gevent's `kill(timeout=)` reports the same.
+#[test]
+fn a_member_that_swallows_kills_survives_kill_all_timeout() {
+    let ended = run(20, || {
+        greenrt::monkey::patch_all();
+        let silent = server(|_, _conn| std::thread::sleep(Duration::from_secs(10)));
+        let pool = greenrt::pool::GreenPool::new(2).unwrap();
+        let obedient = pool.spawn(|| greenrt::sleep(Duration::from_secs(60)));
+        let give_up = std::rc::Rc::new(std::cell::Cell::new(false));
+        let g = give_up.clone();
+        pool.spawn(move || {
+            let mut conn = TcpStream::connect(silent).unwrap();
+            while !g.get() {
+                let _ = conn.read(&mut [0u8; 1]); // swallows ECANCELED and calls again
+            }
+        });
+        greenrt::sleep(Duration::from_millis(100));
+        let t0 = Instant::now();
+        let survivors = pool.kill_all_timeout(Duration::from_millis(100));
+        let waited = t0.elapsed();
+        give_up.set(true);
+        pool.join();
+        eprintln!("survivors {survivors} after {waited:?}");
+        let ok = survivors == 1
+            && waited >= Duration::from_millis(100)
+            && obedient.join().is_err_and(|e| e.is_killed());
+        if ok { 0 } else { 1 }
+    });
+    assert_eq!(ended, Ended::Exited(0));
+}
+
 #[test]
 fn a_killed_green_thread_that_returns_after_the_interrupted_call_ends_as_killed() {
     let ended = run(20, || {

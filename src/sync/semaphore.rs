@@ -97,22 +97,33 @@ impl Semaphore {
         let _ = self.release_up_to(usize::MAX);
     }
 
+    /// Adds `n` permits at once (Python's `release(n)`): up to `n` waiters get one each, in
+    /// order; the rest become free permits.
+    pub fn release_n(&self, n: usize) {
+        let _ = self.release_n_up_to(n, usize::MAX);
+    }
+
     /// [`Semaphore::release`], refused if no one waits and `limit` permits are already free.
     /// One lock hold decides, so two racing releases cannot both pass the check.
     fn release_up_to(&self, limit: usize) -> Result<(), OverRelease> {
-        let next = {
+        self.release_n_up_to(1, limit)
+    }
+
+    /// Gives `n` permits: to waiters first, the rest to the free count — all or nothing:
+    /// refused (nothing changes) if the free count would pass `limit`.
+    fn release_n_up_to(&self, n: usize, limit: usize) -> Result<(), OverRelease> {
+        let woken: Vec<_> = {
             let mut state = lock_state(&self.state);
-            let next = state.waiters.pop_front();
-            if next.is_none() {
-                if state.permits >= limit {
-                    return Err(OverRelease);
-                }
-                state.permits += 1;
+            let to_waiters = n.min(state.waiters.len());
+            let to_free = n - to_waiters;
+            if to_free > 0 && state.permits.saturating_add(to_free) > limit {
+                return Err(OverRelease);
             }
-            next
+            state.permits += to_free;
+            state.waiters.drain(..to_waiters).collect()
         };
-        if let Some(waiter) = next {
-            waiter.notify(); // the permit goes to it directly: exactly one waiter wakes
+        for waiter in woken {
+            waiter.notify(); // each permit goes to its waiter directly: exactly one wakes each
         }
         Ok(())
     }
@@ -259,5 +270,11 @@ impl BoundedSemaphore {
     /// the initial number.
     pub fn release(&self) -> Result<(), OverRelease> {
         self.inner.release_up_to(self.initial)
+    }
+
+    /// Gives `n` permits back at once; `Err(OverRelease)` (and nothing changes) if that
+    /// would exceed the initial number (Python's `BoundedSemaphore.release(n)`).
+    pub fn release_n(&self, n: usize) -> Result<(), OverRelease> {
+        self.inner.release_n_up_to(n, self.initial)
     }
 }
