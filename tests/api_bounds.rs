@@ -71,6 +71,8 @@ fn green_sync_types() {
     // Green primitives wake waiters across OS threads too: all shareable.
     send_sync::<Mutex<u32>>();
     send_sync::<Barrier>();
+    send_sync::<Channel<u32>>();
+    debug::<Channel<u32>>();
     send_sync::<AsyncResult<u32, String>>();
     debug::<AsyncResult<u32, String>>();
     debug::<Barrier>();

@@ -93,3 +93,57 @@ fn kill_all_timeout_is_zero_when_every_member_dies() {
         "members killed before they started must never start"
     );
 }
+
+/// A Channel is a rendezvous: `put` returns only once a getter has the item; items pass in
+/// order from several putters; a timed put with no getter gives the item back.
+#[test]
+fn a_channel_put_waits_for_a_getter() {
+    use greenrt::sync::{Channel, GetError, PutError};
+    let ch: Rc<Channel<u32>> = Rc::new(Channel::new());
+    let taken = Rc::new(Cell::new(false));
+    let (c, t) = (ch.clone(), taken.clone());
+    let putter = spawn(move || {
+        c.put(1).unwrap();
+        t.get() // was the item taken when put returned?
+    });
+    sleep(Duration::from_millis(20));
+    assert_eq!(ch.waiting_putters(), 1, "the putter must still be waiting");
+    taken.set(true);
+    assert_eq!(ch.get(), Ok(1));
+    assert!(putter.join().unwrap(), "put returned before the get");
+    match ch.put_timeout(7, Duration::from_millis(10)) {
+        Err(PutError::Full(7)) => {}
+        other => panic!("no getter: expected Full(7), got {other:?}"),
+    }
+    assert_eq!(ch.try_get(), Err(GetError::Empty));
+    let putters: Vec<_> = (10..13)
+        .map(|i| {
+            let c = ch.clone();
+            spawn(move || c.put(i))
+        })
+        .collect();
+    yield_now();
+    let got: Vec<u32> = (0..3).map(|_| ch.get().unwrap()).collect();
+    assert_eq!(got, [10, 11, 12]);
+    joinall(putters)
+        .into_iter()
+        .for_each(|r| r.unwrap().unwrap());
+    ch.close();
+    assert_eq!(ch.get(), Err(GetError::Closed));
+    assert!(matches!(ch.put(5), Err(PutError::Closed(5))));
+}
+
+/// A getter killed after a putter handed it an item does not lose the item: the next get
+/// takes it.
+#[test]
+fn an_item_handed_to_a_killed_getter_is_not_lost() {
+    use greenrt::sync::Channel;
+    let ch: Rc<Channel<&str>> = Rc::new(Channel::new());
+    let c = ch.clone();
+    let getter = spawn(move || c.get());
+    yield_now(); // it waits
+    ch.put("precious").unwrap(); // handed to the waiting getter, which has not woken yet
+    getter.abort(); // killed before it runs again
+    assert!(getter.join().unwrap_err().is_killed());
+    assert_eq!(ch.try_get(), Ok("precious"));
+}

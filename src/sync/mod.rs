@@ -11,10 +11,11 @@
 //! primitives park B instead, and the hub runs A.
 //!
 //! Here: [`Mutex`], [`Lock`], [`RLock`], [`Condition`], [`Event`], [`AsyncResult`], [`Barrier`], [`Semaphore`],
-//! [`BoundedSemaphore`], [`Queue`], [`LifoQueue`], [`PriorityQueue`].
+//! [`BoundedSemaphore`], [`Queue`], [`LifoQueue`], [`PriorityQueue`], [`Channel`].
 
 mod async_result;
 mod barrier;
+mod channel;
 mod condition;
 mod event;
 mod mutex;
@@ -25,6 +26,7 @@ pub(crate) mod waiter;
 
 pub use async_result::AsyncResult;
 pub use barrier::{Barrier, BrokenBarrier};
+pub use channel::Channel;
 pub use condition::Condition;
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
