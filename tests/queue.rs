@@ -274,3 +274,25 @@ fn a_queue_iterates_until_closed_and_try_iter_takes_what_is_there() {
     assert_eq!(got, [10, 11, 12, 13, 14]);
     producer.join().unwrap();
 }
+
+/// `peek` shows the head in each order and takes nothing.
+#[test]
+fn peek_shows_the_head_in_each_order() {
+    use greenrt::sync::{LifoQueue, PriorityQueue};
+    let fifo: Queue<u32> = Queue::new(0);
+    let lifo: LifoQueue<u32> = LifoQueue::new(0);
+    let prio: PriorityQueue<u32> = PriorityQueue::new(0);
+    assert_eq!(fifo.peek(), None);
+    for n in [2, 1, 3] {
+        fifo.put(n).unwrap();
+        lifo.put(n).unwrap();
+        prio.put(n).unwrap();
+    }
+    assert_eq!(
+        (fifo.peek(), lifo.peek(), prio.peek()),
+        (Some(2), Some(3), Some(1))
+    );
+    assert_eq!((fifo.len(), lifo.len(), prio.len()), (3, 3, 3));
+    assert_eq!(fifo.get(), Ok(2));
+    assert_eq!(fifo.peek(), Some(1));
+}

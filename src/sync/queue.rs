@@ -27,6 +27,8 @@ pub trait Order<T>: Default {
     fn push(&mut self, item: T);
     /// Takes the next item in this order.
     fn pop(&mut self) -> Option<T>;
+    /// The item `pop` would take next, left in place.
+    fn peek(&self) -> Option<&T>;
     /// How many items are stored.
     fn len(&self) -> usize;
     /// True when empty.
@@ -68,6 +70,9 @@ impl<T> Order<T> for Fifo<T> {
     fn pop(&mut self) -> Option<T> {
         self.0.pop_front()
     }
+    fn peek(&self) -> Option<&T> {
+        self.0.front()
+    }
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -80,6 +85,9 @@ impl<T> Order<T> for Lifo<T> {
     fn pop(&mut self) -> Option<T> {
         self.0.pop()
     }
+    fn peek(&self) -> Option<&T> {
+        self.0.last()
+    }
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -91,6 +99,9 @@ impl<T: Ord> Order<T> for Smallest<T> {
     }
     fn pop(&mut self) -> Option<T> {
         self.0.pop().map(|Reverse(item)| item)
+    }
+    fn peek(&self) -> Option<&T> {
+        self.0.peek().map(|Reverse(item)| item)
     }
     fn len(&self) -> usize {
         self.0.len()
@@ -252,6 +263,24 @@ impl<T, O: Order<T>> Queue<T, O> {
     /// Takes an item if one is there right now.
     pub fn try_get(&self) -> Result<T, GetError> {
         self.get_deadline(Some(Instant::now()))
+    }
+
+    /// A clone of the item at the head of the queue — the next to be handed out, in the
+    /// queue's order — left in place (gevent's `peek(block=False)`); `None` if empty.
+    ///
+    /// ```
+    /// let q: greenrt::sync::PriorityQueue<u32> = greenrt::sync::Queue::new(0);
+    /// for n in [5, 1, 3] {
+    ///     q.put(n).unwrap();
+    /// }
+    /// assert_eq!(q.peek(), Some(1));
+    /// assert_eq!(q.len(), 3);
+    /// ```
+    pub fn peek(&self) -> Option<T>
+    where
+        T: Clone,
+    {
+        lock_state(&self.state).items.peek().cloned()
     }
 
     /// How many items are in the queue.
