@@ -23,6 +23,9 @@ use std::time::Duration;
 use crate::sync::Event;
 use crate::sync::waiter::lock_state;
 
+mod wait;
+pub use wait::{AsCompleted, Finished, ReturnWhen, Unfinished, as_completed, wait};
+
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Why a [`Task`] has no value.

@@ -155,6 +155,10 @@ fn process_and_pool_types() {
     send::<greenrt::thread_pool::TaskError>();
     <greenrt::thread_pool::TaskError as AmbiguousIfSync<_>>::not_sync();
     send_sync::<greenrt::thread_pool::ThreadPool>();
+    error::<greenrt::thread_pool::Unfinished>();
+    debug::<greenrt::thread_pool::Finished>();
+    send::<greenrt::thread_pool::AsCompleted<u32>>();
+    debug::<greenrt::thread_pool::AsCompleted<u32>>();
     debug::<greenrt::thread_pool::ThreadPool>();
     send::<greenrt::thread_pool::Task<u32>>();
     debug::<greenrt::thread_pool::Task<u32>>();

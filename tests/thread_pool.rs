@@ -174,3 +174,104 @@ fn submit_after_shutdown_is_a_rejected_task_not_a_panic() {
     assert!(late.done());
     assert!(matches!(late.result(), Err(TaskError::Rejected)));
 }
+
+mod futures_wait {
+    use std::time::{Duration, Instant};
+
+    use greenrt::thread_pool::{ReturnWhen, ThreadPool, Unfinished, as_completed, wait};
+
+    fn sleeper(pool: &ThreadPool, ms: u64) -> greenrt::thread_pool::Task<u64> {
+        pool.submit(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            ms
+        })
+    }
+
+    #[test]
+    fn first_completed_returns_with_the_first_one_done() {
+        let pool = ThreadPool::new(2).unwrap();
+        let tasks = [sleeper(&pool, 1500), sleeper(&pool, 10)];
+        let t0 = Instant::now();
+        let finished = wait(&tasks, ReturnWhen::FirstCompleted, None);
+        assert!(
+            t0.elapsed() < Duration::from_millis(1000),
+            "waited for the slow one"
+        );
+        assert_eq!((finished.done, finished.not_done), (vec![1], vec![0]));
+    }
+
+    /// FIRST_EXCEPTION returns at once when a task has already failed, beside a slow one.
+    #[test]
+    fn first_exception_returns_at_once_when_one_already_failed() {
+        let pool = ThreadPool::new(2).unwrap();
+        let failed = pool.submit(|| -> u64 { panic!("no") });
+        while !failed.done() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let tasks = [sleeper(&pool, 1500), failed];
+        let t0 = Instant::now();
+        let finished = wait(&tasks, ReturnWhen::FirstException, None);
+        assert!(
+            t0.elapsed() < Duration::from_millis(1000),
+            "waited for the slow one"
+        );
+        assert_eq!((finished.done, finished.not_done), (vec![1], vec![0]));
+    }
+
+    /// A cancelled task is done, not failed: FIRST_EXCEPTION waits for the rest.
+    #[test]
+    fn a_cancelled_task_is_not_an_exception() {
+        let pool = ThreadPool::new(1).unwrap();
+        let busy = sleeper(&pool, 100);
+        let cancelled = sleeper(&pool, 1);
+        assert!(cancelled.cancel());
+        let tasks = [busy, cancelled];
+        let finished = wait(&tasks, ReturnWhen::FirstException, None);
+        assert_eq!(
+            finished.done,
+            [0, 1],
+            "returned before the others were done"
+        );
+    }
+
+    #[test]
+    fn all_completed_with_a_timeout_reports_what_is_left() {
+        let pool = ThreadPool::new(3).unwrap();
+        let tasks = [sleeper(&pool, 5), sleeper(&pool, 2000), sleeper(&pool, 10)];
+        let t0 = Instant::now();
+        let finished = wait(
+            &tasks,
+            ReturnWhen::AllCompleted,
+            Some(Duration::from_millis(400)),
+        );
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(400) && took < Duration::from_millis(1800),
+            "{took:?}"
+        );
+        assert_eq!((finished.done, finished.not_done), (vec![0, 2], vec![1]));
+    }
+
+    /// as_completed hands each task back once, in the order they end; its timeout says how
+    /// many were left, once, and ends the iteration.
+    #[test]
+    fn as_completed_yields_in_end_order_then_reports_the_unfinished() {
+        let pool = ThreadPool::new(4).unwrap();
+        let tasks = vec![
+            sleeper(&pool, 400),
+            sleeper(&pool, 5),
+            sleeper(&pool, 3000),
+            sleeper(&pool, 200),
+        ];
+        let mut seen = Vec::new();
+        let mut unfinished = None;
+        for item in as_completed(tasks, Some(Duration::from_millis(1000))) {
+            match item {
+                Ok(task) => seen.push(task.result().unwrap()),
+                Err(e) => unfinished = Some(e),
+            }
+        }
+        assert_eq!(seen, [5, 200, 400]);
+        assert_eq!(unfinished, Some(Unfinished { count: 1, of: 4 }));
+    }
+}
