@@ -70,6 +70,101 @@ impl GreenPool {
         T: 'static,
     {
         self.inner.slots.acquire().forget(); // owned by the Slot from here on
+        self.spawn_in_slot(f)
+    }
+
+    /// Spawns `f` only if a slot is free now (gevent's `spawn` on a full pool with
+    /// `block=False`); `Err(f)` hands the function back if the pool is full.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = greenrt::pool::GreenPool::new(1).unwrap();
+    /// let busy = pool.spawn(|| greenrt::sleep(Duration::from_millis(50)));
+    /// assert!(pool.try_spawn(|| ()).is_err(), "the only slot is taken");
+    /// busy.join().unwrap();
+    /// assert!(pool.try_spawn(|| ()).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, F>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        match self.inner.slots.try_acquire() {
+            Some(permit) => {
+                permit.forget();
+                Ok(self.spawn_in_slot(f))
+            }
+            None => Err(f),
+        }
+    }
+
+    /// Spawns `f`, waiting at most `timeout` for a free slot (gevent's `spawn` with
+    /// `timeout=`); `Err(f)` if none came free in time.
+    #[track_caller]
+    pub fn spawn_timeout<F, T>(
+        &self,
+        f: F,
+        timeout: std::time::Duration,
+    ) -> Result<JoinHandle<T>, F>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        match self.inner.slots.acquire_timeout(timeout) {
+            Some(permit) => {
+                permit.forget();
+                Ok(self.spawn_in_slot(f))
+            }
+            None => Err(f),
+        }
+    }
+
+    /// Waits until at least one slot is free, at most `timeout` (`None`: no limit); returns
+    /// how many are free then (gevent's `wait_available`). Takes no slot: a spawn may still
+    /// have to wait if another green thread takes it first.
+    pub fn wait_available(&self, timeout: Option<std::time::Duration>) -> usize {
+        let permit = match timeout {
+            None => Some(self.inner.slots.acquire()),
+            Some(t) => self.inner.slots.acquire_timeout(t),
+        };
+        drop(permit); // only looked: the slot goes back at once
+        self.free_count()
+    }
+
+    /// Runs `f` in the pool and waits for its value (gevent's `apply`): parks while the pool
+    /// is full, then until `f` returns. A panic in `f` goes on in the caller.
+    ///
+    /// ```
+    /// let pool = greenrt::pool::GreenPool::new(2).unwrap();
+    /// assert_eq!(pool.apply(|| 6 * 7), 42);
+    /// ```
+    #[track_caller]
+    pub fn apply<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
+        self.spawn(f).join().unwrap_or_else(|e| reraise(e))
+    }
+
+    /// [`spawn`](GreenPool::spawn) with a callback on the value (gevent's `apply_async(func,
+    /// callback=)`): `callback` runs with it when `f` returns (a link; see
+    /// [`JoinHandle::link_value`]).
+    #[track_caller]
+    pub fn apply_async<T: 'static>(
+        &self,
+        f: impl FnOnce() -> T + 'static,
+        callback: impl FnOnce(&T) + 'static,
+    ) -> JoinHandle<T> {
+        let handle = self.spawn(f);
+        handle.link_value(callback);
+        handle
+    }
+
+    /// Spawns `f` in a slot already taken for it.
+    #[track_caller]
+    fn spawn_in_slot<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
         let slot = Slot(self.inner.clone());
         let handle = crate::spawn(move || {
             let _slot = slot;

@@ -147,3 +147,33 @@ fn an_item_handed_to_a_killed_getter_is_not_lost() {
     assert!(getter.join().unwrap_err().is_killed());
     assert_eq!(ch.try_get(), Ok("precious"));
 }
+
+/// A full pool refuses `try_spawn` and hands the function back; `spawn_timeout` waits its
+/// time, then does the same; `wait_available` returns when a member ends, taking no slot;
+/// `apply` gives the value; `apply_async`'s callback sees it.
+#[test]
+fn a_full_pool_refuses_or_waits_as_asked() {
+    let pool = greenrt::pool::GreenPool::new(1).unwrap();
+    let busy = pool.spawn(|| sleep(Duration::from_millis(80)));
+    let back = pool.try_spawn(|| 7).expect_err("the only slot is taken");
+    assert_eq!(back(), 7, "the function comes back unrun");
+    let t0 = Instant::now();
+    assert!(
+        pool.spawn_timeout(|| (), Duration::from_millis(20))
+            .is_err()
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(20));
+    assert_eq!(
+        pool.wait_available(None),
+        1,
+        "one slot free once the member ended"
+    );
+    assert!(busy.is_finished());
+    assert_eq!(pool.free_count(), 1, "wait_available took a slot");
+    assert_eq!(pool.apply(|| 6 * 7), 42);
+    let seen = Rc::new(Cell::new(0));
+    let s = seen.clone();
+    let h = pool.apply_async(|| 5, move |v| s.set(*v));
+    assert_eq!(h.join().unwrap(), 5);
+    assert_eq!(seen.get(), 5);
+}
