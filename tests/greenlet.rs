@@ -162,3 +162,44 @@ fn an_uncaught_panic_goes_up_through_every_parent_to_the_root() {
     );
     assert!(parent.is_dead());
 }
+
+/// greenlet's `throw`: into a suspended greenlet that does not catch it, the panic ends it
+/// and comes out in its parent; into one not started, it ends without running its function;
+/// `current` and `parent` name the running greenlet and its parent.
+#[test]
+fn throw_ends_a_greenlet_and_the_panic_reaches_its_parent() {
+    use greenrt::coro::Greenlet;
+    use std::cell::Cell;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::rc::Rc;
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let main = Greenlet::new(move |()| {
+        assert!(
+            Greenlet::<()>::current().unwrap().parent().is_none(),
+            "made at the root"
+        );
+        let worker = Greenlet::new(|()| {
+            let me = Greenlet::<()>::current().unwrap();
+            me.parent().unwrap().switch(()); // suspended here; the throw lands here
+            unreachable!("a thrown panic does not return from switch");
+        });
+        worker.switch(());
+        let reached = catch_unwind(AssertUnwindSafe(|| worker.throw("boom")));
+        assert_eq!(*reached.unwrap_err().downcast::<&str>().unwrap(), "boom");
+        assert!(worker.is_dead());
+        let unstarted = Greenlet::new(move |()| r.set(true));
+        let reached = catch_unwind(AssertUnwindSafe(|| unstarted.throw(7u32)));
+        assert_eq!(*reached.unwrap_err().downcast::<u32>().unwrap(), 7);
+        assert!(unstarted.is_dead());
+    });
+    main.switch(());
+    assert!(
+        !ran.get(),
+        "a greenlet thrown into before it started must not run"
+    );
+    assert!(
+        Greenlet::<()>::current().is_none(),
+        "outside any greenlet: the root"
+    );
+}

@@ -41,8 +41,9 @@ use crate::hub::DEFAULT_STACK_SIZE;
 use crate::hub::park::OffHubKind;
 use crate::hub::stack::{GreenStack, InChildren};
 
-/// What a greenlet asks the trampoline when it suspends.
-struct SwitchTo<V>(Rc<Inner<V>>, V);
+/// What a greenlet asks the trampoline when it suspends: continue that greenlet with that
+/// value (or raise that panic in it, for `throw`).
+struct SwitchTo<V>(Rc<Inner<V>>, Resume<V>);
 
 /// What a greenlet is resumed with: a value, or the panic of a child that ended with one.
 enum Resume<V> {
@@ -153,17 +154,60 @@ impl<V: 'static> Greenlet<V> {
     /// With the panic of a greenlet whose parent the caller is, if that greenlet ended with
     /// one (greenlet raises a child's uncaught exception in its parent).
     pub fn switch(&self, value: V) -> V {
+        self.transfer(Resume::Value(value))
+    }
+
+    /// Switches to this greenlet and raises `payload` in it, as a panic, where it is
+    /// suspended (greenlet's `throw`): a greenlet that does not catch it ends, and the panic
+    /// goes on to its parent like any uncaught one. Thrown into a greenlet that has not
+    /// started, it ends without running its function; thrown into the running greenlet, it
+    /// panics right here.
+    ///
+    /// ```
+    /// use std::panic::{AssertUnwindSafe, catch_unwind};
+    /// use greenrt::coro::Greenlet;
+    ///
+    /// let main = Greenlet::new(|()| {
+    ///     let worker = Greenlet::new(|()| {
+    ///         let me = Greenlet::<()>::current().unwrap();
+    ///         // Suspended in this switch back to `main` until `main` throws into it.
+    ///         let got = catch_unwind(AssertUnwindSafe(|| me.parent().unwrap().switch(())));
+    ///         assert_eq!(*got.unwrap_err().downcast::<&str>().unwrap(), "stop");
+    ///     });
+    ///     worker.switch(()); // the worker runs, then switches back here
+    ///     worker.throw("stop"); // it catches the panic and ends: its end comes back here
+    ///     assert!(worker.is_dead());
+    /// });
+    /// main.switch(());
+    /// ```
+    pub fn throw(&self, payload: impl Any + Send) -> V {
+        self.transfer(Resume::Panic(Box::new(payload)))
+    }
+
+    /// The greenlet of this family running now (greenlet's `getcurrent`); `None` outside
+    /// any (the root).
+    pub fn current() -> Option<Greenlet<V>> {
+        current::<V>().map(|inner| Greenlet { inner })
+    }
+
+    /// The greenlet this one's return value (or panic) goes to: the one running when it was
+    /// made; `None` for the root.
+    pub fn parent(&self) -> Option<Greenlet<V>> {
+        self.inner.parent.clone().map(|inner| Greenlet { inner })
+    }
+
+    fn transfer(&self, input: Resume<V>) -> V {
         match current::<V>() {
-            Some(me) if Rc::ptr_eq(&me, &self.inner) => value,
+            Some(me) if Rc::ptr_eq(&me, &self.inner) => input.into_value(),
             Some(me) => {
                 let yielder = me.yielder.get();
                 drop(me);
                 // SAFETY: by the field's invariant the yielder is on the running greenlet's
                 // stack, and we are running on that stack (it is CURRENT).
-                let resumed = unsafe { (*yielder).suspend(SwitchTo(self.inner.clone(), value)) };
+                let resumed = unsafe { (*yielder).suspend(SwitchTo(self.inner.clone(), input)) };
                 resumed.into_value() // a child's panic comes out here, in its parent
             }
-            None => trampoline(self.inner.clone(), value).into_value(),
+            None => trampoline(self.inner.clone(), input).into_value(),
         }
     }
 
@@ -190,8 +234,7 @@ fn current<V: 'static>() -> Option<Rc<Inner<V>>> {
 
 /// The loop that runs greenlets for a root `switch`. See the module docs. Returns what
 /// reaches the root: a value, or a panic no greenlet caught.
-fn trampoline<V: 'static>(mut target: Rc<Inner<V>>, value: V) -> Resume<V> {
-    let mut input = Resume::Value(value);
+fn trampoline<V: 'static>(mut target: Rc<Inner<V>>, mut input: Resume<V>) -> Resume<V> {
     loop {
         if target.coro.borrow().as_ref().is_none_or(|c| c.done()) {
             // A finished greenlet: the value (or panic) goes on to its parent.
@@ -202,8 +245,8 @@ fn trampoline<V: 'static>(mut target: Rc<Inner<V>>, value: V) -> Resume<V> {
             continue;
         }
         let ended = match run_one(&target, input) {
-            Ok(CoroutineResult::Yield(SwitchTo(next, v))) => {
-                (target, input) = (next, Resume::Value(v));
+            Ok(CoroutineResult::Yield(SwitchTo(next, resume))) => {
+                (target, input) = (next, resume);
                 continue;
             }
             Ok(CoroutineResult::Return(v)) => Resume::Value(v),
