@@ -113,6 +113,8 @@ fn ipc_types() {
     send_sync::<BoundedSemaphore>();
     send_sync::<Event>();
     send_sync::<Condition>();
+    send_sync::<Barrier>();
+    debug::<Barrier>();
     send_sync::<Queue<u32>>();
     send_sync::<Value<u64>>();
     send_sync::<Array<u64>>();

@@ -12,7 +12,7 @@ use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use greenrt::ipc::{
-    Condition, Event, Lock, Queue, RLock, Semaphore, SharedDict, SharedList, Value,
+    Barrier, Condition, Event, Lock, Queue, RLock, Semaphore, SharedDict, SharedList, Value,
 };
 use greenrt::process::Process;
 
@@ -86,6 +86,17 @@ pub fn kinds() -> Vec<KindCase> {
                 e.set();
                 let _ = e.wait_timeout(SHORT);
                 e.clear();
+                Ok(())
+            },
+        },
+        KindCase {
+            name: "barrier",
+            create: |n| Barrier::create(n, 2).map(std::mem::forget),
+            open_and_use: |n| {
+                let b = Barrier::open(n)?;
+                let _ = b.wait_timeout(SHORT); // the other party never comes: broken
+                b.reset()?;
+                let _ = b.n_waiting();
                 Ok(())
             },
         },

@@ -32,6 +32,7 @@
 //! message. **Shared memory is untrusted**: every index and length read from it is checked,
 //! and a corrupt region yields `io::ErrorKind::InvalidData` (or [`LockError::Corrupt`]).
 
+mod barrier;
 mod condition;
 mod cow;
 mod dict;
@@ -54,6 +55,7 @@ mod wait;
 use std::fmt;
 use std::io;
 
+pub use barrier::{Barrier, MAX_PARTIES};
 pub use condition::{Condition, ConditionGuard};
 pub use cow::CapacityExceeded;
 pub use dict::SharedDict;

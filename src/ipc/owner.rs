@@ -129,6 +129,16 @@ pub(crate) fn my_start_ticks() -> u64 {
     ticks
 }
 
+/// True when the process named by `identity` (from [`my_identity`]) no longer runs: its
+/// pid is gone, or now belongs to a process that started at another time.
+pub(crate) fn identity_gone(identity: u64) -> bool {
+    let pid = (identity >> 40) as u32;
+    match pid_state(pid) {
+        PidState::Gone => true,
+        PidState::Alive { start_ticks } => start_ticks & START_MASK != identity & START_MASK,
+    }
+}
+
 /// True when the process recorded as (`pid`, started at `start_ticks`) no longer runs.
 pub(crate) fn process_gone(pid: u32, start_ticks: u64) -> bool {
     match pid_state(pid) {

@@ -54,6 +54,7 @@ pub(crate) enum Kind {
     Value = 7,
     Dict = 8,
     List = 9,
+    Barrier = 10,
 }
 
 #[repr(C)]
