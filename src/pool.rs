@@ -20,6 +20,9 @@ struct Inner {
     running: RefCell<Vec<Watcher>>,
 }
 
+/// gevent's `Group`: a [`GreenPool`] with no bound, made by [`GreenPool::unbounded`].
+pub type Group = GreenPool;
+
 /// A bounded set of green threads; see the module docs. Cheap to clone (a shared handle).
 ///
 /// ```
@@ -60,6 +63,19 @@ impl GreenPool {
                 running: RefCell::new(Vec::new()),
             }),
         })
+    }
+
+    /// A group with no bound (gevent's `gevent.pool.Group`): every spawn starts at once, and
+    /// `join`, `kill_all`, `map`, `imap` work on the members as for a bounded pool.
+    ///
+    /// ```
+    /// let group = greenrt::pool::GreenPool::unbounded();
+    /// let handles: Vec<_> = (0..3).map(|i| group.spawn(move || i)).collect();
+    /// group.join();
+    /// assert!(handles.iter().all(|h| h.is_finished()));
+    /// ```
+    pub fn unbounded() -> GreenPool {
+        GreenPool::new(usize::MAX).expect("usize::MAX is not 0")
     }
 
     /// Spawns `f` in the pool, first parking the caller while `size` green threads run.
@@ -267,6 +283,55 @@ impl GreenPool {
         }
     }
 
+    /// Runs `f` on every item, at most `size` at a time, yielding the outcomes in *input*
+    /// order (gevent's `imap`). With back-pressure: the feeder runs at most `size` tasks ahead
+    /// of the one the consumer waits for, so a slow consumer holds back the input instead of
+    /// piling up results. An input iterator that panics ends the sequence with that panic as
+    /// its last item. Dropping the iterator stops the feeding (tasks already started finish).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = greenrt::pool::GreenPool::new(4).unwrap();
+    /// let order: Vec<u64> = pool
+    ///     .imap(|ms: u64| { greenrt::sleep(Duration::from_millis(ms)); ms }, [30, 10, 20])
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(order, [30, 10, 20]); // input order, though 10 finished first
+    /// ```
+    pub fn imap<A, R, I>(&self, f: impl Fn(A) -> R + 'static, items: I) -> Imap<R>
+    where
+        A: 'static,
+        R: 'static,
+        I: IntoIterator<Item = A> + 'static,
+    {
+        let handles: Rc<Queue<JoinHandle<R>>> = Rc::new(Queue::new(self.size()));
+        let (pool, out, f) = (self.clone(), handles.clone(), Rc::new(f));
+        let feeder = crate::spawn(move || {
+            let _close = CloseOnDrop(out.clone());
+            let fed = catch_unwind(AssertUnwindSafe(|| {
+                for item in items {
+                    let f = f.clone();
+                    // Parks while `size` handles wait for the consumer: the back-pressure.
+                    if out.put(pool.spawn(move || f(item))).is_err() {
+                        return; // the consumer is gone
+                    }
+                }
+            }));
+            if let Err(payload) = fed {
+                if crate::hub::park::is_interrupt(&*payload) {
+                    resume_unwind(payload);
+                }
+                // The input panicked: its payload becomes the last outcome, in order.
+                let _ = out.put(crate::spawn(move || -> R { resume_unwind(payload) }));
+            }
+        });
+        Imap {
+            handles,
+            _feeder: feeder,
+        }
+    }
+
     /// Parks until every green thread of the pool has finished — also those spawned while it
     /// waits. Interrupted (a `timeout`, a kill), it forgets no one: the next `join` waits for
     /// the members still running.
@@ -340,10 +405,10 @@ impl GreenPool {
     }
 }
 
-/// Closes the results queue of an `imap_unordered` when its feeder ends, however it ends.
-struct CloseOnDrop<R>(Rc<Queue<Result<R, JoinError>>>);
+/// Closes the queue of an `imap` or `imap_unordered` when its feeder ends, however it ends.
+struct CloseOnDrop<T>(Rc<Queue<T>>);
 
-impl<R> Drop for CloseOnDrop<R> {
+impl<T> Drop for CloseOnDrop<T> {
     fn drop(&mut self) {
         self.0.close();
     }
@@ -354,6 +419,36 @@ fn reraise(error: JoinError) -> ! {
     match error {
         JoinError::Panicked(payload) => std::panic::resume_unwind(payload),
         other => panic!("greenrt: a GreenPool task failed: {other}"),
+    }
+}
+
+/// The iterator of [`GreenPool::imap`]: outcomes in input order.
+pub struct Imap<R: 'static> {
+    handles: Rc<Queue<JoinHandle<R>>>,
+    _feeder: JoinHandle<()>,
+}
+
+impl<R: 'static> Iterator for Imap<R> {
+    type Item = Result<R, JoinError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let handle = self.handles.get().ok()?;
+        Some(handle.join())
+    }
+}
+
+impl<R: 'static> Drop for Imap<R> {
+    /// Stops the feeder: its next put fails and it ends.
+    fn drop(&mut self) {
+        self.handles.close();
+    }
+}
+
+impl<R> fmt::Debug for Imap<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Imap")
+            .field("queued", &self.handles.len())
+            .finish()
     }
 }
 

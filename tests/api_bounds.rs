@@ -167,6 +167,8 @@ fn process_and_pool_types() {
     // A green pool spawns green threads on its own OS thread.
     <greenrt::pool::GreenPool as AmbiguousIfSend<_>>::not_send();
     debug::<greenrt::pool::GreenPool>();
+    debug::<greenrt::pool::Imap<u32>>();
+    <greenrt::pool::Imap<u32> as AmbiguousIfSend<_>>::not_send();
 }
 
 #[cfg(feature = "redis")]

@@ -177,3 +177,41 @@ fn a_full_pool_refuses_or_waits_as_asked() {
     assert_eq!(h.join().unwrap(), 5);
     assert_eq!(seen.get(), 5);
 }
+
+/// `imap` yields in input order, feeding at most a few tasks ahead of a slow consumer (the
+/// back-pressure), and an unbounded group starts every spawn at once.
+#[test]
+fn imap_keeps_input_order_and_does_not_run_far_ahead() {
+    let pool = greenrt::pool::GreenPool::new(2).unwrap();
+    let started = Rc::new(Cell::new(0));
+    let s = started.clone();
+    let mut results = pool.imap(
+        move |i: u64| {
+            s.set(s.get() + 1);
+            sleep(Duration::from_millis((7 * i) % 5));
+            i
+        },
+        0..100u64,
+    );
+    sleep(Duration::from_millis(50)); // the consumer dawdles
+    assert!(
+        started.get() <= 5,
+        "{} tasks ran ahead of the consumer",
+        started.get()
+    );
+    assert_eq!(results.next().unwrap().unwrap(), 0);
+    let rest: Vec<u64> = results.map(Result::unwrap).collect();
+    assert_eq!(rest, (1..100).collect::<Vec<_>>());
+    assert_eq!(started.get(), 100);
+    let group = greenrt::pool::GreenPool::unbounded();
+    let hs: Vec<_> = (0..50)
+        .map(|_| group.spawn(|| sleep(Duration::from_millis(20))))
+        .collect();
+    let t0 = Instant::now();
+    group.join();
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "the group ran its members one by one"
+    );
+    assert!(hs.iter().all(|h| h.is_finished()));
+}
