@@ -137,6 +137,7 @@ fn ipc_types() {
     error::<PutError>();
     error::<GetError>();
     error::<MessageTooLarge>();
+    error::<BufferTooShort>();
     error::<CapacityExceeded>();
     error::<OverRelease>();
 }

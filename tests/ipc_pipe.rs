@@ -151,3 +151,52 @@ fn poll_keeps_its_timeout_while_another_green_thread_sits_in_recv() {
     b.send_bytes(b"late").unwrap();
     assert_eq!(receiver.join().unwrap(), b"late");
 }
+
+/// `pipe_oneway` (Python's `Pipe(duplex=False)`): messages go one way between processes;
+/// the wrong direction is refused at once with PermissionDenied on both ends.
+#[test]
+fn a_one_way_pipe_refuses_the_wrong_direction() {
+    let (rx, tx) = greenrt::ipc::pipe_oneway().unwrap();
+    let child = greenrt::process::Process::spawn(move || {
+        for i in 0..3u32 {
+            tx.send(&i).unwrap();
+        }
+        assert_eq!(
+            tx.recv::<u32>().unwrap_err().kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
+    })
+    .unwrap();
+    let got: Vec<u32> = (0..3).map(|_| rx.recv().unwrap()).collect();
+    assert_eq!(got, [0, 1, 2]);
+    assert_eq!(
+        rx.send(&9u32).unwrap_err().kind(),
+        std::io::ErrorKind::PermissionDenied
+    );
+    assert!(
+        child.join().unwrap().success(),
+        "the child's wrong-direction check failed"
+    );
+}
+
+/// `recv_bytes_into` fills a buffer without allocating; a message too long for it comes back
+/// whole inside the error, and the next message is still read in order.
+#[test]
+fn recv_bytes_into_keeps_a_message_too_long_for_the_buffer() {
+    let (a, b) = greenrt::ipc::pipe().unwrap();
+    a.send_bytes(b"short").unwrap();
+    a.send_bytes(b"a rather longer message").unwrap();
+    a.send_bytes(b"next").unwrap();
+    let mut buf = [0u8; 8];
+    let n = b.recv_bytes_into(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"short");
+    let err = b.recv_bytes_into(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let too_short = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<greenrt::ipc::BufferTooShort>())
+        .expect("the error carries the message");
+    assert_eq!(too_short.message, b"a rather longer message");
+    let n = b.recv_bytes_into(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"next");
+}

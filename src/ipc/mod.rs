@@ -62,7 +62,9 @@ pub use dict::SharedDict;
 pub use event::Event;
 pub use list::SharedList;
 pub use lock::{Lock, LockGuard};
-pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, MessageTooLarge, pipe};
+pub use pipe::{
+    BufferTooShort, Connection, DEFAULT_MAX_MESSAGE, MessageTooLarge, pipe, pipe_oneway,
+};
 pub use queue::{
     DEFAULT_CAPACITY, GetError, Iter, PutError, Queue, QueueBuilder, TaskDoneTooOften, TryIter,
 };

@@ -76,12 +76,65 @@ impl std::error::Error for MessageTooLarge {}
 /// ```
 pub fn pipe() -> io::Result<(Connection, Connection)> {
     let (a, b) = UnixStream::pair()?;
-    Ok((Connection::new(a)?, Connection::new(b)?))
+    Ok((
+        Connection::new(a, Ends::Both)?,
+        Connection::new(b, Ends::Both)?,
+    ))
 }
+
+/// Makes a one-way pair, `(receiver, sender)` (Python's `Pipe(duplex=False)`): sending on
+/// the receiver, or receiving on the sender, is an error (`PermissionDenied`), and the
+/// kernel refuses it too (each socket is shut down in the direction it does not use).
+///
+/// ```
+/// let (rx, tx) = greenrt::ipc::pipe_oneway()?;
+/// tx.send(&"one way")?;
+/// assert_eq!(rx.recv::<String>()?, "one way");
+/// assert_eq!(rx.send(&1).unwrap_err().kind(), std::io::ErrorKind::PermissionDenied);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn pipe_oneway() -> io::Result<(Connection, Connection)> {
+    let (a, b) = UnixStream::pair()?;
+    a.shutdown(std::net::Shutdown::Write)?;
+    b.shutdown(std::net::Shutdown::Read)?;
+    Ok((
+        Connection::new(a, Ends::Receives)?,
+        Connection::new(b, Ends::Sends)?,
+    ))
+}
+
+/// What an end may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ends {
+    Both,
+    Receives,
+    Sends,
+}
+
+/// A message longer than the buffer given to [`Connection::recv_bytes_into`] (Python's
+/// `BufferTooShort`). The message is not lost: it is here, whole.
+#[derive(Debug)]
+pub struct BufferTooShort {
+    /// The message that did not fit.
+    pub message: Vec<u8>,
+}
+
+impl fmt::Display for BufferTooShort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the message of {} bytes does not fit the buffer",
+            self.message.len()
+        )
+    }
+}
+
+impl std::error::Error for BufferTooShort {}
 
 /// One end of a [`pipe`].
 pub struct Connection {
     stream: Arc<UnixStream>,
+    ends: Ends,
     max_message: AtomicUsize,
     /// The stream as the hub of the *current process* sees it; remade after a fork.
     green: std::sync::Mutex<Option<(u32, Arc<GreenFd<SharedStream>>)>>,
@@ -100,6 +153,10 @@ struct ReadAhead {
     start: usize,
 }
 
+fn one_way(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, what.to_string())
+}
+
 /// Frames up to this size are assembled and written with one syscall; reads ask for this much.
 const CHUNK: usize = 64 * 1024;
 
@@ -113,10 +170,11 @@ impl AsRawFd for SharedStream {
 }
 
 impl Connection {
-    fn new(stream: UnixStream) -> io::Result<Connection> {
+    fn new(stream: UnixStream, ends: Ends) -> io::Result<Connection> {
         stream.set_nonblocking(true)?;
         Ok(Connection {
             stream: Arc::new(stream),
+            ends,
             max_message: AtomicUsize::new(DEFAULT_MAX_MESSAGE),
             green: std::sync::Mutex::new(None),
             send_lock: crate::sync::Mutex::new(Vec::new()),
@@ -167,6 +225,9 @@ impl Connection {
 
     /// Sends `bytes` as one message.
     pub fn send_bytes(&self, bytes: &[u8]) -> io::Result<()> {
+        if self.ends == Ends::Receives {
+            return Err(one_way("the receiving end of a one-way pipe cannot send"));
+        }
         let max = self.max_message.load(Ordering::Relaxed);
         if bytes.len() > max {
             return Err(io::Error::new(
@@ -197,8 +258,42 @@ impl Connection {
     pub fn recv_bytes(&self) -> io::Result<Vec<u8>> {
         let mut ahead = self.recv_lock.lock();
         let green = self.green();
+        let len = self.frame_len(&green, &mut ahead)?;
+        let mut bytes = vec![0; len];
+        self.read_exact(&green, &mut ahead, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Receives one message into `buf`, returning its length (Python's
+    /// `recv_bytes_into`): no allocation when it fits.
+    ///
+    /// # Errors
+    /// A message longer than `buf`: `InvalidInput` carrying [`BufferTooShort`] with the whole
+    /// message (`get_ref().downcast_ref()`); nothing is lost. Otherwise as
+    /// [`recv_bytes`](Connection::recv_bytes).
+    pub fn recv_bytes_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut ahead = self.recv_lock.lock();
+        let green = self.green();
+        let len = self.frame_len(&green, &mut ahead)?;
+        if len > buf.len() {
+            let mut message = vec![0; len];
+            self.read_exact(&green, &mut ahead, &mut message)?;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                BufferTooShort { message },
+            ));
+        }
+        self.read_exact(&green, &mut ahead, &mut buf[..len])?;
+        Ok(len)
+    }
+
+    /// Reads a frame's length header and checks it against this end's maximum.
+    fn frame_len(&self, green: &GreenFd<SharedStream>, ahead: &mut ReadAhead) -> io::Result<usize> {
+        if self.ends == Ends::Sends {
+            return Err(one_way("the sending end of a one-way pipe cannot receive"));
+        }
         let mut len = [0u8; 4];
-        self.read_exact(&green, &mut ahead, &mut len)?;
+        self.read_exact(green, ahead, &mut len)?;
         let len = u32::from_le_bytes(len) as usize;
         let max = self.max_message.load(Ordering::Relaxed);
         if len > max {
@@ -209,9 +304,7 @@ impl Connection {
                 ),
             ));
         }
-        let mut bytes = vec![0; len];
-        self.read_exact(&green, &mut ahead, &mut bytes)?;
-        Ok(bytes)
+        Ok(len)
     }
 
     /// True if a message (or the end of the stream) can be read now or arrives within
