@@ -237,3 +237,29 @@ fn a_spawn_that_fails_after_the_fork_runs_nothing_and_leaves_no_zombie() {
     });
     assert_eq!(ended, util::Ended::Exited(0));
 }
+
+/// `active_children` lists the running children and drops one as soon as it has ended;
+/// a child's `parent_pid` is its parent's pid.
+#[test]
+fn active_children_and_parent_pid() {
+    use greenrt::process::{Process, active_children, current_pid, parent_pid};
+    let me = current_pid();
+    let (tx, rx) = greenrt::ipc::pipe().unwrap();
+    let long = Process::spawn(move || {
+        tx.send(&parent_pid()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    })
+    .unwrap();
+    let short = Process::spawn(|| ()).unwrap();
+    assert_eq!(rx.recv::<u32>().unwrap(), me, "the child's parent_pid");
+    assert!(active_children().contains(&long.pid()));
+    short.join().unwrap();
+    assert!(
+        !active_children().contains(&short.pid()),
+        "an ended child is still listed"
+    );
+    // SAFETY (test): signals our own child.
+    unsafe { libc::kill(long.pid() as i32, libc::SIGKILL) };
+    long.join().unwrap();
+    assert!(!active_children().contains(&long.pid()));
+}

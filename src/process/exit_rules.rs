@@ -22,6 +22,7 @@ use crate::sys::process as sys;
 
 struct Child {
     pidfd: OwnedFd,
+    pid: u32,
     daemon: bool,
 }
 
@@ -43,7 +44,7 @@ fn children() -> &'static Mutex<Children> {
 }
 
 /// Tracks a new child for the exit rules.
-pub(super) fn track(pidfd: &OwnedFd, daemon: bool) {
+pub(super) fn track(pidfd: &OwnedFd, pid: u32, daemon: bool) {
     static HOOKED: AtomicBool = AtomicBool::new(false);
     if !HOOKED.swap(true, Ordering::AcqRel) {
         crate::sys::shm::at_exit(apply_at_exit);
@@ -52,11 +53,19 @@ pub(super) fn track(pidfd: &OwnedFd, daemon: bool) {
         return; // out of fds: this child is not waited for at exit
     };
     let mut children = children().lock().unwrap_or_else(|e| e.into_inner());
-    children.list.push(Child { pidfd, daemon });
+    children.list.push(Child { pidfd, pid, daemon });
     if children.list.len() >= children.prune_at {
         children.list.retain(|c| !sys::has_ended(&c.pidfd));
         children.prune_at = (children.list.len() * 2).max(16);
     }
+}
+
+/// The pids of the tracked children that have not ended, in spawn order; the ended ones are
+/// dropped from the list (Python's `active_children` joins them the same way).
+pub(super) fn active() -> Vec<u32> {
+    let mut children = children().lock().unwrap_or_else(|e| e.into_inner());
+    children.list.retain(|c| !sys::has_ended(&c.pidfd));
+    children.list.iter().map(|c| c.pid).collect()
 }
 
 extern "C" fn apply_at_exit() {

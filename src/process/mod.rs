@@ -40,6 +40,28 @@ pub fn current_pid() -> u32 {
     std::process::id()
 }
 
+/// The pids of this process's children that are still running (Python's
+/// `active_children()`), in the order they were spawned. Children spawned
+/// [`detached`](Builder::detached) are not counted: nobody keeps track of them.
+///
+/// ```
+/// use greenrt::process::{Process, active_children};
+/// let child = Process::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)))?;
+/// assert!(active_children().contains(&child.pid()));
+/// child.join()?;
+/// assert!(!active_children().contains(&child.pid()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn active_children() -> Vec<u32> {
+    exit_rules::active()
+}
+
+/// The pid of this process's parent (Python's `parent_process().pid`); 1 or a subreaper's
+/// pid once the parent has ended.
+pub fn parent_pid() -> u32 {
+    sys::parent_pid() as u32
+}
+
 /// The name this process was given by [`Builder::name`] when it was spawned (Python's
 /// `current_process().name`); `None` in the main process and in an unnamed child.
 ///
@@ -152,7 +174,7 @@ impl Builder {
         };
         gate.open();
         if !self.detached {
-            exit_rules::track(&pidfd, self.daemon || self.exit_with_parent);
+            exit_rules::track(&pidfd, pid as u32, self.daemon || self.exit_with_parent);
         }
         Ok(Process {
             pid: pid as u32,
