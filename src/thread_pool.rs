@@ -26,7 +26,10 @@ use crate::sync::waiter::lock_state;
 mod wait;
 pub use wait::{AsCompleted, Finished, ReturnWhen, Unfinished, as_completed, wait};
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A queued job: called with `false` it runs, with `true` it is cancelled instead (its task
+/// then says `Cancelled`; true if that cancel is what stopped it): one box for both, so a
+/// submit allocates once.
+type Job = Box<dyn FnOnce(bool) -> bool + Send + 'static>;
 
 /// Why a [`Task`] has no value.
 pub enum TaskError {
@@ -134,18 +137,7 @@ impl<T: Send + 'static> Task<T> {
     /// Cancels the job if it has not started; returns whether the task is now cancelled
     /// (true again for a task cancelled before, as in `concurrent.futures`).
     pub fn cancel(&self) -> bool {
-        let callbacks = {
-            let mut status = lock_state(&self.state.status);
-            match status.0 {
-                Status::Pending => {}
-                Status::Done(Err(TaskError::Cancelled)) => return true,
-                _ => return false,
-            }
-            status.0 = Status::Done(Err(TaskError::Cancelled));
-            std::mem::take(&mut status.1)
-        };
-        finish(&self.state, callbacks);
-        true
+        cancel_state(&self.state) != Cancel::TooLate
     }
 
     /// Runs `callback` with the outcome when the job finishes — on the worker thread that
@@ -169,6 +161,33 @@ impl<T: Send + 'static> Task<T> {
             _ => unreachable!("taken only once, after `done` was set"),
         }
     }
+}
+
+/// What a cancel found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cancel {
+    /// It had not started: cancelled now.
+    Now,
+    /// Cancelled before.
+    Already,
+    /// Running or done: it cannot be.
+    TooLate,
+}
+
+/// Cancels a task that has not started (see [`Task::cancel`]).
+fn cancel_state<T>(state: &TaskState<T>) -> Cancel {
+    let callbacks = {
+        let mut status = lock_state(&state.status);
+        match status.0 {
+            Status::Pending => {}
+            Status::Done(Err(TaskError::Cancelled)) => return Cancel::Already,
+            _ => return Cancel::TooLate,
+        }
+        status.0 = Status::Done(Err(TaskError::Cancelled));
+        std::mem::take(&mut status.1)
+    };
+    finish(state, callbacks);
+    Cancel::Now
 }
 
 /// Runs the callbacks (outside the status lock), then wakes the waiters.
@@ -252,7 +271,13 @@ impl ThreadPool {
             done: Event::new(),
         });
         let job_state = state.clone();
-        let job: Job = Box::new(move || run_job(&job_state, f));
+        let job: Job = Box::new(move |cancel| {
+            if cancel {
+                return cancel_state(&job_state) == Cancel::Now;
+            }
+            run_job(&job_state, f);
+            false
+        });
         {
             let mut jobs = lock_state(&self.shared.jobs);
             if jobs.1 {
@@ -291,6 +316,34 @@ impl ThreadPool {
                 Err(e) => panic!("greenrt: a ThreadPool::map task did not run: {e}"),
             })
             .collect()
+    }
+
+    /// Stops accepting jobs and cancels every job that has not started (Python's
+    /// `shutdown(cancel_futures=True)`): their tasks say `Cancelled`, their callbacks run.
+    /// Jobs already running finish; with `wait`, parks until they have. Returns how many
+    /// were cancelled.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = greenrt::thread_pool::ThreadPool::new(1)?;
+    /// let running = pool.submit(|| std::thread::sleep(Duration::from_millis(50)));
+    /// std::thread::sleep(Duration::from_millis(10)); // it has started
+    /// let queued = pool.submit(|| 1);
+    /// assert_eq!(pool.shutdown_cancelling(true), 1);
+    /// assert!(running.result().is_ok());
+    /// assert!(matches!(queued.result(), Err(greenrt::thread_pool::TaskError::Cancelled)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_cancelling(&self, wait: bool) -> usize {
+        let pending: Vec<Job> = {
+            let mut jobs = lock_state(&self.shared.jobs);
+            jobs.1 = true;
+            jobs.0.drain(..).collect()
+        };
+        let cancelled = pending.into_iter().map(|job| job(true));
+        let cancelled = cancelled.filter(|&now| now).count(); // not those cancelled before
+        self.shutdown(wait);
+        cancelled
     }
 
     /// Stops accepting jobs; the workers finish what is queued and exit. With `wait`, parks
@@ -347,7 +400,9 @@ fn work(shared: &Shared, index: usize) {
             }
         };
         match job {
-            Some(job) => job(),
+            Some(job) => {
+                job(false);
+            }
             None => break,
         }
     }

@@ -275,3 +275,50 @@ mod futures_wait {
         assert_eq!(unfinished, Some(Unfinished { count: 1, of: 4 }));
     }
 }
+
+/// `shutdown_cancelling` cancels every job that has not started (their callbacks run and
+/// they say Cancelled), lets the running one finish, counts only what it cancelled, and
+/// rejects later submits.
+#[test]
+fn shutdown_cancelling_cancels_the_pending_jobs() {
+    use greenrt::thread_pool::{TaskError, ThreadPool};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pool = ThreadPool::new(1).unwrap();
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let s = started.clone();
+    let running = pool.submit(move || {
+        s.wait();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        "finished"
+    });
+    started.wait(); // the worker is busy with it
+    let callbacks = Arc::new(AtomicUsize::new(0));
+    let queued: Vec<_> = (0..5)
+        .map(|i| {
+            let t = pool.submit(move || i);
+            let c = callbacks.clone();
+            t.add_done_callback(move |r| {
+                if matches!(r, Err(TaskError::Cancelled)) {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            t
+        })
+        .collect();
+    assert!(queued[0].cancel(), "cancelled by hand before the shutdown");
+    assert_eq!(
+        pool.shutdown_cancelling(true),
+        4,
+        "the one cancelled before is not counted"
+    );
+    assert_eq!(running.result().unwrap(), "finished");
+    for t in queued {
+        assert!(matches!(t.result(), Err(TaskError::Cancelled)));
+    }
+    assert_eq!(callbacks.load(Ordering::SeqCst), 5);
+    assert!(matches!(
+        pool.submit(|| 0).result(),
+        Err(TaskError::Rejected)
+    ));
+}
