@@ -296,3 +296,31 @@ fn peek_shows_the_head_in_each_order() {
     assert_eq!(fifo.get(), Ok(2));
     assert_eq!(fifo.peek(), Some(1));
 }
+
+/// `shutdown(true)` drops the waiting items, counts them done for `join`, and fails the
+/// getters at once; a blocked putter fails too. `shutdown(false)` is `close`: gets drain first.
+#[test]
+fn an_immediate_shutdown_drops_the_items_and_frees_join() {
+    use std::rc::Rc;
+    let q: Rc<Queue<u32>> = Rc::new(Queue::new(2));
+    q.put(1).unwrap();
+    q.put(2).unwrap();
+    let putter = greenrt::spawn({
+        let q = q.clone();
+        move || q.put(3) // parks: the queue is full
+    });
+    let joiner = greenrt::spawn({
+        let q = q.clone();
+        move || q.join()
+    });
+    greenrt::yield_now();
+    assert_eq!(q.shutdown(true), 2);
+    assert!(matches!(putter.join().unwrap(), Err(PutError::Closed(3))));
+    joiner.join().unwrap(); // returned: nothing unfinished
+    assert_eq!(q.get(), Err(GetError::Closed));
+    let gentle: Queue<u32> = Queue::new(0);
+    gentle.put(5).unwrap();
+    assert_eq!(gentle.shutdown(false), 0);
+    assert_eq!(gentle.get(), Ok(5), "a gentle shutdown lets gets drain");
+    assert_eq!(gentle.get(), Err(GetError::Closed));
+}

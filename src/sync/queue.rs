@@ -387,6 +387,45 @@ impl<T, O: Order<T>> Queue<T, O> {
         woken.iter().for_each(|w| w.notify()); // a plain wake-up: they look again and see it
     }
 
+    /// Python 3.13's `shutdown(immediate)`. Not immediate: [`close`](Queue::close). Immediate:
+    /// also drops the items no getter has been promised yet, counts them as done for
+    /// [`join`](Queue::join) (which returns if nothing else is unfinished), and fails every
+    /// waiting `get` at once. Returns how many items it dropped.
+    ///
+    /// ```
+    /// let q: greenrt::sync::Queue<u32> = greenrt::sync::Queue::new(0);
+    /// q.put(1).unwrap();
+    /// q.put(2).unwrap();
+    /// assert_eq!(q.shutdown(true), 2);
+    /// assert_eq!(q.get(), Err(greenrt::sync::GetError::Closed));
+    /// q.join(); // the dropped items count as done
+    /// ```
+    pub fn shutdown(&self, immediate: bool) -> usize {
+        if !immediate {
+            self.close();
+            return 0;
+        }
+        let (dropped, joiners) = {
+            let mut s = lock_state(&self.state);
+            let mut dropped = Vec::new();
+            while s.items.len() > s.reserved_items {
+                dropped.extend(s.items.pop());
+            }
+            s.unfinished = s.unfinished.saturating_sub(dropped.len());
+            let joiners = if s.unfinished == 0 {
+                std::mem::take(&mut s.joiners)
+            } else {
+                Vec::new()
+            };
+            (dropped, joiners)
+        };
+        let count = dropped.len();
+        drop(dropped); // their destructors run outside the lock
+        joiners.iter().for_each(|w| w.notify());
+        self.close();
+        count
+    }
+
     fn has_room(&self, s: &State<T, O>) -> bool {
         self.maxsize == 0 || s.items.len() + s.reserved_space < self.maxsize
     }
