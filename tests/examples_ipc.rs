@@ -4,33 +4,9 @@
 //!
 //! `cargo test` builds the examples next to the test binaries (target/<profile>/examples).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod util;
 
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("test binary path");
-    dir.pop(); // the test binary
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples").join(name)
-}
-
-/// Runs an example and returns its stdout lines, failing on a non-zero exit.
-fn run(name: &str, args: &[&str]) -> Vec<String> {
-    let out = Command::new(example(name))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run example {name}: {e} (built by cargo test)"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout.lines().map(str::to_owned).collect()
-}
+use util::run_example as run;
 
 fn last_line(lines: &[String]) -> &str {
     lines.last().map(String::as_str).unwrap_or("")

@@ -7,22 +7,7 @@ mod util;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
-/// Runs an example to its end; its stdout lines (a non-zero exit fails the test).
-fn run(name: &str, args: &[&str]) -> Vec<String> {
-    let out = Command::new(util::example(name))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run example {name}: {e} (built by cargo test)"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{name} {args:?} failed: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout.lines().map(str::to_owned).collect()
-}
+use util::run_example as run;
 
 /// The number after `took ` in the line that starts with `prefix`.
 #[cfg(feature = "monkey")]

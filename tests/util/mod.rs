@@ -216,3 +216,21 @@ pub fn example(name: &str) -> std::path::PathBuf {
     }
     dir.join("examples").join(name)
 }
+
+/// Runs example `name` to its end with no stdin; its stdout lines. A non-zero exit fails
+/// the test, with both outputs.
+pub fn run_example(name: &str, args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new(example(name))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run example {name}: {e} (built by cargo test)"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().map(str::to_owned).collect()
+}
