@@ -174,6 +174,15 @@ enum Cancel {
     TooLate,
 }
 
+/// A `map` job's value; its panic goes on in the caller.
+fn unwrap_mapped<T>(outcome: Result<T, TaskError>) -> T {
+    match outcome {
+        Ok(value) => value,
+        Err(TaskError::Panicked(p)) => std::panic::resume_unwind(p),
+        Err(e) => panic!("greenrt: a ThreadPool::map task did not run: {e}"),
+    }
+}
+
 /// Cancels a task that has not started (see [`Task::cancel`]).
 fn cancel_state<T>(state: &TaskState<T>) -> Cancel {
     let callbacks = {
@@ -300,20 +309,70 @@ impl ThreadPool {
         T: Send + 'static,
         I: IntoIterator<Item = A>,
     {
+        self.submit_all(f, items)
+            .into_iter()
+            .map(|t| unwrap_mapped(t.result()))
+            .collect()
+    }
+
+    /// [`map`](ThreadPool::map) that gives up after `timeout` (Python's `map(timeout=)`):
+    /// the results in input order if every job finished in time; else `Unfinished` with how
+    /// many had not, and those not yet started are cancelled (running ones finish unseen).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = greenrt::thread_pool::ThreadPool::new(1)?;
+    /// let slow = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// assert_eq!(pool.map_timeout(slow, [1, 2], Duration::from_secs(5)), Ok(vec![1, 2]));
+    /// let late = pool.map_timeout(slow, [300, 1, 1], Duration::from_millis(50)).unwrap_err();
+    /// assert_eq!((late.count, late.of), (3, 3)); // the two queued ones were cancelled
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn map_timeout<A, T, I>(
+        &self,
+        f: impl Fn(A) -> T + Send + Sync + 'static,
+        items: I,
+        timeout: Duration,
+    ) -> Result<Vec<T>, Unfinished>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        let tasks = self.submit_all(f, items);
+        let finished = wait(&tasks, ReturnWhen::AllCompleted, Some(timeout));
+        if !finished.not_done.is_empty() {
+            for &i in &finished.not_done {
+                tasks[i].cancel();
+            }
+            return Err(Unfinished {
+                count: finished.not_done.len(),
+                of: tasks.len(),
+            });
+        }
+        Ok(tasks
+            .into_iter()
+            .map(|t| unwrap_mapped(t.result()))
+            .collect())
+    }
+
+    /// Submits `f` on every item, in order.
+    fn submit_all<A, T, I>(
+        &self,
+        f: impl Fn(A) -> T + Send + Sync + 'static,
+        items: I,
+    ) -> Vec<Task<T>>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
         let f = Arc::new(f);
-        let tasks: Vec<_> = items
+        items
             .into_iter()
             .map(|item| {
                 let f = f.clone();
                 self.submit(move || f(item))
-            })
-            .collect();
-        tasks
-            .into_iter()
-            .map(|t| match t.result() {
-                Ok(value) => value,
-                Err(TaskError::Panicked(p)) => std::panic::resume_unwind(p),
-                Err(e) => panic!("greenrt: a ThreadPool::map task did not run: {e}"),
             })
             .collect()
     }

@@ -322,3 +322,32 @@ fn shutdown_cancelling_cancels_the_pending_jobs() {
         Err(TaskError::Rejected)
     ));
 }
+
+/// `map_timeout`: in time, the values in input order; too late, `Unfinished` with the count,
+/// and the jobs that had not started never run.
+#[test]
+fn map_timeout_cancels_what_has_not_started() {
+    use greenrt::thread_pool::{ThreadPool, Unfinished};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    let pool = ThreadPool::new(2).unwrap();
+    let squares = pool.map_timeout(|x: u64| x * x, 0..10, Duration::from_secs(10));
+    assert_eq!(squares, Ok((0..10).map(|x| x * x).collect::<Vec<_>>()));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let late = pool.map_timeout(
+        move |ms: u64| {
+            r.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(ms));
+        },
+        [400, 400, 1, 1, 1, 1],
+        Duration::from_millis(100),
+    );
+    assert_eq!(late, Err(Unfinished { count: 6, of: 6 }));
+    pool.shutdown(true);
+    // The two 400 ms jobs held both workers past the timeout, so the four behind them were
+    // cancelled before they started (on a machine too busy to start even those two, fewer
+    // ran: never more).
+    assert!(ran.load(Ordering::SeqCst) <= 2, "a cancelled job ran");
+}
