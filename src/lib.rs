@@ -91,4 +91,4 @@ pub use current::{Current, current};
 pub use hub::{dump, stats};
 pub use join::{JoinError, JoinHandle, joinall, joinall_timeout};
 pub use spawn::{Builder, spawn, spawn_later};
-pub use time::{Elapsed, sleep, sleep_until, timeout, yield_now};
+pub use time::{Elapsed, Timeout, sleep, sleep_until, timeout, yield_now};

@@ -43,6 +43,10 @@ fn green_thread_types() {
     debug::<greenrt::JoinError>();
     <greenrt::JoinError as AmbiguousIfSync<_>>::not_sync();
     error::<greenrt::Elapsed>();
+    // A Timeout's timer is armed on the hub of the green thread that runs under it; clones
+    // share the deadline between green threads of that hub.
+    <greenrt::Timeout as AmbiguousIfSend<_>>::not_send();
+    debug::<greenrt::Timeout>();
     // Wakes a parked green thread from any OS thread.
     send_sync::<greenrt::hub::Unparker>();
     debug::<greenrt::hub::Unparker>();
