@@ -351,3 +351,100 @@ fn map_timeout_cancels_what_has_not_started() {
     // ran: never more).
     assert!(ran.load(Ordering::SeqCst) <= 2, "a cancelled job ran");
 }
+
+/// Python's `initializer=`: once per worker thread, before that worker's first job.
+#[test]
+fn the_initializer_runs_once_on_each_worker_before_its_jobs() {
+    use std::cell::Cell;
+    thread_local!(static INITIALIZED: Cell<bool> = const { Cell::new(false) });
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let pool = ThreadPool::with_initializer(3, move || {
+        assert!(!INITIALIZED.get(), "the initializer ran twice on one thread");
+        INITIALIZED.set(true);
+        counted.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            pool.submit(|| {
+                std::thread::sleep(Duration::from_millis(1));
+                INITIALIZED.get()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.result().unwrap(), "a job ran before its worker's initializer");
+    }
+    pool.shutdown(true);
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "once per worker");
+    assert!(!pool.is_broken());
+}
+
+/// A panicking initializer breaks the pool (`BrokenThreadPool`): the jobs queued before and
+/// submitted after end `Broken` without running, and nothing hangs.
+#[test]
+fn a_panicking_initializer_breaks_the_pool() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(std::sync::Barrier::new(2));
+    let init_gate = gate.clone();
+    let pool = ThreadPool::with_initializer(1, move || {
+        init_gate.wait(); // the jobs below are queued before the initializer fails
+        panic!("cannot connect");
+    })
+    .unwrap();
+    let queued: Vec<_> = (0..5)
+        .map(|_| {
+            let ran = ran.clone();
+            pool.submit(move || ran.fetch_add(1, Ordering::SeqCst))
+        })
+        .collect();
+    gate.wait();
+    for task in queued {
+        let outcome = task.result();
+        assert!(matches!(outcome, Err(TaskError::Broken)), "{outcome:?}");
+    }
+    assert!(pool.is_broken());
+    let later = pool.submit(|| 1);
+    assert!(later.done(), "a submit to a broken pool ends at once");
+    let error = later.result().unwrap_err();
+    assert!(error.to_string().contains("initializer panicked"), "{error}");
+    pool.shutdown(true); // returns: the worker exited
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "a job ran in a broken pool");
+}
+
+/// One worker's initializer failing breaks the whole pool, as in Python; workers whose
+/// initializer succeeded finish the job they run and exit.
+#[test]
+fn one_failing_initializer_of_three_breaks_the_pool() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = started.clone();
+    let pool = ThreadPool::with_initializer(3, move || {
+        if counter.fetch_add(1, Ordering::SeqCst) == 1 {
+            std::thread::sleep(Duration::from_millis(30)); // the others take jobs first
+            panic!("the second worker's initializer fails");
+        }
+    })
+    .unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            pool.submit(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                i
+            })
+        })
+        .collect();
+    let mut done = 0;
+    let mut broken = 0;
+    for task in tasks {
+        match task.result() {
+            Ok(_) => done += 1,
+            Err(TaskError::Broken) => broken += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(pool.is_broken());
+    assert!(broken > 0, "no job was failed by the broken pool ({done} ran)");
+    assert_eq!(done + broken, 200, "a task was lost");
+    pool.shutdown(true);
+}
