@@ -360,7 +360,10 @@ fn the_initializer_runs_once_on_each_worker_before_its_jobs() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
     let pool = ThreadPool::with_initializer(3, move || {
-        assert!(!INITIALIZED.get(), "the initializer ran twice on one thread");
+        assert!(
+            !INITIALIZED.get(),
+            "the initializer ran twice on one thread"
+        );
         INITIALIZED.set(true);
         counted.fetch_add(1, Ordering::SeqCst);
     })
@@ -374,7 +377,10 @@ fn the_initializer_runs_once_on_each_worker_before_its_jobs() {
         })
         .collect();
     for t in tasks {
-        assert!(t.result().unwrap(), "a job ran before its worker's initializer");
+        assert!(
+            t.result().unwrap(),
+            "a job ran before its worker's initializer"
+        );
     }
     pool.shutdown(true);
     assert_eq!(calls.load(Ordering::SeqCst), 3, "once per worker");
@@ -408,7 +414,10 @@ fn a_panicking_initializer_breaks_the_pool() {
     let later = pool.submit(|| 1);
     assert!(later.done(), "a submit to a broken pool ends at once");
     let error = later.result().unwrap_err();
-    assert!(error.to_string().contains("initializer panicked"), "{error}");
+    assert!(
+        error.to_string().contains("initializer panicked"),
+        "{error}"
+    );
     pool.shutdown(true); // returns: the worker exited
     assert_eq!(ran.load(Ordering::SeqCst), 0, "a job ran in a broken pool");
 }
@@ -444,7 +453,10 @@ fn one_failing_initializer_of_three_breaks_the_pool() {
         }
     }
     assert!(pool.is_broken());
-    assert!(broken > 0, "no job was failed by the broken pool ({done} ran)");
+    assert!(
+        broken > 0,
+        "no job was failed by the broken pool ({done} ran)"
+    );
     assert_eq!(done + broken, 200, "a task was lost");
     pool.shutdown(true);
 }

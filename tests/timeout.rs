@@ -33,7 +33,10 @@ fn the_clock_runs_from_start_not_from_run() {
     assert_eq!(t.run(|| sleep(LONG)), Err(Elapsed));
     let in_run = began.elapsed();
     // Counted from run it would be 300 ms; from start, what was left (~50 ms).
-    assert!(in_run < Duration::from_millis(300), "counted from run: {in_run:?}");
+    assert!(
+        in_run < Duration::from_millis(300),
+        "counted from run: {in_run:?}"
+    );
 }
 
 /// Expiring outside any `run` interrupts nothing; the passed deadline takes effect at the
@@ -93,7 +96,10 @@ fn it_nests_with_the_timeout_function() {
     let inner = Timeout::new(LONG);
     let outer = timeout(Duration::from_millis(20), || inner.run(|| sleep(LONG)));
     assert_eq!(outer, Err(Elapsed), "the outer deadline fired");
-    assert!(!inner.pending(), "the inner run ended by unwinding, and cancelled");
+    assert!(
+        !inner.pending(),
+        "the inner run ended by unwinding, and cancelled"
+    );
     assert_eq!(inner.run(|| 3), Ok(3), "and can run again");
 
     let inner = Timeout::new(Duration::from_millis(20));
@@ -118,7 +124,10 @@ fn misuse_panics_with_a_precise_message() {
     let t = Timeout::start_new(LONG);
     let again = catch_unwind(AssertUnwindSafe(|| t.start())).unwrap_err();
     assert!(
-        again.downcast_ref::<&str>().unwrap().contains("cancel it first"),
+        again
+            .downcast_ref::<&str>()
+            .unwrap()
+            .contains("cancel it first"),
         "start on a pending timeout"
     );
     t.cancel();

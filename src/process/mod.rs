@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-pub use pool::{AsyncResult, Pool, PoolError, Rejection, TaskError};
+pub use pool::{AsyncResult, Pool, PoolBuilder, PoolError, Rejection, TaskError};
 
 use crate::hub::reactor::Direction;
 use crate::net::GreenFd;

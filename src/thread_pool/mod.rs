@@ -182,7 +182,11 @@ impl ThreadPool {
         });
         let mut jobs = lock_state(&self.shared.jobs);
         if jobs.shut_down {
-            let fate = if jobs.broken { Fate::Break } else { Fate::Reject };
+            let fate = if jobs.broken {
+                Fate::Break
+            } else {
+                Fate::Reject
+            };
             drop(jobs);
             job(fate);
             return task;

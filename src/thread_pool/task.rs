@@ -263,4 +263,3 @@ impl<T> fmt::Debug for Task<T> {
             .finish()
     }
 }
-

@@ -97,4 +97,3 @@ pub(crate) fn sleep_until_or_interrupt(deadline: Instant) -> Result<(), Interrup
 pub fn yield_now() {
     with_hub(|hub| hub.yield_now());
 }
-

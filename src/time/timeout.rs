@@ -173,7 +173,9 @@ impl Timeout {
             !self.pending(),
             "greenrt: Timeout::start on a pending timeout; cancel it first to restart it"
         );
-        self.state.deadline.set(Some(instant_in(self.state.duration)));
+        self.state
+            .deadline
+            .set(Some(instant_in(self.state.duration)));
     }
 
     /// Stops the clock: the deadline is gone, and a [`run`](Timeout::run) in progress goes on

@@ -14,8 +14,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use super::Channels;
-use super::wire::{Control, Done, Event, Failure, Task};
+use super::wire::{Control, Done, Event, Failure, Task, panic_message};
+use crate::ipc::Queue;
 use crate::process::{Builder, Process};
 
 /// The factory's main loop: fork workers on request, report their births and deaths.
@@ -70,39 +73,73 @@ pub(crate) fn factory_main(ch: &Channels) {
 }
 
 fn spawn_worker(ch: &Channels, slot: u32) -> std::io::Result<Process> {
-    let inbox = ch.inboxes[slot as usize].clone();
-    let (results, key) = (ch.results.clone(), ch.key.clone());
     Builder::new()
         .name(format!("pool worker {slot}"))
         .daemon(true)
-        .spawn(move || {
-            while let Ok(Task::Run {
-                id,
-                call,
-                func,
-                tag,
-                arg,
-            }) = inbox.get()
-            {
-                let started = std::time::Instant::now();
-                let outcome = match key.check(call, func, tag) {
-                    Some(trampoline) => trampoline(func, &arg),
-                    None => Err(Failure::BadTag),
-                };
-                let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                let done = Done {
-                    id,
-                    outcome,
-                    busy_ns,
-                };
-                if let Err(e) = results.put(&done) {
-                    let why = Failure::NotSent(e.to_string());
-                    let _ = results.put(&Done {
-                        id,
-                        outcome: Err(why),
-                        busy_ns,
-                    });
-                }
+        .spawn(|| {
+            if initialize(ch, slot) {
+                serve(ch, slot);
             }
         })
+}
+
+/// Runs the pool's initializer in this new worker; if it panics, tells the manager (the pool
+/// is broken) and returns false. The panic hook has printed the panic already.
+fn initialize(ch: &Channels, slot: u32) -> bool {
+    let Some(initializer) = &ch.initializer else {
+        return true;
+    };
+    match catch_unwind(AssertUnwindSafe(|| initializer())) {
+        Ok(()) => true,
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            let _ = ch.events.put(&Event::InitFailed { slot, message });
+            false
+        }
+    }
+}
+
+/// A worker's life: run tasks from its inbox until told to stop, or until it has run
+/// `max_tasks` of them.
+fn serve(ch: &Channels, slot: u32) {
+    let (inbox, results, key) = (&ch.inboxes[slot as usize], &ch.results, &ch.key);
+    let mut left = ch.max_tasks.unwrap_or(usize::MAX);
+    while left > 0 {
+        let Ok(Task::Run {
+            id,
+            call,
+            func,
+            tag,
+            arg,
+        }) = inbox.get()
+        else {
+            return;
+        };
+        left -= 1;
+        let started = std::time::Instant::now();
+        let outcome = match key.check(call, func, tag) {
+            Some(trampoline) => trampoline(func, &arg),
+            None => Err(Failure::BadTag),
+        };
+        let busy_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        send_done(results, id, outcome, busy_ns);
+    }
+}
+
+/// Puts a task's outcome on the results queue; if it cannot go (too large, say), says so
+/// instead, so the task does not wait for ever.
+fn send_done(results: &Queue<Done>, id: u64, outcome: Result<Vec<u8>, Failure>, busy_ns: u64) {
+    let done = Done {
+        id,
+        outcome,
+        busy_ns,
+    };
+    if let Err(e) = results.put(&done) {
+        let why = Failure::NotSent(e.to_string());
+        let _ = results.put(&Done {
+            id,
+            outcome: Err(why),
+            busy_ns,
+        });
+    }
 }

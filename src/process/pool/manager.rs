@@ -5,7 +5,7 @@
 //! |--------------|-------------------------|---------------------------------------------------|
 //! | submissions  | the owner's submit queue| queues jobs, handles close and terminate          |
 //! | results      | `results` (ipc)         | completes tasks, refills the worker's inbox       |
-//! | events       | `events` (ipc)          | worker born: dispatch; worker died: reconcile, respawn |
+//! | events       | `events` (ipc)          | worker born: dispatch; worker died: reconcile, respawn; initializer failed: break the pool |
 //! | factory      | the factory's pidfd     | the factory ended: fail what is left, stop        |
 //!
 //! The books are behind a *green* mutex, not a `RefCell`: queue operations may park (an ipc
@@ -16,10 +16,17 @@
 //! and in what order. When a worker dies it first reads every result already sent (a result is
 //! put before the worker can die, so it is in the queue), then empties the dead worker's inbox:
 //! those tasks never started and go back to the front of the queue. What is left was running:
-//! exactly that task fails with `WorkerDied`. Nothing is lost and nothing runs twice.
+//! exactly that task fails with `WorkerDied`. Nothing is lost and nothing runs twice. A worker
+//! that exits after `max_tasks_per_child` tasks goes down the same path (with nothing running).
+//!
+//! **A broken pool.** A worker whose initializer panicked says so on `events` before it
+//! exits. The books are then marked broken (and the owner told, through a shared `OnceLock`):
+//! pending and later jobs fail with `Rejection::Broken`, no worker is replaced, and the live
+//! ones are stopped once idle, as after a close.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
 
 use super::task::{Completion, Rejection, TaskError};
 use super::wire::{Control, Done, Event, Task};
@@ -62,13 +69,16 @@ struct Books {
     closing: bool,
     terminated: bool,
     close_sent: bool,
+    /// An initializer's panic message, once one panicked (shared with the owner's `Pool`).
+    broken: Arc<OnceLock<String>>,
 }
 
 /// Runs the manager until the factory has ended; see the module docs.
 pub(crate) fn run(
     ch: Channels,
     factory: Process,
-    submissions: &std::sync::Arc<crate::sync::Queue<Submit>>,
+    submissions: &Arc<crate::sync::Queue<Submit>>,
+    broken: Arc<OnceLock<String>>,
 ) {
     let ch = Rc::new(ch);
     let slots = (0..ch.inboxes.len()).map(|_| Slot::default()).collect();
@@ -81,6 +91,7 @@ pub(crate) fn run(
         closing: false,
         terminated: false,
         close_sent: false,
+        broken,
     }));
     for slot in 0..ch.inboxes.len() {
         books.lock().spawn(slot);
@@ -192,6 +203,14 @@ fn events_loop(books: &Rc<Mutex<Books>>) {
                 code,
                 signal,
             } => worker_died(books, slot as usize, pid, code, signal),
+            Event::InitFailed { slot, message } => {
+                let mut b = books.lock();
+                let _ = b.broken.set(message);
+                b.closing = true;
+                if let Some(s) = b.slots.get_mut(slot as usize) {
+                    s.stop_sent = true; // it is exiting: send it nothing more
+                }
+            }
             Event::SpawnFailed { slot, error } => {
                 eprintln!("greenrt: process pool: cannot fork worker {slot}: {error}; retrying");
                 books.lock().note_birth(slot as usize);
@@ -248,7 +267,7 @@ fn worker_died(
         complete(job, Err(why.clone()));
     }
     let mut b = books.lock();
-    if !b.terminated && (!b.closing || !b.pending.is_empty()) {
+    if !b.terminated && b.broken.get().is_none() && (!b.closing || !b.pending.is_empty()) {
         b.spawn(slot);
     }
 }
@@ -330,6 +349,12 @@ impl Books {
     /// sent at all.
     fn dispatch(&mut self) -> Vec<(Job, TaskError)> {
         let mut failed = Vec::new();
+        if let Some(why) = self.broken.get() {
+            let why = TaskError::Rejected(Rejection::Broken(why.clone()));
+            failed.extend(self.pending.drain(..).map(|job| (job, why.clone())));
+            self.stop_idle_workers();
+            return failed;
+        }
         // Nothing is dispatched until every slot's first worker is born (or failed to be), so
         // the first tasks spread over every worker (Python's `Pool()` starts them all first).
         if !self.slots.iter().all(|s| s.born_once) {

@@ -22,35 +22,53 @@
 //!   workers at once. No zombies: the factory reaps workers, the owner reaps the factory.
 //! * Functions from libraries loaded with `dlopen` after `Pool::new` cannot run in the
 //!   workers (the factory was forked before they were loaded).
+//! * [`PoolBuilder`] adds Python's `initializer` (run once in each worker process before its
+//!   first task; one that panics *breaks* the pool: queued and later tasks fail with
+//!   [`Rejection::Broken`] instead of the endless respawning of Python's Pool) and
+//!   `maxtasksperchild` (a worker exits after that many tasks and is replaced; what waited in
+//!   its inbox goes to the others, as after a death).
+//!
+//! The `map` family (`map`, `map_async`, `starmap`, `imap`, `imap_unordered`) lives in
+//! `map.rs`.
 
+mod builder;
 mod factory;
 mod manager;
+mod map;
 mod task;
 mod wire;
 
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use builder::PoolBuilder;
 pub use task::{AsyncResult, Rejection, TaskError};
 
-use crate::ipc::{Queue, QueueBuilder};
+use crate::ipc::Queue;
 use crate::sync::Event as GreenEvent;
 use manager::Job;
-use task::{Callback, ErrorCallback};
+use task::{Callback, Completion, ErrorCallback};
 use wire::{Control, Done, Event, TagKey, Task};
 
-/// The shared queues of one pool, made before the factory is forked.
+/// Runs once in each worker process before its first task.
+pub(crate) type Initializer = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// The shared queues of one pool, made before the factory is forked, and what the workers
+/// inherit with them.
 pub(crate) struct Channels {
     control: Queue<Control>,
     events: Queue<Event>,
     inboxes: Vec<Queue<Task>>,
     results: Queue<Done>,
     key: TagKey,
+    initializer: Option<Initializer>,
+    /// A worker exits after this many tasks (`maxtasksperchild`).
+    max_tasks: Option<usize>,
 }
 
 /// What the owner's threads hand the manager thread.
@@ -119,6 +137,8 @@ pub struct Pool {
     workers: usize,
     submissions: Arc<crate::sync::Queue<Submit>>,
     key: TagKey,
+    /// Set by the manager thread when an initializer panicked: the panic message.
+    broken: Arc<OnceLock<String>>,
     /// Set by the manager thread as it ends.
     finished: Arc<GreenEvent>,
     next_id: AtomicU64,
@@ -138,24 +158,13 @@ impl fmt::Debug for Pool {
 
 impl Pool {
     /// Starts a pool of `workers` processes (each with its own hub); `InvalidInput` for 0,
-    /// as `ThreadPool::new` and `GreenPool::new`.
+    /// as `ThreadPool::new` and `GreenPool::new`. [`PoolBuilder`] has the other options.
     pub fn new(workers: usize) -> io::Result<Pool> {
-        if workers == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "greenrt: a process Pool needs at least one worker",
-            ));
-        }
-        let small = QueueBuilder::new().capacity(64 * 1024);
-        let ch = Channels {
-            control: small.build()?,
-            events: small.build()?,
-            inboxes: (0..workers)
-                .map(|_| Queue::new(INBOX_BYTES))
-                .collect::<io::Result<_>>()?,
-            results: Queue::new(RESULTS_BYTES)?,
-            key: TagKey::new(),
-        };
+        PoolBuilder::new(workers).build()
+    }
+
+    /// Starts the factory and the manager thread over channels made for `workers`.
+    fn start(ch: Channels, workers: usize) -> io::Result<Pool> {
         let key = ch.key.clone();
         let factory = crate::process::Builder::new()
             .name("pool factory")
@@ -163,12 +172,14 @@ impl Pool {
             .spawn(|| factory::factory_main(&ch))?;
         let submissions = Arc::new(crate::sync::Queue::new(0));
         let finished = Arc::new(GreenEvent::new());
+        let broken = Arc::new(OnceLock::new());
         let manager = {
             let (submissions, finished) = (submissions.clone(), finished.clone());
+            let broken = broken.clone();
             std::thread::Builder::new()
                 .name("greenrt-pool-manager".into())
                 .spawn(move || {
-                    manager::run(ch, factory, &submissions);
+                    manager::run(ch, factory, &submissions, broken);
                     finished.set();
                 })?
         };
@@ -176,12 +187,19 @@ impl Pool {
             workers,
             submissions,
             key,
+            broken,
             finished,
             next_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
             manager: Mutex::new(Some(manager)),
         })
+    }
+
+    /// True once a worker's initializer has panicked: the pool runs nothing more, and every
+    /// task fails with [`Rejection::Broken`].
+    pub fn is_broken(&self) -> bool {
+        self.broken.get().is_some()
     }
 
     /// The number of worker processes.
@@ -255,84 +273,6 @@ impl Pool {
         )
     }
 
-    /// `f` over `items` in the workers; the values in input order, or the first error.
-    /// Items travel in chunks (about sixteen per worker, so encoding, work and decoding overlap).
-    pub fn map<A, R>(
-        &self,
-        f: fn(A) -> R,
-        items: impl IntoIterator<Item = A>,
-    ) -> Result<Vec<R>, TaskError>
-    where
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
-    {
-        let items: Vec<A> = items.into_iter().collect();
-        let chunk = items.len().div_ceil(self.workers * 16).max(1);
-        self.map_chunked(f, items, chunk)
-    }
-
-    /// [`map`](Pool::map) with an explicit chunk size (items per message).
-    pub fn map_chunked<A, R>(
-        &self,
-        f: fn(A) -> R,
-        items: impl IntoIterator<Item = A>,
-        chunk: usize,
-    ) -> Result<Vec<R>, TaskError>
-    where
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + 'static,
-    {
-        let chunk = chunk.max(1);
-        let call = wire::call_chunk::<A, R>;
-        let send = |batch: &Vec<A>| {
-            let hint = batch.len() * size_of::<A>();
-            self.submit::<Vec<A>, Vec<R>>(call, f as usize, batch, hint, None, None)
-        };
-        let mut pending = Vec::new();
-        let mut batch = Vec::with_capacity(chunk);
-        for item in items {
-            batch.push(item);
-            if batch.len() == chunk {
-                pending.push(send(&batch));
-                batch.clear();
-            }
-        }
-        if !batch.is_empty() {
-            pending.push(send(&batch));
-        }
-        let mut out = Vec::new();
-        for result in pending {
-            out.extend(result.get()?);
-        }
-        Ok(out)
-    }
-
-    /// `f` over `items`, yielding each value (or error) as soon as its task finishes.
-    pub fn imap_unordered<A, R>(
-        &self,
-        f: fn(A) -> R,
-        items: impl IntoIterator<Item = A>,
-    ) -> impl Iterator<Item = Result<R, TaskError>>
-    where
-        A: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned + Send + Clone + 'static,
-    {
-        let done: Arc<crate::sync::Queue<Result<R, TaskError>>> =
-            Arc::new(crate::sync::Queue::new(0));
-        let mut count = 0;
-        for item in items {
-            let (ok, err) = (done.clone(), done.clone());
-            let _ = self.apply_async_with(
-                f,
-                item,
-                move |v: &R| drop(ok.put(Ok(v.clone()))),
-                move |e| drop(err.put(Err(e.clone()))),
-            );
-            count += 1;
-        }
-        (0..count).map(move |_| done.get().unwrap_or(Err(TaskError::Terminated)))
-    }
-
     fn submit<A: Serialize, R: DeserializeOwned + Send + 'static>(
         &self,
         call: wire::Trampoline,
@@ -342,31 +282,47 @@ impl Pool {
         callback: Option<Callback<R>>,
         error_callback: Option<ErrorCallback>,
     ) -> AsyncResult<R> {
+        let (result, completion) = AsyncResult::new(callback, error_callback);
+        self.send(call, func, arg, hint, completion);
+        result
+    }
+
+    /// Encodes `arg` and hands the task to the manager thread; `completion` gets its outcome,
+    /// at once (on this thread) if it cannot be submitted.
+    fn send<A: Serialize + ?Sized>(
+        &self,
+        call: wire::Trampoline,
+        func: usize,
+        arg: &A,
+        hint: usize,
+        completion: Completion,
+    ) {
+        if let Some(why) = self.broken.get() {
+            return completion(Err(TaskError::Rejected(Rejection::Broken(why.clone()))));
+        }
         if self.closed.load(Ordering::Acquire) {
-            return AsyncResult::failed(TaskError::Rejected(Rejection::Closed), error_callback);
+            return completion(Err(TaskError::Rejected(Rejection::Closed)));
         }
         let arg = match wire::encode(arg, hint) {
             Ok(bytes) => bytes,
             Err(e) => {
-                return AsyncResult::failed(
-                    TaskError::Codec(format!("cannot encode the argument: {e}")),
-                    error_callback,
-                );
+                let why = format!("cannot encode the argument: {e}");
+                return completion(Err(TaskError::Codec(why)));
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let call = call as usize;
         let tag = self.key.tag(call, func);
-        let (result, completion) = AsyncResult::new(callback, error_callback);
+        let task = Task::Run {
+            id,
+            call,
+            func,
+            tag,
+            arg,
+        };
         let job = Job {
             id,
-            task: Task::Run {
-                id,
-                call,
-                func,
-                tag,
-                arg,
-            },
+            task,
             completion,
         };
         if let Err(
@@ -376,7 +332,6 @@ impl Pool {
         {
             (job.completion)(Err(TaskError::Terminated));
         }
-        result
     }
 
     /// No more tasks: workers finish what was submitted, then exit (Python's `close`).

@@ -64,6 +64,9 @@ pub enum Rejection {
     /// The queue between the pool and a worker failed (corrupt shared memory), or the result
     /// could not be sent back; the message says which.
     Channel(String),
+    /// A worker's initializer panicked (with this message), so the pool runs nothing more
+    /// (Python's `BrokenProcessPool`; `multiprocessing.Pool` would respawn and fail forever).
+    Broken(String),
 }
 
 impl fmt::Display for Rejection {
@@ -78,6 +81,10 @@ impl fmt::Display for Rejection {
                 f.write_str("the worker refused it: wrong function tag (shared memory altered?)")
             }
             Rejection::Channel(why) => write!(f, "the pool's channel failed: {why}"),
+            Rejection::Broken(why) => write!(
+                f,
+                "the pool is broken: a worker's initializer panicked: {why}"
+            ),
         }
     }
 }
@@ -119,6 +126,7 @@ impl From<TaskError> for std::io::Error {
             TaskError::TimedOut => ErrorKind::TimedOut,
             TaskError::Codec(_) => ErrorKind::InvalidData,
             TaskError::Rejected(Rejection::TooLarge { .. }) => ErrorKind::InvalidInput,
+            TaskError::Rejected(Rejection::Broken(_)) => ErrorKind::Other,
             TaskError::Rejected(Rejection::BadTag | Rejection::Channel(_)) => {
                 ErrorKind::InvalidData
             }
@@ -149,6 +157,9 @@ pub(crate) type Outcome = Result<Vec<u8>, TaskError>;
 /// Delivers one task's outcome to its `AsyncResult` (see the module docs).
 pub(crate) type Completion = Box<dyn FnOnce(Outcome) + Send>;
 
+/// Stores a task's (decoded) outcome in its `AsyncResult`, running the user's callbacks.
+pub(crate) type Fill<R> = Box<dyn FnOnce(Result<R, TaskError>) + Send>;
+
 /// A user callback on the value, or on the error.
 pub(crate) type Callback<R> = Box<dyn FnOnce(&R) + Send>;
 pub(crate) type ErrorCallback = Box<dyn FnOnce(&TaskError) + Send>;
@@ -173,23 +184,19 @@ impl<R> fmt::Debug for AsyncResult<R> {
     }
 }
 
-impl<R: DeserializeOwned + Send + 'static> AsyncResult<R> {
-    /// A pending result and the completion that will fill it.
-    pub(crate) fn new(
+impl<R: Send + 'static> AsyncResult<R> {
+    /// A pending result and what fills it with a decoded outcome (after the callbacks).
+    pub(crate) fn pending(
         callback: Option<Callback<R>>,
         error_callback: Option<ErrorCallback>,
-    ) -> (AsyncResult<R>, Completion) {
+    ) -> (AsyncResult<R>, Fill<R>) {
         let slot = Arc::new(Slot {
             done: Event::new(),
             value: Mutex::new(None),
             succeeded: std::sync::OnceLock::new(),
         });
         let filler = slot.clone();
-        let completion: Completion = Box::new(move |outcome| {
-            let value = outcome.and_then(|bytes| {
-                postcard::from_bytes::<R>(&bytes)
-                    .map_err(|e| TaskError::Codec(format!("cannot decode the task's result: {e}")))
-            });
+        let fill: Fill<R> = Box::new(move |value| {
             match &value {
                 Ok(v) => callback.into_iter().for_each(|cb| cb(v)),
                 Err(e) => error_callback.into_iter().for_each(|cb| cb(e)),
@@ -198,18 +205,28 @@ impl<R: DeserializeOwned + Send + 'static> AsyncResult<R> {
             *filler.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
             filler.done.set();
         });
-        (AsyncResult { slot }, completion)
+        (AsyncResult { slot }, fill)
     }
+}
 
-    /// A result that failed before it was submitted.
-    pub(crate) fn failed(
-        error: TaskError,
+impl<R: DeserializeOwned + Send + 'static> AsyncResult<R> {
+    /// A pending result and the completion that will decode a worker's bytes into it.
+    pub(crate) fn new(
+        callback: Option<Callback<R>>,
         error_callback: Option<ErrorCallback>,
-    ) -> AsyncResult<R> {
-        let (result, completion) = AsyncResult::new(None, error_callback);
-        completion(Err(error));
-        result
+    ) -> (AsyncResult<R>, Completion) {
+        let (result, fill) = AsyncResult::pending(callback, error_callback);
+        let completion: Completion = Box::new(move |outcome| fill(decode(outcome)));
+        (result, completion)
     }
+}
+
+/// A worker's encoded value as an `R`, or why there is none.
+pub(crate) fn decode<R: DeserializeOwned>(outcome: Outcome) -> Result<R, TaskError> {
+    outcome.and_then(|bytes| {
+        postcard::from_bytes::<R>(&bytes)
+            .map_err(|e| TaskError::Codec(format!("cannot decode the task's result: {e}")))
+    })
 }
 
 impl<R> AsyncResult<R> {

@@ -90,6 +90,12 @@ pub(crate) enum Event {
         slot: u32,
         error: String,
     },
+    /// The worker in this slot panicked in the pool's initializer (sent by the worker,
+    /// before it exits): the pool is broken.
+    InitFailed {
+        slot: u32,
+        message: String,
+    },
 }
 
 /// The signature of a trampoline: function address, encoded argument -> encoded result or
@@ -120,10 +126,30 @@ pub(crate) fn call_chunk<A: DeserializeOwned, R: Serialize>(
 ) -> Result<Vec<u8>, Failure> {
     // SAFETY: as in `call`.
     let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
-    let args: Vec<A> = postcard::from_bytes(arg)
+    run_chunk(arg, f)
+}
+
+/// Calls `func` (an `fn(A, B) -> R`) on every pair of a decoded `Vec<(A, B)>` (one
+/// `starmap` chunk).
+pub(crate) fn call_chunk_pairs<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
+    func: usize,
+    arg: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    // SAFETY: as in `call`, for an `fn(A, B) -> R` made by `Pool::starmap_async`.
+    let f: fn(A, B) -> R = unsafe { std::mem::transmute::<usize, fn(A, B) -> R>(func) };
+    run_chunk(arg, |(a, b)| f(a, b))
+}
+
+/// Decodes a chunk of `T`s, runs `each` on every one (a panic fails the chunk) and encodes
+/// the values.
+fn run_chunk<T: DeserializeOwned, R: Serialize>(
+    arg: &[u8],
+    each: impl FnMut(T) -> R,
+) -> Result<Vec<u8>, Failure> {
+    let items: Vec<T> = postcard::from_bytes(arg)
         .map_err(|e| Failure::Codec(format!("cannot decode the chunk: {e}")))?;
     let results: Vec<R> = catch_unwind(AssertUnwindSafe(|| {
-        args.into_iter().map(f).collect::<Vec<R>>()
+        items.into_iter().map(each).collect::<Vec<R>>()
     }))
     .map_err(|payload| Failure::Panicked(panic_message(&*payload)))?;
     encode(&results, results.len() * size_of::<R>())

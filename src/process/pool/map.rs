@@ -1,0 +1,309 @@
+//! The `map` family of [`Pool`]: one function over many items.
+//!
+//! | method | Python | yields |
+//! |---|---|---|
+//! | `map`, `map_chunked` | `map` | every value, in input order, or the first error |
+//! | `map_async`, `map_async_with` | `map_async` | an [`AsyncResult`] of all of them |
+//! | `starmap`, `starmap_async` | `starmap` | `f(a, b)` for each pair |
+//! | `imap` | `imap` | each value in input order, as soon as it and those before it are done |
+//! | `imap_unordered` | `imap_unordered` | each value as soon as it is done |
+//!
+//! `map` and `starmap` send the items in chunks: one message (one encoded `Vec`) per chunk,
+//! so the per-message cost is paid once per chunk. Each chunk's outcome is *gathered* on the
+//! manager thread into one slot per chunk; the last one to arrive puts the values together
+//! in input order and fills the `AsyncResult` (the first error fills it at once instead).
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::task::{Callback, Completion, ErrorCallback, Fill, Outcome, decode};
+use super::{AsyncResult, Pool, TaskError, wire};
+
+/// Chunks per worker for `map` when no chunk size is given: enough that encoding, work and
+/// decoding overlap, few enough that per-message costs stay small.
+const CHUNKS_PER_WORKER: usize = 16;
+
+impl Pool {
+    /// `f` over `items` in the workers; the values in input order, or the first error.
+    /// Items travel in chunks (about sixteen per worker, so encoding, work and decoding overlap).
+    pub fn map<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.map_async(f, items).get()
+    }
+
+    /// [`map`](Pool::map) with an explicit chunk size (items per message).
+    pub fn map_chunked<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        chunk: usize,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let call = wire::call_chunk::<A, R>;
+        self.map_gathered(call, f as usize, &items, chunk, None, None)
+            .get()
+    }
+
+    /// [`map`](Pool::map) without waiting (Python's `map_async`): the values come through
+    /// the returned [`AsyncResult`] — all of them in input order, or the first error.
+    ///
+    /// ```
+    /// fn double(x: u32) -> u32 {
+    ///     2 * x
+    /// }
+    ///
+    /// let pool = greenrt::process::Pool::new(2)?;
+    /// let pending = pool.map_async(double, 0..100);
+    /// // ... other work while the workers run ...
+    /// assert_eq!(pending.get().unwrap()[99], 198);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn map_async<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> AsyncResult<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let chunk = self.default_chunk(items.len());
+        let call = wire::call_chunk::<A, R>;
+        self.map_gathered(call, f as usize, &items, chunk, None, None)
+    }
+
+    /// [`map_async`](Pool::map_async) with a `callback` on all the values, or an
+    /// `error_callback` on the first error, run on the pool's manager thread before the
+    /// result is ready (Python's `callback=` and `error_callback=`).
+    pub fn map_async_with<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        callback: impl FnOnce(&Vec<R>) + Send + 'static,
+        error_callback: impl FnOnce(&TaskError) + Send + 'static,
+    ) -> AsyncResult<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let chunk = self.default_chunk(items.len());
+        let call = wire::call_chunk::<A, R>;
+        let (callback, error_callback) = (Box::new(callback), Box::new(error_callback));
+        self.map_gathered(
+            call,
+            f as usize,
+            &items,
+            chunk,
+            Some(callback),
+            Some(error_callback),
+        )
+    }
+
+    /// `f(a, b)` for every pair, in the workers (Python's `starmap`); the values in input
+    /// order, or the first error. For more arguments, take a tuple and use `map`.
+    ///
+    /// ```
+    /// fn power(base: u64, exp: u32) -> u64 {
+    ///     base.pow(exp)
+    /// }
+    ///
+    /// let pool = greenrt::process::Pool::new(2)?;
+    /// assert_eq!(pool.starmap(power, [(2, 10), (3, 3)]).unwrap(), [1024, 27]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn starmap<A, B, R>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+    ) -> Result<Vec<R>, TaskError>
+    where
+        A: Serialize + DeserializeOwned,
+        B: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.starmap_async(f, items).get()
+    }
+
+    /// [`starmap`](Pool::starmap) without waiting (Python's `starmap_async`).
+    pub fn starmap_async<A, B, R>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+    ) -> AsyncResult<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        B: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<(A, B)> = items.into_iter().collect();
+        let chunk = self.default_chunk(items.len());
+        let call = wire::call_chunk_pairs::<A, B, R>;
+        self.map_gathered(call, f as usize, &items, chunk, None, None)
+    }
+
+    /// `f` over `items`, yielding each value (or error) in input order, as soon as it and
+    /// every value before it are done (Python's `imap`). Every task is submitted at once.
+    ///
+    /// ```
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// let pool = greenrt::process::Pool::new(2)?;
+    /// let squares: Vec<u64> = pool.imap(square, 1..=4).map(Result::unwrap).collect();
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn imap<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> impl Iterator<Item = Result<R, TaskError>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let pending: Vec<AsyncResult<R>> = items
+            .into_iter()
+            .map(|item| self.apply_async(f, item))
+            .collect();
+        pending.into_iter().map(AsyncResult::get)
+    }
+
+    /// `f` over `items`, yielding each value (or error) as soon as its task finishes.
+    pub fn imap_unordered<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> impl Iterator<Item = Result<R, TaskError>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let done: Arc<crate::sync::Queue<Result<R, TaskError>>> =
+            Arc::new(crate::sync::Queue::new(0));
+        let mut count = 0;
+        for item in items {
+            let done = done.clone();
+            let arg_hint = size_of::<A>();
+            let completion: Completion = Box::new(move |outcome| {
+                let _ = done.put(decode::<R>(outcome));
+            });
+            self.send(wire::call::<A, R>, f as usize, &item, arg_hint, completion);
+            count += 1;
+        }
+        (0..count).map(move |_| done.get().unwrap_or(Err(TaskError::Terminated)))
+    }
+
+    /// Chunks for `items` items: about `CHUNKS_PER_WORKER` per worker.
+    fn default_chunk(&self, items: usize) -> usize {
+        items.div_ceil(self.workers() * CHUNKS_PER_WORKER).max(1)
+    }
+
+    /// Sends `items` in chunks of `chunk` through the trampoline `call` and gathers the
+    /// chunks' values into one result.
+    fn map_gathered<T: Serialize, R: DeserializeOwned + Send + 'static>(
+        &self,
+        call: wire::Trampoline,
+        func: usize,
+        items: &[T],
+        chunk: usize,
+        callback: Option<Callback<Vec<R>>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> AsyncResult<Vec<R>> {
+        let (result, fill) = AsyncResult::pending(callback, error_callback);
+        let chunks: Vec<&[T]> = items.chunks(chunk.max(1)).collect();
+        let gather = Arc::new(Gather::new(chunks.len(), fill));
+        if chunks.is_empty() {
+            gather.finish_if_complete();
+        }
+        for (index, batch) in chunks.into_iter().enumerate() {
+            let gather = gather.clone();
+            let completion: Completion = Box::new(move |outcome| gather.chunk_done(index, outcome));
+            self.send(call, func, batch, size_of_val(batch), completion);
+        }
+        result
+    }
+}
+
+/// Collects the outcomes of one `map`'s chunks (see the module docs).
+struct Gather<R> {
+    state: Mutex<GatherState<R>>,
+}
+
+struct GatherState<R> {
+    /// One slot per chunk, in input order.
+    parts: Vec<Option<Vec<R>>>,
+    left: usize,
+    /// Taken by whoever fills the result: the last chunk, or the first error.
+    fill: Option<Fill<Vec<R>>>,
+}
+
+impl<R: DeserializeOwned + Send + 'static> Gather<R> {
+    fn new(chunks: usize, fill: Fill<Vec<R>>) -> Gather<R> {
+        Gather {
+            state: Mutex::new(GatherState {
+                parts: (0..chunks).map(|_| None).collect(),
+                left: chunks,
+                fill: Some(fill),
+            }),
+        }
+    }
+
+    /// One chunk's outcome: its values go in its slot; an error fills the result at once.
+    fn chunk_done(&self, index: usize, outcome: Outcome) {
+        match decode::<Vec<R>>(outcome) {
+            Ok(values) => {
+                let mut state = self.lock();
+                state.parts[index] = Some(values);
+                state.left -= 1;
+                drop(state);
+                self.finish_if_complete();
+            }
+            Err(error) => {
+                let fill = self.lock().fill.take();
+                if let Some(fill) = fill {
+                    fill(Err(error));
+                }
+            }
+        }
+    }
+
+    /// Fills the result with every value in order, once the last chunk is in.
+    fn finish_if_complete(&self) {
+        let (fill, parts) = {
+            let mut state = self.lock();
+            if state.left > 0 || state.fill.is_none() {
+                return;
+            }
+            (state.fill.take(), std::mem::take(&mut state.parts))
+        };
+        let total = parts.iter().flatten().map(Vec::len).sum();
+        let mut values = Vec::with_capacity(total);
+        for part in parts.into_iter().flatten() {
+            values.extend(part);
+        }
+        if let Some(fill) = fill {
+            fill(Ok(values));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GatherState<R>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
