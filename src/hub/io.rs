@@ -490,7 +490,6 @@ impl From<Stop> for Fail {
 /// A source a hooked call took for its wait, given back when the call ends.
 struct Taken {
     key: Key,
-    #[cfg_attr(not(feature = "monkey"), allow(dead_code))]
     fd: RawFd,
 }
 
@@ -568,10 +567,9 @@ pub(crate) fn closing(fd: RawFd) {
 }
 
 /// Parks the current green thread until any of `fds` may be ready for its direction, or
-/// `deadline` passes (the `poll(2)` and `select(2)` hooks). Each fd's source is taken for the
+/// `deadline` passes (the `poll(2)` and `select(2)` hooks, `ipc::wait_ready`). Each fd's source is taken for the
 /// wait and given back after. An fd that epoll refuses (a regular file: always ready)
 /// returns at once, so the caller simply looks again.
-#[cfg(feature = "monkey")]
 pub(crate) fn wait_any(
     fds: &[(RawFd, Direction)],
     deadline: Option<Instant>,

@@ -10,6 +10,7 @@
 //! | [`Condition`]             | a lock with wait/notify                     | `condition.rs`|
 //! | [`Queue`]                 | bounded FIFO of serde values, crash-safe    | `queue.rs`    |
 //! | [`pipe()`]                | a duplex pair of message [`Connection`]s    | `pipe.rs`     |
+//! | [`wait_ready`]            | the first of several pipe ends, processes, fds to be ready | `ready.rs` |
 //! | [`Value`], [`Array`]      | plain data with its own lock                | `value.rs`    |
 //! | [`SharedDict`], [`SharedList`] | serde collections, crash-safe (copy and flip) | `dict.rs`, `list.rs`, `cow.rs` |
 //!
@@ -45,6 +46,7 @@ mod owner;
 mod pipe;
 mod queue;
 mod raw_lock;
+mod ready;
 pub(crate) mod region;
 pub(crate) use region::remove_created_now;
 mod rlock;
@@ -68,6 +70,7 @@ pub use pipe::{
 pub use queue::{
     DEFAULT_CAPACITY, GetError, Iter, PutError, Queue, QueueBuilder, TaskDoneTooOften, TryIter,
 };
+pub use ready::{Waitable, wait_ready};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};

@@ -19,7 +19,7 @@ mod reaper;
 
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -273,6 +273,32 @@ impl Process {
             let _ = self.try_reap();
         }
         self.reaped().and_then(|s| s.code())
+    }
+
+    /// An fd that becomes readable when the child ends (Python's `Process.sentinel`): its
+    /// pidfd. Wait on it with [`ipc::wait_ready`](crate::ipc::wait_ready) together with pipe
+    /// ends and other processes, or hand it to your own `poll`/`epoll`. It stays open, and
+    /// readable after the end, until the `Process` is dropped or closed.
+    pub fn sentinel(&self) -> BorrowedFd<'_> {
+        self.fd().source().as_fd()
+    }
+
+    /// Releases the child's resources (its pidfd) once it has ended, returning how it ended
+    /// (Python's `Process.close()`). While it still runs, hands the `Process` back — Python
+    /// raises `ValueError` there. Every later use is a compile error: `close` takes the value.
+    ///
+    /// ```
+    /// let child = greenrt::process::Process::spawn(|| {})?;
+    /// child.join()?;
+    /// let status = child.close().expect("it has ended");
+    /// assert!(status.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn close(self) -> Result<ExitStatus, Process> {
+        match self.reaped().or_else(|| self.try_reap().ok()) {
+            Some(status) => Ok(status), // dropping self closes the pidfd; nothing to reap
+            None => Err(self),
+        }
     }
 
     /// Sends SIGTERM.
