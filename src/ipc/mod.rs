@@ -11,6 +11,7 @@
 //! | [`Queue`]                 | bounded FIFO of serde values, crash-safe    | `queue.rs`    |
 //! | [`pipe()`]                | a duplex pair of message [`Connection`]s    | `pipe.rs`     |
 //! | [`wait_ready`]            | the first of several pipe ends, processes, fds to be ready | `ready.rs` |
+//! | [`Listener`], [`connect`] | connections between unrelated processes, with an auth key | `listener.rs`, `auth.rs` |
 //! | [`Value`], [`Array`]      | plain data with its own lock                | `value.rs`    |
 //! | [`SharedDict`], [`SharedList`] | serde collections, crash-safe (copy and flip) | `dict.rs`, `list.rs`, `cow.rs` |
 //!
@@ -33,6 +34,7 @@
 //! message. **Shared memory is untrusted**: every index and length read from it is checked,
 //! and a corrupt region yields `io::ErrorKind::InvalidData` (or [`LockError::Corrupt`]).
 
+mod auth;
 mod barrier;
 mod condition;
 mod cow;
@@ -41,6 +43,7 @@ mod event;
 #[doc(hidden)]
 pub mod fault;
 mod list;
+mod listener;
 mod lock;
 mod owner;
 mod pipe;
@@ -57,12 +60,14 @@ mod wait;
 use std::fmt;
 use std::io;
 
+pub use auth::{AuthenticationError, HANDSHAKE_MAX, HANDSHAKE_TIMEOUT};
 pub use barrier::{Barrier, MAX_PARTIES};
 pub use condition::{Condition, ConditionGuard};
 pub use cow::CapacityExceeded;
 pub use dict::SharedDict;
 pub use event::Event;
 pub use list::SharedList;
+pub use listener::{Listener, connect};
 pub use lock::{Lock, LockGuard};
 pub use pipe::{
     BufferTooShort, Connection, DEFAULT_MAX_MESSAGE, MessageTooLarge, pipe, pipe_oneway,

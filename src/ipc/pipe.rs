@@ -170,6 +170,11 @@ impl AsRawFd for SharedStream {
 }
 
 impl Connection {
+    /// A duplex connection over a connected stream (from `Listener::accept` or `connect`).
+    pub(crate) fn from_stream(stream: UnixStream) -> io::Result<Connection> {
+        Connection::new(stream, Ends::Both)
+    }
+
     fn new(stream: UnixStream, ends: Ends) -> io::Result<Connection> {
         stream.set_nonblocking(true)?;
         Ok(Connection {

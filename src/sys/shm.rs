@@ -75,12 +75,22 @@ pub(crate) fn effective_uid() -> u32 {
 /// 64 bits from the kernel's random source (for names others must not guess).
 pub(crate) fn random_u64() -> io::Result<u64> {
     let mut bytes = [0u8; 8];
-    // SAFETY: `bytes` is valid for 8 bytes of writes.
+    random_bytes(&mut bytes)?;
+    Ok(u64::from_ne_bytes(bytes))
+}
+
+/// Fills `bytes` (at most 256) from the kernel's random source (names, challenges).
+pub(crate) fn random_bytes(bytes: &mut [u8]) -> io::Result<()> {
+    assert!(
+        bytes.len() <= 256,
+        "getrandom fills at most 256 bytes in one call"
+    );
+    // SAFETY: `bytes` is valid for `bytes.len()` bytes of writes.
     let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
     if n != bytes.len() as isize {
         return Err(io::Error::last_os_error());
     }
-    Ok(u64::from_ne_bytes(bytes))
+    Ok(())
 }
 
 /// The named mappings of this process, for the SIGBUS report: a fixed table of plain atomics
