@@ -200,3 +200,16 @@ fn recv_bytes_into_keeps_a_message_too_long_for_the_buffer() {
     let n = b.recv_bytes_into(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"next");
 }
+
+/// A message with bytes left over is refused, not half-read: a tuple `(7, 8, 9)` received as
+/// a `u8` used to come out as 7, the rest dropped without a word.
+#[test]
+fn recv_of_a_message_with_bytes_left_over_is_invalid_data() {
+    let (a, b) = greenrt::ipc::pipe().unwrap();
+    a.send(&(7u8, 8u8, 9u8)).unwrap();
+    let err = b.recv::<u8>().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert!(err.to_string().contains("2 bytes left over"), "{err}");
+    a.send(&(7u8, 8u8, 9u8)).unwrap();
+    assert_eq!(b.recv::<(u8, u8, u8)>().unwrap(), (7, 8, 9));
+}

@@ -34,7 +34,7 @@ use crate::net::GreenFd;
 ///     let path = path.clone();
 ///     move || {
 ///         let conn = greenrt::ipc::connect(&path, Some(b"secret password")).unwrap();
-///         conn.send(&[1, 2, 3]).unwrap();
+///         conn.send(&vec![1, 2, 3]).unwrap();
 ///     }
 /// });
 /// let conn = listener.accept()?;

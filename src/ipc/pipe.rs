@@ -215,17 +215,27 @@ impl Connection {
     }
 
     /// Receives a value sent with [`send`](Connection::send).
+    ///
+    /// A message that is not exactly one encoded `T` is `InvalidData` — also one with bytes
+    /// left over, a common sign of a value of another type (a tuple received as its first
+    /// field), which is then not silently half-read. The encoding carries no type names, so
+    /// a mismatch that happens to decode in full cannot be seen: send and receive one type.
     pub fn recv<T: DeserializeOwned>(&self) -> io::Result<T> {
         let bytes = self.recv_bytes()?;
-        postcard::from_bytes(&bytes).map_err(|e| {
+        let not_a_t = |why: String| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "pipe message is not a valid {}: {e}",
+                    "pipe message is not a valid {}: {why}",
                     std::any::type_name::<T>()
                 ),
             )
-        })
+        };
+        match postcard::take_from_bytes(&bytes) {
+            Ok((value, [])) => Ok(value),
+            Ok((_, rest)) => Err(not_a_t(format!("{} bytes left over", rest.len()))),
+            Err(e) => Err(not_a_t(e.to_string())),
+        }
     }
 
     /// Sends `bytes` as one message.
