@@ -447,3 +447,22 @@ where
         .map(|h| h.join_deadline(deadline))
         .collect()
 }
+
+/// Ready once the green thread has ended (returned, panicked or been killed).
+impl<T> crate::Waitable for JoinHandle<T> {
+    fn is_ready(&self) -> bool {
+        self.is_finished()
+    }
+
+    /// # Panics
+    /// On the current green thread's own handle: it cannot end while it waits.
+    fn watch<'a>(&'a self, watcher: &crate::Watcher) -> crate::Watching<'a> {
+        let me = watcher.green().clone();
+        assert!(
+            !Rc::ptr_eq(&me, &self.green),
+            "greenrt: wait on the handle of the green thread that waits: it cannot end while it waits"
+        );
+        self.green.exit_waiters.borrow_mut().push(me.clone());
+        crate::Watching::until(move || self.green.forget_exit_waiter(&me))
+    }
+}

@@ -85,6 +85,7 @@ mod sys;
 pub mod thread_pool;
 pub mod time;
 pub mod trace;
+mod wait;
 
 pub use bridge::block_on;
 pub use current::{Current, current};
@@ -92,3 +93,4 @@ pub use hub::{dump, stats};
 pub use join::{JoinError, JoinHandle, joinall, joinall_timeout};
 pub use spawn::{Builder, spawn, spawn_later};
 pub use time::{Elapsed, Timeout, sleep, sleep_until, timeout, yield_now};
+pub use wait::{Iwait, Waitable, Watcher, Watching, iwait, wait};

@@ -71,6 +71,8 @@ pub enum Wait {
     Sync(&'static str, usize),
     /// For another OS thread to unpark it (through an `Unparker`).
     Unpark,
+    /// In `greenrt::wait` (or `ipc::wait_ready`): for any of this many objects to be ready.
+    Any(usize),
 }
 
 impl fmt::Display for Wait {
@@ -84,6 +86,7 @@ impl fmt::Display for Wait {
             Wait::Writable(fd) => write!(f, "fd {fd} to become writable"),
             Wait::Sync(kind, addr) => write!(f, "{kind} at {addr:#x}"),
             Wait::Unpark => write!(f, "an unpark from another thread"),
+            Wait::Any(n) => write!(f, "any of {n} objects to be ready"),
         }
     }
 }

@@ -264,10 +264,10 @@ impl Hub {
         let me = self.current();
         let listed = Listed::new(self, on, &me)?;
         let _timer = deadline.map(|at| self.arm_timer(at, TimerAction::Wake(me.clone())));
-        let wait = match on.first() {
-            Some(&(key, Direction::Write)) => Wait::Writable(self.io.fd_of(key)),
-            Some(&(key, Direction::Read)) => Wait::Readable(self.io.fd_of(key)),
-            None => Wait::Readable(-1),
+        let wait = match on {
+            [(key, Direction::Write)] => Wait::Writable(self.io.fd_of(*key)),
+            [(key, Direction::Read)] => Wait::Readable(self.io.fd_of(*key)),
+            many => Wait::Any(many.len()),
         };
         match interrupts {
             Interrupts::Unwind => self.park(wait),
@@ -566,8 +566,9 @@ pub(crate) fn closing(fd: RawFd) {
     });
 }
 
-/// Parks the current green thread until any of `fds` may be ready for its direction, or
-/// `deadline` passes (the `poll(2)` and `select(2)` hooks, `ipc::wait_ready`). Each fd's source is taken for the
+/// Parks the current green thread until any of `fds` may be ready for its direction, until
+/// `deadline` passes, or until anything else unparks it (the `poll(2)` and `select(2)` hooks;
+/// `greenrt::wait`, which also listens on wait lists and wants exactly that). Each fd's source is taken for the
 /// wait and given back after. An fd that epoll refuses (a regular file: always ready)
 /// returns at once, so the caller simply looks again.
 pub(crate) fn wait_any(

@@ -38,7 +38,7 @@ pub struct Parked {
     pub io: usize,
     /// In `sleep`, or not started yet (`spawn_later`).
     pub timer: usize,
-    /// On a lock, event, queue, semaphore, condition (green or ipc).
+    /// On a lock, event, queue, semaphore, condition (green or ipc), or in `greenrt::wait`.
     pub sync: usize,
     /// In `join` of another green thread.
     pub join: usize,
@@ -94,7 +94,7 @@ pub fn stats() -> Stats {
                 State::Parked => match green.wait.get() {
                     Wait::Readable(_) | Wait::Writable(_) => parked.io += 1,
                     Wait::Sleep | Wait::Start => parked.timer += 1,
-                    Wait::Sync(..) => parked.sync += 1,
+                    Wait::Sync(..) | Wait::Any(_) => parked.sync += 1,
                     Wait::Join(_) => parked.join += 1,
                     Wait::Unpark | Wait::Nothing => parked.unpark += 1,
                 },

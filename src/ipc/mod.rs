@@ -75,7 +75,7 @@ pub use pipe::{
 pub use queue::{
     DEFAULT_CAPACITY, GetError, Iter, PutError, Queue, QueueBuilder, TaskDoneTooOften, TryIter,
 };
-pub use ready::{Waitable, wait_ready};
+pub use ready::wait_ready;
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};

@@ -21,13 +21,25 @@
 //! A socket registers with the hub of the first thread that waits on it, and stays with that
 //! hub: using it from another thread's hub afterwards is an error (see NOTES.md, "Rules").
 
-/// The fd traits every green socket has, written once: `AsRawFd`, `AsFd`, `IntoRawFd` and
+/// The fd traits every green socket has, written once: `Waitable` (for `greenrt::wait`),
+/// `AsRawFd`, `AsFd`, `IntoRawFd` and
 /// `From<socket> for OwnedFd` (leaving the hub first), `FromRawFd`, `From<OwnedFd>` and `From`
 /// the std type (switching the socket to non-blocking mode, which is how greenrt drives every
 /// socket), and `into_std` back to the std type in blocking mode. `$ty` must have a field `fd:
 /// GreenFd<$mio>`.
 macro_rules! fd_traits {
     ($ty:ident, $std:ty, $mio:ty, $name:literal) => {
+        /// Ready when readable: data (or the peer's end) to read, a connection to accept.
+        impl crate::Waitable for $ty {
+            fn is_ready(&self) -> bool {
+                crate::wait::fd_is_readable(std::os::fd::AsRawFd::as_raw_fd(self))
+            }
+
+            fn watch<'a>(&'a self, _: &crate::Watcher) -> crate::Watching<'a> {
+                crate::Watching::fd(std::os::fd::AsRawFd::as_raw_fd(self))
+            }
+        }
+
         impl std::os::fd::AsRawFd for $ty {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
                 std::os::fd::AsRawFd::as_raw_fd(self.fd.source())

@@ -131,3 +131,14 @@ impl<T, E> fmt::Debug for AsyncResult<T, E> {
             .finish()
     }
 }
+
+/// Ready once set (with a value or an error).
+impl<T, E> crate::Waitable for AsyncResult<T, E> {
+    fn is_ready(&self) -> bool {
+        self.ready.is_set()
+    }
+
+    fn watch<'a>(&'a self, watcher: &crate::Watcher) -> crate::Watching<'a> {
+        self.ready.watch(watcher)
+    }
+}

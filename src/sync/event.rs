@@ -111,6 +111,18 @@ impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
             .field("set", &self.is_set())
+            .field("waiters", &lock_state(&self.waiters).len())
             .finish()
+    }
+}
+
+/// Ready once set.
+impl crate::Waitable for Event {
+    fn is_ready(&self) -> bool {
+        self.is_set()
+    }
+
+    fn watch<'a>(&'a self, watcher: &crate::Watcher) -> crate::Watching<'a> {
+        crate::Watching::list(&self.waiters, watcher)
     }
 }

@@ -178,6 +178,8 @@ struct State<T, O> {
     /// Items put and not yet marked `task_done`.
     unfinished: usize,
     joiners: Vec<Arc<Waiter>>,
+    /// `greenrt::wait` callers watching for an item (or the close): told, never granted.
+    watchers: Vec<Arc<Waiter>>,
     closed: bool,
     _item: std::marker::PhantomData<T>,
 }
@@ -226,6 +228,7 @@ impl<T, O: Order<T>> Queue<T, O> {
             reserved_space: 0,
             unfinished: 0,
             joiners: Vec::new(),
+            watchers: Vec::new(),
             closed: false,
             _item: std::marker::PhantomData,
         };
@@ -382,7 +385,8 @@ impl<T, O: Order<T>> Queue<T, O> {
             let mut s = lock_state(&self.state);
             s.closed = true;
             let getters = std::mem::take(&mut s.getters);
-            s.putters.drain(..).chain(getters).collect()
+            let watchers = std::mem::take(&mut s.watchers);
+            s.putters.drain(..).chain(getters).chain(watchers).collect()
         };
         woken.iter().for_each(|w| w.notify()); // a plain wake-up: they look again and see it
     }
@@ -431,7 +435,8 @@ impl<T, O: Order<T>> Queue<T, O> {
     }
 
     /// Reserves spare items for waiting getters and spare room for waiting putters, longest
-    /// waiting first. Returns the waiters to notify once the lock is released.
+    /// waiting first; an item left over wakes the watchers (`greenrt::wait`). Returns the
+    /// waiters to notify once the lock is released.
     fn dispatch(&self, s: &mut State<T, O>) -> Vec<Arc<Waiter>> {
         let mut granted = Vec::new();
         while s.items.len() > s.reserved_items {
@@ -441,6 +446,9 @@ impl<T, O: Order<T>> Queue<T, O> {
             s.reserved_items += 1;
             getter.mark_granted();
             granted.push(getter);
+        }
+        if s.items.len() > s.reserved_items && !s.watchers.is_empty() {
+            granted.append(&mut s.watchers);
         }
         while self.has_room(s) {
             let Some(putter) = s.putters.pop_front() else {
@@ -641,8 +649,28 @@ impl<T, O: Order<T>> fmt::Debug for Queue<T, O> {
             .field("maxsize", &self.maxsize)
             .field("qsize", &s.items.len())
             .field("getters", &s.getters.len())
+            .field("watchers", &s.watchers.len())
             .field("putters", &s.putters.len())
             .field("closed", &s.closed)
             .finish()
+    }
+}
+
+/// Ready when a `get` would not wait: an item no getter has been promised, or closed.
+impl<T, O: Order<T>> crate::Waitable for Queue<T, O> {
+    fn is_ready(&self) -> bool {
+        let s = lock_state(&self.state);
+        s.items.len() > s.reserved_items || s.closed
+    }
+
+    fn watch<'a>(&'a self, watcher: &crate::Watcher) -> crate::Watching<'a> {
+        let waiter = watcher.waiter().clone();
+        lock_state(&self.state).watchers.push(waiter.clone());
+        crate::Watching::until(move || {
+            let mut s = lock_state(&self.state);
+            if let Some(i) = s.watchers.iter().position(|w| Arc::ptr_eq(w, &waiter)) {
+                s.watchers.swap_remove(i);
+            }
+        })
     }
 }

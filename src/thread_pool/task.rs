@@ -263,3 +263,14 @@ impl<T> fmt::Debug for Task<T> {
             .finish()
     }
 }
+
+/// Ready once the job has finished, panicked or been cancelled.
+impl<T> crate::Waitable for Task<T> {
+    fn is_ready(&self) -> bool {
+        self.state.done.is_set()
+    }
+
+    fn watch<'a>(&'a self, watcher: &crate::Watcher) -> crate::Watching<'a> {
+        self.state.done.watch(watcher)
+    }
+}

@@ -278,3 +278,14 @@ impl<R> AsyncResult<R> {
         self.slot.succeeded.get().copied() // also after `get` took the value
     }
 }
+
+/// Ready once the task has finished (either way).
+impl<R> crate::Waitable for AsyncResult<R> {
+    fn is_ready(&self) -> bool {
+        self.ready()
+    }
+
+    fn watch<'a>(&'a self, watcher: &crate::Watcher) -> crate::Watching<'a> {
+        self.slot.done.watch(watcher)
+    }
+}
