@@ -263,3 +263,47 @@ fn active_children_and_parent_pid() {
     long.join().unwrap();
     assert!(!active_children().contains(&long.pid()));
 }
+
+/// `parent_process()`: `None` in the main process; in a child, its parent, alive; in a
+/// grandchild whose parent ends, a handle that sees the end (wakes `join_timeout`, says
+/// not alive) — while the pid alone would not tell (it may be reused).
+#[test]
+fn parent_process_sees_its_parent_and_its_end() {
+    use greenrt::process::{Builder, current_pid, parent_process};
+    assert!(
+        parent_process().is_none(),
+        "the test process was not spawned by greenrt"
+    );
+    let (rx, tx) = greenrt::ipc::pipe_oneway().unwrap();
+    let me = current_pid();
+    let middle = Process::spawn(move || {
+        let parent = parent_process().unwrap();
+        assert_eq!((parent.pid(), parent.is_alive()), (me, true));
+        let middle_pid = current_pid();
+        let tx = tx; // the grandchild reports through it
+        Builder::new()
+            .detached(true) // the middle process ends without waiting for it
+            .spawn(move || {
+                let parent = parent_process().unwrap();
+                assert_eq!(parent.pid(), middle_pid);
+                let began = std::time::Instant::now();
+                let ended = parent.join_timeout(Some(Duration::from_secs(10)));
+                let waited_ms = began.elapsed().as_millis() as u64;
+                tx.send(&(ended, parent.is_alive(), waited_ms)).unwrap();
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    })
+    .unwrap();
+    assert!(
+        middle.join().unwrap().success(),
+        "the middle process's checks failed"
+    );
+    let (ended, alive, waited_ms) = rx.recv::<(bool, bool, u64)>().unwrap();
+    assert!(ended, "join_timeout did not see the parent end");
+    assert!(!alive, "is_alive after the parent ended");
+    assert!(
+        waited_ms >= 50,
+        "the parent's end was seen before it ended ({waited_ms} ms)"
+    );
+}

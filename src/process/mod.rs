@@ -14,6 +14,7 @@
 //!   by SIGKILL. A daemon may not start children of its own (as in Python).
 
 mod exit_rules;
+mod parent;
 mod pool;
 mod reaper;
 
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+pub use parent::{ParentProcess, parent_process};
 pub use pool::{AsyncResult, Pool, PoolBuilder, PoolError, Rejection, TaskError};
 
 use crate::hub::reactor::Direction;
@@ -189,6 +191,7 @@ impl Builder {
 /// In the child: a fresh hub, the daemon rules, `f`, then `_exit`.
 fn run_child(daemon: bool, exit_with_parent: bool, parent: sys::Pid, f: impl FnOnce()) -> ! {
     crate::hub::reset_after_fork();
+    parent::set_spawned_by(parent as u32);
     if daemon || exit_with_parent {
         IS_DAEMON.store(daemon, Ordering::Relaxed);
         // Set the death signal, then re-check: the parent may have died before it was set.

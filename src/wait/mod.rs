@@ -100,6 +100,14 @@ impl<'a> Watching<'a> {
         })
     }
 
+    /// Nothing to watch: the object is ready, or never will be, by itself.
+    pub(crate) fn none() -> Watching<'a> {
+        Watching {
+            fd: None,
+            unwatch: None,
+        }
+    }
+
     /// Runs `unwatch` when the round ends.
     pub(crate) fn until(unwatch: impl FnOnce() + 'a) -> Watching<'a> {
         Watching {
