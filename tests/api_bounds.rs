@@ -47,6 +47,9 @@ fn green_thread_types() {
     // share the deadline between green threads of that hub.
     <greenrt::Timeout as AmbiguousIfSend<_>>::not_send();
     debug::<greenrt::Timeout>();
+    // `iwait` borrows its objects, which may be green-thread bound (`&dyn Waitable`).
+    <greenrt::Iwait<'static> as AmbiguousIfSend<_>>::not_send();
+    debug::<greenrt::Iwait<'static>>();
     // Wakes a parked green thread from any OS thread.
     send_sync::<greenrt::hub::Unparker>();
     debug::<greenrt::hub::Unparker>();
@@ -144,6 +147,10 @@ fn ipc_types() {
     error::<BufferTooShort>();
     error::<CapacityExceeded>();
     error::<OverRelease>();
+    // A listener is a socket: any thread may accept (it waits through that thread's hub).
+    send_sync::<Listener>();
+    debug::<Listener>();
+    error::<AuthenticationError>();
 }
 
 #[test]
@@ -151,6 +158,11 @@ fn process_and_pool_types() {
     send_sync::<greenrt::process::Process>();
     debug::<greenrt::process::Process>();
     send_sync::<greenrt::process::Builder>();
+    send_sync::<greenrt::process::ParentProcess>();
+    debug::<greenrt::process::ParentProcess>();
+    // The initializer is `Fn + Send + Sync`: the builder may move between threads.
+    send_sync::<greenrt::process::PoolBuilder>();
+    debug::<greenrt::process::PoolBuilder>();
     send_sync::<greenrt::process::Pool>();
     debug::<greenrt::process::Pool>();
     send::<greenrt::process::AsyncResult<u32>>();
