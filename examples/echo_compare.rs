@@ -10,6 +10,10 @@
 mod args;
 #[path = "common/echo.rs"]
 mod echo;
+#[path = "common/pin.rs"]
+mod pin;
+
+use pin::pin_to_cpu;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -176,15 +180,4 @@ fn serve_tokio() {
             });
         }
     })
-}
-
-/// Pins the calling thread to one CPU (best effort: on a 1-CPU machine this fails quietly).
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it; sched_setaffinity
-    // only reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
 }

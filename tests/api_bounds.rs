@@ -145,6 +145,7 @@ fn ipc_types() {
     error::<GetError>();
     error::<MessageTooLarge>();
     error::<BufferTooShort>();
+    error::<PutManyError>();
     error::<CapacityExceeded>();
     error::<OverRelease>();
     // A listener is a socket: any thread may accept (it waits through that thread's hub).

@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum CrashPoint {
-    /// Queue put: the length and half of the payload are in the ring; nothing is published.
+    /// Queue put: half of the frames' bytes are in the ring; nothing is published.
     PutMidCopy = 1,
-    /// Queue put: `tail` has moved, `count` and the journal commit have not.
+    /// Queue put: the frames are written and counted, the journal is open; `tail` (the
+    /// publication) has not moved.
     PutBeforeCommit = 2,
-    /// Queue get: `head` has moved, `count` and the journal commit have not.
+    /// Queue get: the frame is copied out, the journal is open; `head` (the freeing) and the
+    /// count have not moved.
     GetBeforeCommit = 3,
     /// Semaphore: `count` has changed, the holder's slot and the journal commit have not.
     SemaphoreBeforeCommit = 4,

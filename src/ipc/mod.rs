@@ -73,7 +73,8 @@ pub use pipe::{
     BufferTooShort, Connection, DEFAULT_MAX_MESSAGE, MessageTooLarge, pipe, pipe_oneway,
 };
 pub use queue::{
-    DEFAULT_CAPACITY, GetError, Iter, PutError, Queue, QueueBuilder, TaskDoneTooOften, TryIter,
+    DEFAULT_CAPACITY, GetError, Iter, PutError, PutManyError, Queue, QueueBuilder,
+    TaskDoneTooOften, TryIter,
 };
 pub use ready::wait_ready;
 pub use rlock::{RLock, RLockGuard};

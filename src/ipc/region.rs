@@ -38,8 +38,9 @@ pub(crate) const HEADER_LEN: usize = 64;
 /// "greenrt" and a NUL, little-endian: the first word of every region.
 const MAGIC: u64 = u64::from_le_bytes(*b"greenrt\0");
 /// Bumped whenever a layout changes, so an old process cannot misread a new object.
-/// Layout version: 2 since the lock word got its holder identity (issue 13).
-const VERSION: u32 = 2;
+/// Layout version: 2 since the lock word got its holder identity (issue 13); 3 since the
+/// queue has a put side and a get side (issue 18).
+const VERSION: u32 = 3;
 
 /// Which object a region holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,401 @@
+//! `ipc::Queue` against a raw shared-memory ring and Python's multiprocessing queues, and the
+//! process `Pool::map` against Python's `Pool.map`, side by side in one run.
+//!
+//! Each queue trial forks a producer pinned to CPU 0; the consumer (this process) runs on
+//! CPU 1 and times from the moment it is ready to the last message received. The raw ring is
+//! the ceiling: 64-byte slots in `MAP_SHARED` memory, one producer, one consumer, a spinning
+//! consumer, no framing, no crash safety. Python runs only if `python3` is on the PATH.
+//!
+//! `cargo run --release --example ipc_compare -- [--messages N] [--rounds R] [--items N]`
+
+#[path = "common/args.rs"]
+mod args;
+#[path = "common/pin.rs"]
+mod pin;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use greenrt::ipc::{Event, Queue};
+use greenrt::process::{Pool, Process};
+use pin::pin_to_cpu;
+use serde::{Deserialize, Serialize};
+
+/// A 64-byte binary message, sent as one byte string (serde's `serialize_bytes`: postcard
+/// writes a length and copies the bytes), as a binary payload is sent.
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct Msg64([u8; 64]);
+
+impl Msg64 {
+    fn numbered(i: u64) -> Msg64 {
+        let mut bytes = [7u8; 64];
+        bytes[..8].copy_from_slice(&i.to_le_bytes());
+        Msg64(bytes)
+    }
+
+    fn number(&self) -> u64 {
+        u64::from_le_bytes(self.0[..8].try_into().expect("8 bytes"))
+    }
+}
+
+impl Serialize for Msg64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Msg64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Msg64, D::Error> {
+        struct Bytes64;
+        impl serde::de::Visitor<'_> for Bytes64 {
+            type Value = Msg64;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("64 bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Msg64, E> {
+                v.try_into()
+                    .map(Msg64)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
+            }
+        }
+        d.deserialize_bytes(Bytes64)
+    }
+}
+
+/// The same 64 bytes as a struct of eight numbers: serde visits each field, postcard
+/// writes each as a varint (here 10 bytes each: they are large).
+#[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Debug)]
+struct Fields64([u64; 8]);
+
+/// Runs `produce` in a child pinned to CPU 0 once this process says go, and `consume` here;
+/// returns messages per second from go to the end of `consume`.
+fn timed_pair(n: u64, produce: impl FnOnce(), consume: impl FnOnce()) -> f64 {
+    let go = Event::new().expect("event");
+    let child = Process::spawn({
+        let go = go.clone();
+        move || {
+            pin_to_cpu(0);
+            go.wait();
+            produce();
+        }
+    })
+    .expect("fork");
+    let start = Instant::now();
+    go.set();
+    consume();
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    assert!(child.join().expect("join").success(), "the producer failed");
+    rate
+}
+
+fn queue_u64(n: u64) -> f64 {
+    let q: Queue<u64> = Queue::new(1 << 20).expect("queue");
+    let tx = q.clone();
+    timed_pair(
+        n,
+        move || (0..n).for_each(|i| tx.put(&i).expect("put")),
+        || {
+            for i in 0..n {
+                assert_eq!(q.get().expect("get"), i, "out of order");
+            }
+        },
+    )
+}
+
+fn queue_fields(n: u64) -> f64 {
+    let q: Queue<Fields64> = Queue::new(1 << 20).expect("queue");
+    let tx = q.clone();
+    timed_pair(
+        n,
+        move || (0..n).for_each(|i| tx.put(&Fields64([u64::MAX - i; 8])).expect("put")),
+        || {
+            for i in 0..n {
+                assert_eq!(q.get().expect("get").0[0], u64::MAX - i, "out of order");
+            }
+        },
+    )
+}
+
+/// 64-byte messages in batches: `put_many` of `batch`, `get_many` of up to `batch`.
+fn queue_64_batched(n: u64, batch: u64) -> f64 {
+    let q: Queue<Msg64> = Queue::new(1 << 20).expect("queue");
+    let tx = q.clone();
+    timed_pair(
+        n,
+        move || {
+            let mut items = Vec::with_capacity(batch as usize);
+            for start in (0..n).step_by(batch as usize) {
+                items.clear();
+                items.extend((start..n.min(start + batch)).map(Msg64::numbered));
+                tx.put_many(&items).expect("put_many");
+            }
+        },
+        || {
+            let mut next = 0;
+            while next < n {
+                for m in q.get_many(batch as usize).expect("get_many") {
+                    assert_eq!(m.number(), next, "out of order");
+                    next += 1;
+                }
+            }
+        },
+    )
+}
+
+fn queue_64(n: u64) -> f64 {
+    let q: Queue<Msg64> = Queue::new(1 << 20).expect("queue");
+    let tx = q.clone();
+    timed_pair(
+        n,
+        move || (0..n).for_each(|i| tx.put(&Msg64::numbered(i)).expect("put")),
+        || {
+            for i in 0..n {
+                assert_eq!(q.get().expect("get").number(), i, "out of order");
+            }
+        },
+    )
+}
+
+/// The ceiling: a single-producer single-consumer ring of 64-byte slots in shared memory.
+mod raw {
+    use super::*;
+
+    pub const SLOTS: u64 = 4096;
+
+    /// Head and tail on lines of their own, then the slots.
+    #[repr(C, align(128))]
+    struct Padded(AtomicU64);
+
+    #[repr(C)]
+    struct Ring {
+        head: Padded,
+        tail: Padded,
+        slots: [[u8; 64]; SLOTS as usize],
+    }
+
+    pub fn rate(n: u64) -> f64 {
+        let len = size_of::<Ring>();
+        // SAFETY: a fresh anonymous shared mapping of `len` bytes, zero-filled (so head and
+        // tail start at 0); it outlives both processes' use of it (unmapped at the end).
+        let ring = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED, "mmap");
+            p as *mut Ring
+        };
+        let addr = ring as usize;
+        let rate = timed_pair(n, move || produce(addr, n), || consume(addr, n));
+        // SAFETY: the mapping made above; the producer has exited.
+        unsafe { libc::munmap(ring.cast(), len) };
+        rate
+    }
+
+    fn ring<'a>(addr: usize) -> &'a Ring {
+        // SAFETY: `addr` is the live mapping made in `rate`, inherited by the child.
+        unsafe { &*(addr as *const Ring) }
+    }
+
+    fn slot(addr: usize, pos: u64) -> *mut [u8; 64] {
+        // SAFETY: `pos % SLOTS` is inside the slot array.
+        unsafe { (&raw mut (*(addr as *mut Ring)).slots[(pos % SLOTS) as usize]) }
+    }
+
+    fn produce(addr: usize, n: u64) {
+        let r = ring(addr);
+        for i in 0..n {
+            while i - r.head.0.load(Ordering::Acquire) >= SLOTS {
+                std::hint::spin_loop();
+            }
+            let bytes = Msg64::numbered(i).0;
+            // SAFETY: the slot is free (head has passed it) and only this producer writes it.
+            unsafe { slot(addr, i).write_volatile(bytes) };
+            r.tail.0.store(i + 1, Ordering::Release);
+        }
+    }
+
+    fn consume(addr: usize, n: u64) {
+        let r = ring(addr);
+        for i in 0..n {
+            while r.tail.0.load(Ordering::Acquire) <= i {
+                std::hint::spin_loop();
+            }
+            // SAFETY: the slot was published (tail passed it) and is not reused until head
+            // moves past it below.
+            let bytes = unsafe { slot(addr, i).read_volatile() };
+            assert_eq!(u64::from_le_bytes(bytes[..8].try_into().unwrap()), i);
+            r.head.0.store(i + 1, Ordering::Release);
+        }
+    }
+}
+
+const PYTHON_QUEUES: &str = r#"
+import multiprocessing as mp, os, sys, time
+def produce(q, go, n):
+    os.sched_setaffinity(0, {0})
+    go.wait()
+    for i in range(n):
+        q.put(i)
+def rate(make, n):
+    q, go = make(), mp.Event()
+    p = mp.Process(target=produce, args=(q, go, n))
+    p.start()
+    t = time.perf_counter()
+    go.set()
+    for i in range(n):
+        assert q.get() == i
+    r = n / (time.perf_counter() - t)
+    p.join()
+    return r
+if __name__ == '__main__':
+    os.sched_setaffinity(0, {1})
+    n = int(sys.argv[1])
+    print(f"{rate(mp.Queue, n):.0f} {rate(mp.SimpleQueue, n):.0f}")
+"#;
+
+const PYTHON_POOL: &str = r#"
+import multiprocessing as mp, sys, time
+def plus_one(x): return x + 1
+if __name__ == '__main__':
+    n, workers, rounds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    with mp.Pool(workers) as p:
+        p.map(plus_one, range(1000))
+        best = 0.0
+        for _ in range(rounds):
+            t = time.perf_counter()
+            out = p.map(plus_one, range(n))
+            assert out[-1] == n
+            best = max(best, n / (time.perf_counter() - t))
+    print(f"{best:.0f}")
+"#;
+
+/// The numbers a Python script printed, or `None` without python3.
+fn python(script: &str, args: &[String]) -> Option<Vec<f64>> {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("python3 failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect(),
+    )
+}
+
+fn plus_one(x: u64) -> u64 {
+    x + 1
+}
+
+fn pool_map_rate(items: u64, workers: usize, rounds: usize) -> f64 {
+    let pool = Pool::new(workers).expect("pool");
+    pool.map(plus_one, 0..1000).expect("warm up");
+    let mut best = 0f64;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let out = pool.map(plus_one, 0..items).expect("map");
+        assert_eq!(out.last(), Some(&items));
+        best = best.max(items as f64 / start.elapsed().as_secs_f64());
+    }
+    best
+}
+
+/// The best of `rounds` runs of `trial`.
+fn best(rounds: usize, trial: impl Fn() -> f64) -> f64 {
+    (0..rounds).map(|_| trial()).fold(0.0, f64::max)
+}
+
+fn row(name: &str, rate: f64) {
+    println!("  {name:<44} {:>12.0} msg/s", rate);
+}
+
+fn main() {
+    let args = args::Cli::new(
+        "ipc_compare",
+        "ipc::Queue vs a raw shared-memory ring vs Python's queues; Pool.map vs Python's",
+    )
+    .mirrors("multiprocessing.Queue and Pool.map throughput, course note 0")
+    .flag("messages", "N", "2000000", "messages per queue trial")
+    .flag(
+        "python-messages",
+        "N",
+        "200000",
+        "messages per Python queue trial",
+    )
+    .flag("items", "N", "200000", "items for Pool.map")
+    .flag("workers", "N", "2", "worker processes for Pool.map")
+    .flag("rounds", "R", "3", "rounds per measurement (best kept)")
+    .parse();
+    let n: u64 = args.get("messages");
+    let py_n: u64 = args.get("python-messages");
+    let items: u64 = args.get("items");
+    let workers: usize = args.get("workers");
+    let rounds: usize = args.get("rounds");
+    pin_to_cpu(1);
+    println!("[ipc_compare] producer on CPU 0, consumer on CPU 1; best of {rounds}");
+    let raw = best(rounds, || raw::rate(n));
+    row("raw SPSC ring, 64-byte slots (the ceiling)", raw);
+    let q64 = best(rounds, || queue_64(n));
+    row("greenrt ipc::Queue, 64-byte messages", q64);
+    row(
+        "greenrt ipc::Queue, 64-byte, put_many/get_many 64",
+        best(rounds, || queue_64_batched(n, 64)),
+    );
+    row(
+        "greenrt ipc::Queue, 8 x u64 (serde per field)",
+        best(rounds, || queue_fields(n)),
+    );
+    let q8 = best(rounds, || queue_u64(n));
+    row("greenrt ipc::Queue<u64>", q8);
+    let py = python(PYTHON_QUEUES, &[py_n.to_string()]);
+    if let Some(py) = &py {
+        row("python multiprocessing.Queue, ints", py[0]);
+        row("python multiprocessing.SimpleQueue, ints", py[1]);
+    }
+    let map = pool_map_rate(items, workers, rounds);
+    println!(
+        "  {:<44} {:>12.0} items/s",
+        format!("greenrt Pool::map, {workers} workers"),
+        map
+    );
+    let py_map = python(
+        PYTHON_POOL,
+        &[items.to_string(), workers.to_string(), rounds.to_string()],
+    );
+    if let Some(py_map) = &py_map {
+        println!(
+            "  {:<44} {:>12.0} items/s",
+            format!("python Pool.map, {workers} workers"),
+            py_map[0]
+        );
+    }
+    println!("ratios (goal):");
+    println!(
+        "  Queue 64-byte / raw ring          {:>6.3}  (>= 0.333)",
+        q64 / raw
+    );
+    if let Some(py) = &py {
+        println!(
+            "  Queue<u64> / python Queue         {:>6.1}x (>= 20x)",
+            q8 / py[0]
+        );
+    }
+    if let Some(py_map) = &py_map {
+        println!(
+            "  Pool::map / python Pool.map       {:>6.1}x (>= 10x)",
+            map / py_map[0]
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! The queue's shared memory: two *sides*, each with its own lock, and the byte ring between
+//! them.
+//!
+//! ```text
+//!   line 0     config: capacity  max_message  type_tag                    (read only)
+//!   lines 1-2  put side: lock  count (puts)  seen (head)  journal     (producers only)
+//!   line 3     tail                                  (written by producers, read by both)
+//!   lines 4-5  get side: lock  count (gets)  seen (tail)  journal     (consumers only)
+//!   line 6     head                                  (written by consumers, read by both)
+//!   line 7     not_empty          (bumped only when a getter may sleep)
+//!   line 8     not_full           (bumped only when a putter may sleep)
+//!   line 9     closed  getters  putters  joiners   (written when someone sleeps or closes)
+//!   line 10    done (task_done calls)  all_done
+//!   then     the ring: | len u32 | payload | len u32 | payload | ...
+//!                       ^head (get.pos)                ^tail (put.pos)
+//! ```
+//!
+//! **Why two sides.** With one lock for everything, a producer and a consumer on two cores
+//! pass the lock's cache line back and forth on every message, with the words it guards. Here
+//! producers only ever lock the put side and consumers the get side: between one producer and
+//! one consumer each lock stays in its own core's cache. What crosses is what must: the
+//! frame's bytes, and the other side's position — and even that only when the cached copy
+//! (`seen`) says the ring is full (producer) or empty (consumer). Each group of words has a
+//! cache line of its own, so a write to one does not evict the others (`Padded`).
+//!
+//! **Publication.** A put writes its frame past `tail`, where no consumer looks, counts it,
+//! and then *publishes* it with one store to `put.pos` (release); a get copies the frame at
+//! `head` out, counts it, and then *frees* it with one store to `get.pos`. Those two stores
+//! are the only moments the other side can see, so a frame is never read torn nor freed twice.
+//!
+//! **Kill -9 at any instant.** Each side's update runs under that side's journal: old `pos`
+//! and `count` saved, `active = 1`, update, `active = 0`. The next process to take a lock
+//! whose holder died (told `OwnerDied`) repairs the side: if `pos` did not move, nothing was
+//! published (or freed), and `count` goes back to the journal's; if `pos` moved, the other
+//! side may already have acted on it, so the update is completed instead (`count` = the
+//! journal's + 1). The crash points of `ipc::fault` sit just before the publishing store: a
+//! put killed there never appears, a get killed there leaves its message for the next getter.
+//!
+//! **Untrusted memory.** Positions, lengths and counts come from memory any process can
+//! write. Every operation checks `head <= tail`, `tail - head <= capacity` and each frame's
+//! length against `max_message` and the bytes published, and the capacity against the
+//! region's size: a corrupt queue is `InvalidData`, never a wild copy.
+
+use std::io;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::super::fault::{self, CrashPoint};
+use super::super::raw_lock::RawLock;
+use super::super::region::{Region, SharedLayout, invalid};
+
+/// Bytes of a frame's length prefix.
+pub(super) const LEN_BYTES: u64 = 4;
+
+/// One cache line (or more) of its own for `T`.
+#[repr(C, align(64))]
+pub(super) struct Padded<T>(pub(super) T);
+
+#[repr(C)]
+pub(super) struct Config {
+    pub(super) capacity: AtomicU64,
+    pub(super) max_message: AtomicU64,
+    pub(super) type_tag: AtomicU64,
+}
+
+/// A side's update in flight: what to repair if its process dies in it.
+#[repr(C)]
+pub(super) struct Journal {
+    active: AtomicU32,
+    /// The side's position before the update.
+    pos: AtomicU64,
+    /// Its count before and after the update.
+    count_before: AtomicU64,
+    count_after: AtomicU64,
+}
+
+/// The producers' side or the consumers' side: what only that side's lock holder writes,
+/// apart from its position (on a line of its own, which the other side reads).
+#[repr(C)]
+pub(super) struct Side {
+    pub(super) lock: RawLock,
+    /// This side's position as its last holder left it: the same value as `tail` or `head`,
+    /// read from here, where the other side's reads do not take the line away. Checked
+    /// against the shared one after a repair (a holder may die between the two stores).
+    pub(super) mine: AtomicU64,
+    /// Messages put (put side) or taken (get side), ever.
+    pub(super) count: AtomicU64,
+    /// The other side's position as this side last read it: a lower bound of the real one.
+    pub(super) seen: AtomicU64,
+    journal: Journal,
+}
+
+#[repr(C)]
+pub(super) struct Sleepers {
+    pub(super) closed: AtomicU32,
+    /// How many may sleep on `not_empty` / `not_full` / `all_done` (0: skip the wake).
+    pub(super) getters: AtomicU32,
+    pub(super) putters: AtomicU32,
+    pub(super) joiners: AtomicU32,
+}
+
+#[repr(C)]
+pub(super) struct Done {
+    /// `task_done` calls, ever: `put.count - done` items are unfinished.
+    pub(super) done: AtomicU64,
+    /// Bumped when the last unfinished item is done.
+    pub(super) all_done: AtomicU32,
+}
+
+#[repr(C)]
+pub(super) struct QueueState {
+    pub(super) config: Padded<Config>,
+    pub(super) put: Padded<Side>,
+    /// The tail: byte position after the last published frame; grows forever (index =
+    /// pos % capacity).
+    pub(super) tail: Padded<AtomicU64>,
+    pub(super) get: Padded<Side>,
+    /// The head: byte position of the oldest frame not yet freed.
+    pub(super) head: Padded<AtomicU64>,
+    pub(super) not_empty: Padded<AtomicU32>,
+    pub(super) not_full: Padded<AtomicU32>,
+    pub(super) sleepers: Padded<Sleepers>,
+    pub(super) done: Padded<Done>,
+}
+
+// SAFETY: repr(C) throughout, atomics only (Padded is repr(C) with one field).
+unsafe impl SharedLayout for QueueState {}
+
+/// Where the ring starts in the body.
+pub(super) const RING_OFFSET: usize = size_of::<QueueState>().next_multiple_of(64);
+
+/// Which side an [`Inside`] holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Which {
+    Put,
+    Get,
+}
+
+/// One side's lock, held, with the ring's true capacity (from the region's size).
+pub(super) struct Inside<'a> {
+    pub(super) s: &'a QueueState,
+    region: &'a Region,
+    pub(super) capacity: u64,
+    which: Which,
+}
+
+impl<'a> Inside<'a> {
+    /// Wraps a lock just taken on side `which`; `owner_died` repairs that side first.
+    pub(super) fn new(
+        s: &'a QueueState,
+        region: &'a Region,
+        which: Which,
+        owner_died: bool,
+    ) -> Inside<'a> {
+        let capacity = (region.body_len() - RING_OFFSET) as u64;
+        let inside = Inside {
+            s,
+            region,
+            capacity,
+            which,
+        };
+        if owner_died {
+            inside.repair();
+        }
+        inside
+    }
+
+    fn side(&self) -> &'a Side {
+        match self.which {
+            Which::Put => &self.s.put.0,
+            Which::Get => &self.s.get.0,
+        }
+    }
+
+    /// This side's position: the tail for producers, the head for consumers.
+    fn pos(&self) -> &'a AtomicU64 {
+        match self.which {
+            Which::Put => &self.s.tail.0,
+            Which::Get => &self.s.head.0,
+        }
+    }
+
+    /// Validates the configuration words; returns this side's position.
+    pub(super) fn check_config(&self) -> io::Result<u64> {
+        let c = &self.s.config.0;
+        let stored = c.capacity.load(Ordering::Relaxed);
+        let max = c.max_message.load(Ordering::Relaxed);
+        let ok = stored == self.capacity
+            && max
+                .checked_add(LEN_BYTES)
+                .is_some_and(|m| m <= self.capacity);
+        if !ok {
+            return Err(self.corrupt(format!("capacity {stored}, max message {max}")));
+        }
+        Ok(self.side().mine.load(Ordering::Relaxed))
+    }
+
+    /// Reads the other side's position afresh (acquire: the bytes it published or freed are
+    /// visible after; SeqCst: ordered after a sleeper's registration), remembers it in
+    /// `seen`, and checks it against ours.
+    pub(super) fn refresh_other(&self, mine: u64) -> io::Result<u64> {
+        let other = match self.which {
+            Which::Put => self.s.head.0.load(Ordering::SeqCst),
+            Which::Get => self.s.tail.0.load(Ordering::SeqCst),
+        };
+        self.side().seen.store(other, Ordering::Relaxed);
+        self.check_span(mine, other)?;
+        Ok(other)
+    }
+
+    /// The other side's position as last seen (no cross-core read); checked like a fresh one.
+    pub(super) fn seen_other(&self, mine: u64) -> io::Result<u64> {
+        let other = self.side().seen.load(Ordering::Relaxed);
+        self.check_span(mine, other)?;
+        Ok(other)
+    }
+
+    /// `head <= tail <= head + capacity`, whichever of the two `mine` is.
+    fn check_span(&self, mine: u64, other: u64) -> io::Result<()> {
+        let (head, tail) = match self.which {
+            Which::Put => (other, mine),
+            Which::Get => (mine, other),
+        };
+        // Positions are untrusted: room is left above them for a whole ring, so no sum
+        // the operations make can overflow.
+        if head <= tail && tail - head <= self.capacity && tail <= u64::MAX - self.capacity {
+            return Ok(());
+        }
+        Err(self.corrupt(format!("head {head}, tail {tail}")))
+    }
+
+    fn corrupt(&self, what: String) -> io::Error {
+        invalid(format!(
+            "ipc queue in {} is corrupt ({what})",
+            self.region.describe()
+        ))
+    }
+
+    /// Writes the frames of `bytes` (each already prefixed with its length) at `tail`, counts
+    /// `frames` messages, and publishes them. Room was checked by the caller.
+    pub(super) fn push_frames(&self, tail: u64, bytes: &[u8], frames: u64) {
+        let side = self.side();
+        let half = bytes.len() / 2;
+        self.write_at(tail, &bytes[..half]);
+        fault::point(CrashPoint::PutMidCopy);
+        self.write_at(tail + half as u64, &bytes[half..]);
+        let count = side.count.load(Ordering::Relaxed);
+        let after = count.saturating_add(frames); // an untrusted count must not overflow
+        self.begin(tail, count, after);
+        side.count.store(after, Ordering::Relaxed);
+        fault::point(CrashPoint::PutBeforeCommit);
+        // Published. SeqCst: ordered before the load of `getters` that follows (see mod.rs).
+        let new_tail = tail + bytes.len() as u64;
+        self.pos().store(new_tail, Ordering::SeqCst);
+        side.mine.store(new_tail, Ordering::Relaxed);
+        self.commit();
+    }
+
+    /// The length of the frame at `head`, checked against the maximum and what is published.
+    pub(super) fn frame_len(&self, head: u64, tail: u64) -> io::Result<u64> {
+        if tail - head < LEN_BYTES {
+            return Err(self.corrupt("a frame header runs past the tail".into()));
+        }
+        let mut len = [0u8; LEN_BYTES as usize];
+        self.read_at(head, &mut len);
+        let len = u64::from(u32::from_le_bytes(len));
+        let max = self.s.config.0.max_message.load(Ordering::Relaxed);
+        if len > max || LEN_BYTES + len > tail - head {
+            return Err(self.corrupt(format!("frame length {len}")));
+        }
+        Ok(len)
+    }
+
+    /// Copies the payload of the frame at `head` into `out`, which is as long as the payload.
+    pub(super) fn copy_payload(&self, head: u64, out: &mut [u8]) {
+        self.read_at(head + LEN_BYTES, out);
+    }
+
+    /// Frees the bytes of `frames` messages taken, up to `new_head`, and counts them (after:
+    /// a get count never runs ahead of the put count, which moves before its frames show).
+    pub(super) fn free_frames(&self, head: u64, new_head: u64, frames: u64) {
+        let side = self.side();
+        let count = side.count.load(Ordering::Relaxed);
+        let after = count.saturating_add(frames);
+        self.begin(head, count, after);
+        fault::point(CrashPoint::GetBeforeCommit);
+        // Freed. SeqCst: ordered before the load of `putters` that follows (see mod.rs).
+        self.pos().store(new_head, Ordering::SeqCst);
+        side.mine.store(new_head, Ordering::Relaxed);
+        side.count.store(after, Ordering::Relaxed);
+        self.commit();
+    }
+
+    fn begin(&self, pos: u64, before: u64, after: u64) {
+        let j = &self.side().journal;
+        j.pos.store(pos, Ordering::Relaxed);
+        j.count_before.store(before, Ordering::Relaxed);
+        j.count_after.store(after, Ordering::Relaxed);
+        j.active.store(1, Ordering::Release);
+    }
+
+    fn commit(&self) {
+        self.side().journal.active.store(0, Ordering::Release);
+    }
+
+    /// Repairs an update a dead process left half done (see the module docs), and wakes
+    /// everyone to look again.
+    fn repair(&self) {
+        let side = self.side();
+        let j = &side.journal;
+        if j.active.load(Ordering::Acquire) != 0 {
+            let moved = self.pos().load(Ordering::Relaxed) != j.pos.load(Ordering::Relaxed);
+            // Moved: the other side may have acted on it; complete the count instead.
+            let count = if moved {
+                &j.count_after
+            } else {
+                &j.count_before
+            };
+            side.count
+                .store(count.load(Ordering::Relaxed), Ordering::Relaxed);
+            self.commit();
+        }
+        // The shared position is the truth (the other side acts on it).
+        side.mine
+            .store(self.pos().load(Ordering::Relaxed), Ordering::Relaxed);
+        for word in [&self.s.not_empty.0, &self.s.not_full.0] {
+            word.fetch_add(1, Ordering::SeqCst);
+            super::super::wait::wake(word, u32::MAX);
+        }
+    }
+
+    /// Copies `bytes` into the ring at position `pos`, wrapping at the end.
+    fn write_at(&self, pos: u64, bytes: &[u8]) {
+        let (start, first) = self.split(pos, bytes.len());
+        let second = bytes.len() - first;
+        // SAFETY: `split` keeps both pieces inside the ring, which `body_bytes` bounds-checks;
+        // the source is a distinct local slice; the bytes past `tail` belong to the holder of
+        // the put side's lock until it publishes them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ring(start, first), first);
+            std::ptr::copy_nonoverlapping(bytes[first..].as_ptr(), self.ring(0, second), second);
+        }
+    }
+
+    /// Copies ring bytes at position `pos` into `out`, wrapping at the end.
+    fn read_at(&self, pos: u64, out: &mut [u8]) {
+        let (start, first) = self.split(pos, out.len());
+        let second = out.len() - first;
+        // SAFETY: as in `write_at`, with the roles of ring and slice swapped; the published
+        // bytes before `tail` stay put until the holder of the get side's lock frees them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ring(start, first), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(self.ring(0, second), out[first..].as_mut_ptr(), second);
+        }
+    }
+
+    /// Where `len` bytes at `pos` start in the ring, and how many fit before its end.
+    fn split(&self, pos: u64, len: usize) -> (usize, usize) {
+        let start = (pos % self.capacity) as usize;
+        (start, len.min(self.capacity as usize - start))
+    }
+
+    fn ring(&self, offset: usize, len: usize) -> *mut u8 {
+        self.region.body_bytes(RING_OFFSET + offset, len)
+    }
+}
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        super::super::unlock_or_panic(&self.side().lock);
+    }
+}
