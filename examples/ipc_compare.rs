@@ -299,17 +299,23 @@ fn plus_one(x: u64) -> u64 {
     x + 1
 }
 
-fn pool_map_rate(items: u64, workers: usize, rounds: usize) -> f64 {
+/// (`map` items/s, `map_plain` items/s), best of `rounds` each, on one pool.
+fn pool_map_rates(items: u64, workers: usize, rounds: usize) -> (f64, f64) {
     let pool = Pool::new(workers).expect("pool");
     pool.map(plus_one, 0..1000).expect("warm up");
-    let mut best = 0f64;
+    let (mut serde, mut plain) = (0f64, 0f64);
+    let input: Vec<u64> = (0..items).collect();
     for _ in 0..rounds {
         let start = Instant::now();
         let out = pool.map(plus_one, 0..items).expect("map");
         assert_eq!(out.last(), Some(&items));
-        best = best.max(items as f64 / start.elapsed().as_secs_f64());
+        serde = serde.max(items as f64 / start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let out = pool.map_plain(plus_one, &input).expect("map_plain");
+        assert_eq!(out.last(), Some(&items));
+        plain = plain.max(items as f64 / start.elapsed().as_secs_f64());
     }
-    best
+    (serde, plain)
 }
 
 /// The best of `rounds` runs of `trial`.
@@ -364,11 +370,16 @@ fn main() {
         row("python multiprocessing.Queue, ints", py[0]);
         row("python multiprocessing.SimpleQueue, ints", py[1]);
     }
-    let map = pool_map_rate(items, workers, rounds);
+    let (map, map_plain) = pool_map_rates(items, workers, rounds);
     println!(
         "  {:<44} {:>12.0} items/s",
         format!("greenrt Pool::map, {workers} workers"),
         map
+    );
+    println!(
+        "  {:<44} {:>12.0} items/s",
+        format!("greenrt Pool::map_plain, {workers} workers"),
+        map_plain
     );
     let py_map = python(
         PYTHON_POOL,
@@ -396,6 +407,10 @@ fn main() {
         println!(
             "  Pool::map / python Pool.map       {:>6.1}x (>= 10x)",
             map / py_map[0]
+        );
+        println!(
+            "  Pool::map_plain / python Pool.map {:>6.1}x (>= 10x)",
+            map_plain / py_map[0]
         );
     }
 }

@@ -217,3 +217,33 @@ fn imap_yields_in_input_order_as_soon_as_each_is_ready() {
         "the first value waited for the slow one: {first_at:?} of {all_at:?}"
     );
 }
+
+fn checksum(x: [u32; 4]) -> u64 {
+    x.iter().map(|&v| u64::from(v)).sum()
+}
+
+/// `map_plain`: plain values travel as raw bytes; the values come back in order, for a
+/// number type and an array type, and an empty input is an empty output.
+#[test]
+fn map_plain_carries_plain_values_as_bytes_in_order() {
+    let _turn = turn();
+    let pool = Pool::new(2).unwrap();
+    let items: Vec<u32> = (0..50_000).collect();
+    let doubled = pool.map_plain(double, &items).unwrap();
+    assert_eq!(doubled, items.iter().map(|x| 2 * x).collect::<Vec<_>>());
+    let quads: Vec<[u32; 4]> = (0..1000u32).map(|i| [i, i + 1, i + 2, u32::MAX]).collect();
+    let sums = pool.map_plain(checksum, &quads).unwrap();
+    assert_eq!(sums[999], 999 + 1000 + 1001 + u64::from(u32::MAX));
+    assert_eq!(pool.map_plain(double, &[]).unwrap(), Vec::<u32>::new());
+}
+
+#[test]
+fn map_plain_reports_a_panic_in_a_chunk() {
+    let _turn = turn();
+    let pool = Pool::new(2).unwrap();
+    let items: Vec<u32> = (0..100).collect();
+    match pool.map_plain(explode_at_7, &items) {
+        Err(TaskError::Panicked(msg)) => assert!(msg.contains("item 7 exploded"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}

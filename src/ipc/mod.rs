@@ -80,6 +80,7 @@ pub use ready::wait_ready;
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};
+pub(crate) use value::{plain_bytes, plain_from_bytes};
 
 /// Why taking an ipc lock did not simply succeed.
 pub enum LockError<G> {

@@ -297,19 +297,29 @@ impl Pool {
         hint: usize,
         completion: Completion,
     ) {
+        match wire::encode(arg, hint) {
+            Ok(bytes) => self.send_encoded(call, func, bytes, completion),
+            Err(e) => {
+                let why = format!("cannot encode the argument: {e}");
+                completion(Err(TaskError::Codec(why)))
+            }
+        }
+    }
+
+    /// Hands a task whose argument is already bytes to the manager thread (see `send`).
+    fn send_encoded(
+        &self,
+        call: wire::Trampoline,
+        func: usize,
+        arg: Vec<u8>,
+        completion: Completion,
+    ) {
         if let Some(why) = self.broken.get() {
             return completion(Err(TaskError::Rejected(Rejection::Broken(why.clone()))));
         }
         if self.closed.load(Ordering::Acquire) {
             return completion(Err(TaskError::Rejected(Rejection::Closed)));
         }
-        let arg = match wire::encode(arg, hint) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let why = format!("cannot encode the argument: {e}");
-                return completion(Err(TaskError::Codec(why)));
-            }
-        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let call = call as usize;
         let tag = self.key.tag(call, func);

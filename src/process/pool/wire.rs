@@ -31,6 +31,7 @@ pub(crate) enum Task {
         call: usize,
         func: usize,
         tag: u64,
+        #[serde(with = "byte_string")]
         arg: Vec<u8>,
     },
     Stop,
@@ -53,6 +54,7 @@ pub(crate) enum Failure {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Done {
     pub(crate) id: u64,
+    #[serde(with = "byte_string_or_failure")]
     pub(crate) outcome: Result<Vec<u8>, Failure>,
     /// How long the worker ran the task, in nanoseconds: the manager sizes its inboxes by it.
     /// Only a hint (shared memory is untrusted): a forged value changes how many tasks wait in
@@ -98,6 +100,79 @@ pub(crate) enum Event {
     },
 }
 
+/// An encoded argument or result as one byte string: postcard writes its length and copies
+/// the bytes, where a plain `Vec<u8>` would go through serde one byte at a time (a chunk of
+/// `map` is tens of kilobytes).
+mod byte_string {
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(Bytes)
+    }
+
+    struct Bytes;
+
+    impl serde::de::Visitor<'_> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+    }
+}
+
+/// [`byte_string`] for a task's outcome: the value's bytes, or why there are none.
+mod byte_string_or_failure {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Failure;
+
+    #[derive(Serialize, Deserialize)]
+    enum Outcome {
+        Value(#[serde(with = "super::byte_string")] Vec<u8>),
+        Failure(Failure),
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        outcome: &Result<Vec<u8>, Failure>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match outcome {
+            Ok(bytes) => OutcomeRef::Value(bytes).serialize(s),
+            Err(failure) => OutcomeRef::Failure(failure).serialize(s),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Result<Vec<u8>, Failure>, D::Error> {
+        Ok(match Outcome::deserialize(d)? {
+            Outcome::Value(bytes) => Ok(bytes),
+            Outcome::Failure(failure) => Err(failure),
+        })
+    }
+
+    /// `Outcome` by reference, for encoding without a copy (same variants, same wire form).
+    #[derive(Serialize)]
+    #[serde(rename = "Outcome")]
+    enum OutcomeRef<'a> {
+        Value(#[serde(with = "super::byte_string")] &'a Vec<u8>),
+        Failure(&'a Failure),
+    }
+}
+
 /// The signature of a trampoline: function address, encoded argument -> encoded result or
 /// why there is none.
 pub(crate) type Trampoline = fn(usize, &[u8]) -> Result<Vec<u8>, Failure>;
@@ -138,6 +213,21 @@ pub(crate) fn call_chunk_pairs<A: DeserializeOwned, B: DeserializeOwned, R: Seri
     // SAFETY: as in `call`, for an `fn(A, B) -> R` made by `Pool::starmap_async`.
     let f: fn(A, B) -> R = unsafe { std::mem::transmute::<usize, fn(A, B) -> R>(func) };
     run_chunk(arg, |(a, b)| f(a, b))
+}
+
+/// Calls `func` (an `fn(A) -> R`) on every value of a chunk sent as raw bytes (`map_plain`),
+/// and returns the results as raw bytes: no serde at all.
+pub(crate) fn call_chunk_plain<A: crate::ipc::Plain, R: crate::ipc::Plain>(
+    func: usize,
+    arg: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    // SAFETY: as in `call`, for an `fn(A) -> R` made by `Pool::map_plain`.
+    let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    let items: Vec<A> = crate::ipc::plain_from_bytes(arg)
+        .ok_or_else(|| Failure::Codec("a plain chunk is not a whole number of values".into()))?;
+    let results: Vec<R> = catch_unwind(AssertUnwindSafe(|| items.into_iter().map(f).collect()))
+        .map_err(|payload| Failure::Panicked(panic_message(&*payload)))?;
+    Ok(crate::ipc::plain_bytes(&results).to_vec())
 }
 
 /// Decodes a chunk of `T`s, runs `each` on every one (a panic fails the chunk) and encodes
