@@ -46,6 +46,13 @@ pub fn stop_self_at(point: CrashPoint, nth: u64) {
     POINT.store(point as u32, Ordering::Relaxed);
 }
 
+/// True if a crash is armed at `point` (code may then take a slower path that passes it at
+/// the right moment).
+#[inline(always)]
+pub(crate) fn armed(point: CrashPoint) -> bool {
+    POINT.load(Ordering::Relaxed) == point as u32
+}
+
 /// A crash point: dies here if armed for `point` and the countdown reaches zero.
 #[inline(always)]
 pub(crate) fn point(point: CrashPoint) {
