@@ -15,6 +15,7 @@
 //! | shared futexes, futex_waitv  | [`futex`]            | `ipc` primitives and waiting    |
 //! | shared mappings, atexit      | [`shm`]              | `ipc::region`                   |
 //! | globals that survive `fork`  | [`per_process`]      | hub, ipc, monkey (the ground floor) |
+//! | prefetch for writing         | [`cpu`]              | `ipc::Queue` puts               |
 //!
 //! Every function here is a thin, documented wrapper: it turns a C return code into an
 //! `io::Result` and says in a `// SAFETY:` comment why its arguments are valid.
@@ -24,6 +25,7 @@ compile_error!("greenrt supports Linux on x86_64 only (futexes, epoll, MADV_GUAR
 
 #[cfg(feature = "monkey")]
 pub(crate) mod c;
+pub(crate) mod cpu;
 pub(crate) mod errno;
 pub(crate) use errno::EBADF;
 pub(crate) mod futex;

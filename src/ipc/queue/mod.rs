@@ -520,6 +520,21 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.region.body()
     }
 
+    /// Starts taking the ring lines the next `len` bytes will go to away from the consumer
+    /// that last read them, before the put locks anything (a hint: the tail is read without
+    /// the lock, and may be stale).
+    fn prefetch_tail(&self, len: usize) {
+        let capacity = (self.region.body_len() - RING_OFFSET) as u64;
+        let tail = self.state().put.0.mine.load(Ordering::Relaxed);
+        let start = (tail % capacity) as usize;
+        let len = len.min(capacity as usize - start);
+        for offset in (0..len).step_by(64) {
+            crate::sys::cpu::prefetch_for_write(
+                self.region.body_bytes(RING_OFFSET + start + offset, 1),
+            );
+        }
+    }
+
     fn max_message(&self) -> u64 {
         self.state().config.0.max_message.load(Ordering::Relaxed)
     }
@@ -580,6 +595,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if let Some(len) = encode_small(item, &mut small)
             && (len as u64 - LEN_BYTES) <= self.max_message()
         {
+            self.prefetch_tail(len);
             let view = FrameView {
                 bytes: &small[..len],
                 ends: &[len],
