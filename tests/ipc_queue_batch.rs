@@ -216,3 +216,55 @@ fn three_producers_and_three_consumers_on_a_tiny_ring_lose_no_wake_up() {
         began.elapsed()
     );
 }
+
+/// `close` while a getter is on its way to sleep: the getter must see it. A getter process is
+/// frozen (SIGSTOP) just after it found the queue empty and open, before it registers to
+/// sleep; the close runs then (it bumps the word and wakes nobody, for nobody sleeps yet);
+/// the getter goes on. Without a second look at `closed` after registering, it slept for
+/// ever on a word that had already moved.
+#[test]
+fn a_close_between_a_getters_look_and_its_sleep_is_not_missed() {
+    let _t = turn();
+    use greenrt::ipc::fault::{CrashPoint, stop_self_at};
+    let q: Queue<u32> = Queue::new(1024).unwrap();
+    let getter = Process::spawn({
+        let q = q.clone();
+        move || {
+            stop_self_at(CrashPoint::GetBeforeSleep, 1);
+            assert!(matches!(q.get(), Err(GetError::Closed)));
+        }
+    })
+    .unwrap();
+    wait_stopped(getter.pid());
+    q.close().unwrap();
+    // SAFETY (test): signalling our own child.
+    unsafe { libc::kill(getter.pid() as i32, libc::SIGCONT) };
+    let ended = getter.join_timeout(Duration::from_secs(10)).unwrap();
+    if ended.is_none() {
+        let _ = getter.kill();
+    }
+    assert!(
+        ended.is_some_and(|s| s.success()),
+        "the getter slept through the close"
+    );
+}
+
+/// Waits until process `pid` is stopped (state `T`).
+fn wait_stopped(pid: u32) {
+    let began = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        if state == Some("T") {
+            return;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the child never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

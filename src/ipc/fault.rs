@@ -23,6 +23,9 @@ pub enum CrashPoint {
     SemaphoreBeforeCommit = 4,
     /// SharedDict/SharedList: the new contents are half written to the inactive area.
     CollectionMidWrite = 5,
+    /// Queue get: the queue looked empty and open, and the getter is about to register to
+    /// sleep (holding the get side's lock, which a close does not need).
+    GetBeforeSleep = 6,
 }
 
 static POINT: AtomicU32 = AtomicU32::new(0);

@@ -45,6 +45,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::event::Uncount;
+use super::fault::{self, CrashPoint};
 use super::raw_lock::Acquired;
 use super::region::{Kind, Region, invalid};
 use super::wait;
@@ -646,8 +647,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 } else {
                     s.sleepers.0.putters.fetch_add(1, Ordering::SeqCst);
                     let seq = s.not_full.0.load(Ordering::SeqCst);
-                    if frames.fitting(first, room(inside.refresh_other(tail)?)).0 > 0 {
-                        drop(Uncount(&s.sleepers.0.putters)); // room came: no sleep
+                    // Look again after registering: room, or a close, since the first look.
+                    let closed = s.sleepers.0.closed.load(Ordering::SeqCst) != 0;
+                    if closed || frames.fitting(first, room(inside.refresh_other(tail)?)).0 > 0 {
+                        drop(Uncount(&s.sleepers.0.putters)); // no sleep: look again
                         continue;
                     }
                     Next::Sleep(seq)
@@ -748,10 +751,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 if spin.allowed() {
                     Next::Spin(head)
                 } else {
+                    fault::point(CrashPoint::GetBeforeSleep);
                     s.sleepers.0.getters.fetch_add(1, Ordering::SeqCst);
                     let seq = s.not_empty.0.load(Ordering::SeqCst);
-                    if inside.refresh_other(head)? != head {
-                        drop(Uncount(&s.sleepers.0.getters)); // a frame came: no sleep
+                    // Look again after registering: a frame, or a close (which bumped the
+                    // word before we read it, and woke nobody), since the first look.
+                    let closed = s.sleepers.0.closed.load(Ordering::SeqCst) != 0;
+                    if closed || inside.refresh_other(head)? != head {
+                        drop(Uncount(&s.sleepers.0.getters)); // no sleep: look again
                         continue;
                     }
                     Next::Sleep(seq)
