@@ -158,9 +158,24 @@ fn yield_now_still_lets_every_spawned_green_thread_run_first() {
 #[test]
 fn the_pool_keeps_a_burst_then_gives_the_surplus_back_when_idle() {
     let (right_after, later, took) = on_fresh_hub(|| {
+        // All 6,000 alive at once, however slowly they start (under load a first run can come
+        // after another one ended, and then reuse its stack): each waits for the last.
+        let started = std::rc::Rc::new(std::cell::Cell::new(0));
+        let all_in = std::rc::Rc::new(greenrt::sync::Event::new());
         let handles: Vec<_> = (0..6_000)
-            .map(|_| greenrt::spawn(|| greenrt::sleep(Duration::from_millis(300))))
+            .map(|_| {
+                let (started, all_in) = (started.clone(), all_in.clone());
+                greenrt::spawn(move || {
+                    started.set(started.get() + 1);
+                    all_in.wait();
+                    greenrt::sleep(Duration::from_millis(50));
+                })
+            })
             .collect();
+        while started.get() < 6_000 {
+            greenrt::sleep(Duration::from_millis(5));
+        }
+        all_in.set();
         greenrt::joinall(handles);
         let right_after = greenrt::hub::stats().pooled_stacks;
         let t0 = Instant::now();
