@@ -427,10 +427,14 @@ fn a_panicking_initializer_breaks_the_pool() {
 #[test]
 fn one_failing_initializer_of_three_breaks_the_pool() {
     let started = Arc::new(AtomicUsize::new(0));
-    let counter = started.clone();
+    let submitted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (counter, all_in) = (started.clone(), submitted.clone());
     let pool = ThreadPool::with_initializer(3, move || {
         if counter.fetch_add(1, Ordering::SeqCst) == 1 {
-            std::thread::sleep(Duration::from_millis(30)); // the others take jobs first
+            // Fail once every job is queued, while the others run the first ones (2 ms each).
+            while !all_in.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             panic!("the second worker's initializer fails");
         }
     })
@@ -443,6 +447,7 @@ fn one_failing_initializer_of_three_breaks_the_pool() {
             })
         })
         .collect();
+    submitted.store(true, Ordering::SeqCst);
     let mut done = 0;
     let mut broken = 0;
     for task in tasks {

@@ -167,16 +167,22 @@ fn tasks_of_both_pools_are_waitable() {
     assert_eq!(wait(&[&slow, &quick], None, Some(LONG)), [0, 1]);
 }
 
-/// `iwait` yields each object once, in the order they become ready.
+/// `iwait` yields each object once, in the order they become ready: a driver sets four
+/// events in the order 3, 1, 2, 0, letting the waiter run after each (no timing involved).
 #[test]
 fn iwait_yields_in_the_order_they_become_ready() {
-    let handles: Vec<_> = [60u64, 10, 35, 0]
-        .into_iter()
-        .map(|ms| spawn(move || sleep(Duration::from_millis(ms))))
-        .collect();
-    let objects: Vec<&dyn Waitable> = handles.iter().map(|h| h as _).collect();
+    let events: std::rc::Rc<Vec<Event>> = std::rc::Rc::new((0..4).map(|_| Event::new()).collect());
+    let e = events.clone();
+    let driver = spawn(move || {
+        for i in [3, 1, 2, 0] {
+            e[i].set();
+            greenrt::yield_now(); // the waiter, woken, runs before the next set
+        }
+    });
+    let objects: Vec<&dyn Waitable> = events.iter().map(|e| e as _).collect();
     let order: Vec<usize> = iwait(&objects, Some(LONG)).collect();
     assert_eq!(order, [3, 1, 2, 0]);
+    driver.join().unwrap();
 }
 
 #[test]
