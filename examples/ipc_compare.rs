@@ -12,8 +12,9 @@
 mod args;
 #[path = "common/pin.rs"]
 mod pin;
+#[path = "common/python.rs"]
+mod python;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -275,26 +276,6 @@ if __name__ == '__main__':
     print(f"{best:.0f}")
 "#;
 
-/// The numbers a Python script printed, or `None` without python3.
-fn python(script: &str, args: &[String]) -> Option<Vec<f64>> {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!("python3 failed: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    Some(
-        text.split_whitespace()
-            .filter_map(|s| s.parse().ok())
-            .collect(),
-    )
-}
-
 fn plus_one(x: u64) -> u64 {
     x + 1
 }
@@ -365,7 +346,7 @@ fn main() {
     );
     let q8 = best(rounds, || queue_u64(n));
     row("greenrt ipc::Queue<u64>", q8);
-    let py = python(PYTHON_QUEUES, &[py_n.to_string()]);
+    let py = python::numbers(PYTHON_QUEUES, &[py_n.to_string()]);
     if let Some(py) = &py {
         row("python multiprocessing.Queue, ints", py[0]);
         row("python multiprocessing.SimpleQueue, ints", py[1]);
@@ -381,7 +362,7 @@ fn main() {
         format!("greenrt Pool::map_plain, {workers} workers"),
         map_plain
     );
-    let py_map = python(
+    let py_map = python::numbers(
         PYTHON_POOL,
         &[items.to_string(), workers.to_string(), rounds.to_string()],
     );

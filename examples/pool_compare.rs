@@ -6,8 +6,9 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/python.rs"]
+mod python;
 
-use std::process::Command;
 use std::time::Instant;
 
 use greenrt::process::Pool;
@@ -57,23 +58,9 @@ fn greenrt_rates(pool: &Pool, n: u64, rounds: usize) -> (f64, f64) {
 }
 
 fn python_rates(n: u64, workers: usize, rounds: usize) -> Option<(f64, f64)> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            PYTHON,
-            &n.to_string(),
-            &workers.to_string(),
-            &rounds.to_string(),
-        ])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!("python3 failed: {}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut nums = text.split_whitespace().filter_map(|s| s.parse().ok());
-    Some((nums.next()?, nums.next()?))
+    let args = [n.to_string(), workers.to_string(), rounds.to_string()];
+    let nums = python::numbers(PYTHON, &args)?;
+    Some((*nums.first()?, *nums.get(1)?))
 }
 
 fn main() -> std::io::Result<()> {

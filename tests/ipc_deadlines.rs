@@ -6,6 +6,7 @@
 mod ipc_freeze;
 #[path = "../examples/common/rng.rs"]
 mod rng;
+mod util;
 
 use std::time::{Duration, Instant};
 
@@ -18,26 +19,6 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// How late a timed call may return (scheduling noise on a busy 2-core machine).
 const SLACK: Duration = Duration::from_millis(150);
-
-/// Waits until `pid` is stopped (state `T` in /proc), at most 10 s.
-fn wait_stopped(pid: u32) {
-    let t0 = Instant::now();
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next());
-        if state == Some("T") {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "the child never stopped"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 /// Runs `f` and checks it returned within `limit` (+ slack).
 fn within<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
@@ -72,7 +53,7 @@ fn a_process_stopped_inside_a_queue_does_not_stall_the_others() {
         }
     })
     .unwrap();
-    wait_stopped(frozen.pid());
+    util::wait_stopped(frozen.pid());
     let got = within("get_timeout(100 ms)", Duration::from_millis(100), || {
         q.get_timeout(Duration::from_millis(100))
     });
@@ -104,7 +85,7 @@ fn a_process_stopped_inside_a_semaphore_does_not_stall_the_others() {
         }
     })
     .unwrap();
-    wait_stopped(frozen.pid());
+    util::wait_stopped(frozen.pid());
     let got = within("try_acquire", Duration::ZERO, || sem.try_acquire().unwrap());
     assert!(got.is_none());
     let got = within(

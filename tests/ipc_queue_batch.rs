@@ -235,7 +235,7 @@ fn a_close_between_a_getters_look_and_its_sleep_is_not_missed() {
         }
     })
     .unwrap();
-    wait_stopped(getter.pid());
+    util::wait_stopped(getter.pid());
     q.close().unwrap();
     // SAFETY (test): signalling our own child.
     unsafe { libc::kill(getter.pid() as i32, libc::SIGCONT) };
@@ -247,24 +247,4 @@ fn a_close_between_a_getters_look_and_its_sleep_is_not_missed() {
         ended.is_some_and(|s| s.success()),
         "the getter slept through the close"
     );
-}
-
-/// Waits until process `pid` is stopped (state `T`).
-fn wait_stopped(pid: u32) {
-    let began = Instant::now();
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next());
-        if state == Some("T") {
-            return;
-        }
-        assert!(
-            began.elapsed() < Duration::from_secs(10),
-            "the child never stopped"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }

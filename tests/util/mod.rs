@@ -234,3 +234,23 @@ pub fn run_example(name: &str, args: &[&str]) -> Vec<String> {
     );
     stdout.lines().map(str::to_owned).collect()
 }
+
+/// Waits until process `pid` is stopped (state `T` in /proc), at most 10 s.
+pub fn wait_stopped(pid: u32) {
+    let began = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        if state == Some("T") {
+            return;
+        }
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(10),
+            "the child never stopped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}

@@ -90,10 +90,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<A> = items.into_iter().collect();
-        let chunk = self.default_chunk(items.len());
-        let call = wire::call_chunk::<A, R>;
-        self.map_gathered(call, f as usize, &items, chunk, None, None)
+        self.map_chunks(f, items, None, None)
     }
 
     /// [`map_async`](Pool::map_async) with a `callback` on all the values, or an
@@ -110,18 +107,8 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<A> = items.into_iter().collect();
-        let chunk = self.default_chunk(items.len());
-        let call = wire::call_chunk::<A, R>;
         let (callback, error_callback) = (Box::new(callback), Box::new(error_callback));
-        self.map_gathered(
-            call,
-            f as usize,
-            &items,
-            chunk,
-            Some(callback),
-            Some(error_callback),
-        )
+        self.map_chunks(f, items, Some(callback), Some(error_callback))
     }
 
     /// `f(a, b)` for every pair, in the workers (Python's `starmap`); the values in input
@@ -254,6 +241,24 @@ impl Pool {
             count += 1;
         }
         (0..count).map(move |_| done.get().unwrap_or(Err(TaskError::Terminated)))
+    }
+
+    /// `f` over `items` in default-sized chunks, gathered into one result.
+    fn map_chunks<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+        callback: Option<Callback<Vec<R>>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> AsyncResult<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let items: Vec<A> = items.into_iter().collect();
+        let chunk = self.default_chunk(items.len());
+        let call = wire::call_chunk::<A, R>;
+        self.map_gathered(call, f as usize, &items, chunk, callback, error_callback)
     }
 
     /// Chunks for `items` items: about `CHUNKS_PER_WORKER` per worker.
