@@ -22,7 +22,15 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
 
 #[test]
 fn fifo_of_variable_sizes_wraps_around_a_small_ring() {
-    let q: Queue<Vec<u8>> = Queue::new(1000).unwrap();
+    // 1000 bytes: frames packed end to end. 1024 and 1088: rings cut in cache lines, where
+    // each put ends on a line boundary when the padding fits (and not when it does not).
+    for capacity in [1000, 1024, 1088] {
+        fifo_of_variable_sizes(capacity);
+    }
+}
+
+fn fifo_of_variable_sizes(capacity: usize) {
+    let q: Queue<Vec<u8>> = Queue::new(capacity).unwrap();
     let mut expected = std::collections::VecDeque::new();
     let mut rng = 12345u64;
     for i in 0..5000u64 {
@@ -236,6 +244,31 @@ fn named_queue_checks_its_item_type() {
     assert_eq!(same.get().unwrap(), 5);
     let err = Queue::<String>::open(&name).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+}
+
+#[test]
+fn a_forged_padding_flag_is_invalid_data() {
+    // A 1000-byte ring is not cut in cache lines: no put pads, so a frame whose length
+    // prefix claims padding (bit 31) sends the next frame past the tail.
+    let name = format!("test-queue-pad-{}", std::process::id());
+    let q: Queue<u64> = Queue::create(&name, 1000).unwrap();
+    q.put(&5).unwrap();
+    let path = format!("/dev/shm/greenrt.{name}");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let frame = [1, 0, 0, 0, 5]; // length 1, then postcard's 5
+    let at = bytes
+        .windows(frame.len())
+        .position(|w| w == frame)
+        .expect("the frame is in the file");
+    bytes[at + 3] |= 0x80;
+    std::fs::write(&path, &bytes).unwrap();
+    match q.try_get() {
+        Err(GetError::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+            assert!(e.to_string().contains("padding past the tail"), "{e}");
+        }
+        other => panic!("expected InvalidData, got {other:?}"),
+    }
 }
 
 #[test]

@@ -31,6 +31,36 @@ fn smoke_a_batch_goes_in_and_comes_out_in_order() {
     assert!(q.is_empty());
 }
 
+/// Each put ends on a cache line (so a producer's next frame never shares a line with the
+/// one a consumer reads): a 1024-byte ring takes 16 single puts of a small value, while
+/// one `put_many` packs its frames end to end and pads once.
+#[test]
+fn each_put_ends_on_a_cache_line_and_a_batch_pads_once() {
+    let q: Queue<u32> = Queue::new(1024).unwrap();
+    let mut singles = 0;
+    while q.try_put(&7).is_ok() {
+        singles += 1;
+    }
+    assert_eq!(singles, 1024 / 64, "one line per put");
+    for _ in 0..singles {
+        assert_eq!(q.try_get().unwrap(), 7);
+    }
+    // 5 bytes a frame (4 of length, 1 of postcard): 200 frames fit in 1000 bytes.
+    let batch = vec![7u32; 200];
+    q.put_many(&batch).unwrap();
+    assert_eq!(q.len(), 200);
+    // 1000 bytes padded to 1024: a single put now waits for room.
+    assert!(matches!(q.try_put(&7), Err(PutError::Full)));
+    assert_eq!(q.get_many(1000).unwrap(), batch);
+    // An odd-sized ring is not cut in lines: no padding at all.
+    let odd: Queue<u32> = Queue::new(1000).unwrap();
+    let mut packed = 0;
+    while odd.try_put(&7).is_ok() {
+        packed += 1;
+    }
+    assert_eq!(packed, 1000 / 5);
+}
+
 /// A batch larger than the ring goes in ring-full by ring-full while a consumer drains it.
 #[test]
 fn a_batch_larger_than_the_ring_waits_for_room_piece_by_piece() {

@@ -40,7 +40,7 @@ const MAGIC: u64 = u64::from_le_bytes(*b"greenrt\0");
 /// Bumped whenever a layout changes, so an old process cannot misread a new object.
 /// Layout version: 2 since the lock word got its holder identity (issue 13); 3 since the
 /// queue has a put side and a get side (issue 18).
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 
 /// Which object a region holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,11 +242,13 @@ impl Region {
     }
 
     /// The length of the body in bytes.
+    #[inline]
     pub(crate) fn body_len(&self) -> usize {
         self.len - HEADER_LEN
     }
 
     /// A pointer to `len` body bytes starting at `offset`, which must lie inside the body.
+    #[inline]
     pub(crate) fn body_bytes(&self, offset: usize, len: usize) -> *mut u8 {
         let end = offset.checked_add(len).expect("body range overflows");
         assert!(

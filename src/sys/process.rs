@@ -235,6 +235,7 @@ pub(crate) fn on_fork(prepare: extern "C" fn(), parent: extern "C" fn()) {
 /// No `Once` here: a child forked while another thread was inside a `Once` would inherit it
 /// "running" and wait forever. Instead the atfork handler is registered first (state 1 while
 /// that happens, when callers just ask the kernel) and the pid is cached only after (state 2).
+#[inline]
 pub(crate) fn cached_pid() -> u32 {
     use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
     static PID: AtomicU32 = AtomicU32::new(0);

@@ -53,7 +53,7 @@ use super::wait;
 mod layout;
 /// The same error as green queues give.
 pub use crate::sync::TaskDoneTooOften;
-use layout::{Inside, LEN_BYTES, QueueState, RING_OFFSET, Which};
+use layout::{Frame, Inside, LEN_BYTES, QueueState, RING_OFFSET, Which};
 
 /// The default ring size of [`Queue::new`]-style constructors when none is given.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
@@ -185,7 +185,10 @@ impl QueueBuilder {
         }
     }
 
-    /// The ring's size in bytes (each message takes 4 bytes more than its encoding).
+    /// The ring's size in bytes. Each message takes 4 bytes more than its encoding, and each
+    /// put (a `put_many`: each batch) is padded to a whole 64-byte cache line when there is
+    /// room for it, so a small message takes one line: a 1 MiB ring holds 16,384 single
+    /// `u64` puts.
     pub fn capacity(mut self, bytes: usize) -> QueueBuilder {
         self.capacity = bytes;
         self
@@ -464,9 +467,19 @@ struct FrameView<'a> {
 }
 
 impl<'a> FrameView<'a> {
+    /// Where frame `i` starts in `bytes`.
+    fn start(self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.ends[i - 1] }
+    }
+
+    /// The bytes of frame `first`.
+    fn len_from(self, first: usize) -> u64 {
+        (self.ends[first] - self.start(first)) as u64
+    }
+
     /// How many whole frames, from frame `first`, fit in `room` bytes; and their bytes.
     fn fitting(self, first: usize, room: u64) -> (usize, &'a [u8]) {
-        let start = if first == 0 { 0 } else { self.ends[first - 1] };
+        let start = self.start(first);
         let fit = self.ends[first..]
             .iter()
             .take_while(|&&end| (end - start) as u64 <= room)
@@ -624,26 +637,28 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut spin = Spin::new(wait);
         let put = loop {
             let next = {
-                let Some(inside) = self.enter(Which::Put, wait)? else {
+                let Some(died) = self.lock_side(Which::Put, wait)? else {
                     return Err(PutError::Full); // the lock could not be had in time
                 };
+                let inside = Inside::new(s, &self.region, Which::Put, died);
                 let tail = inside.check_config()?;
                 if s.sleepers.0.closed.load(Ordering::SeqCst) != 0 {
                     return Err(PutError::Closed);
                 }
                 let room = |head: u64| inside.capacity - (tail - head);
-                let (fit, bytes) = frames.fitting(first, room(inside.seen_other(tail)?));
-                let (fit, bytes) = match fit {
-                    0 => frames.fitting(first, room(inside.refresh_other(tail)?)),
-                    _ => (fit, bytes),
-                };
+                let mut free = room(inside.seen_other(tail)?);
+                let (mut fit, mut bytes) = frames.fitting(first, free);
+                if fit == 0 {
+                    free = room(inside.refresh_other(tail)?);
+                    (fit, bytes) = frames.fitting(first, free);
+                }
                 if fit > 0 {
-                    inside.push_frames(tail, bytes, fit as u64);
+                    let last = frames.start(first + fit - 1) - frames.start(first);
+                    inside.push_frames(tail, bytes, fit as u64, last, free);
                     break fit;
                 }
-                let head = inside.seen_other(tail)?;
                 if spin.allowed() {
-                    Next::Spin(head)
+                    Next::Spin(room_target(tail, inside.capacity, frames.len_from(first)))
                 } else {
                     s.sleepers.0.putters.fetch_add(1, Ordering::SeqCst);
                     let seq = s.not_full.0.load(Ordering::SeqCst);
@@ -658,7 +673,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             };
             match next {
                 // The consumers' lock is not ours: watch their head move, holding nothing.
-                Next::Spin(head) => spin.watch(|| s.head.0.load(Ordering::Acquire) != head),
+                // Until a good part of the ring is free, not just this frame's bytes: a
+                // producer that re-reads `head` after every get takes its line away from the
+                // consumer at every get, and the consumer's next store waits to get it back.
+                Next::Spin(target) => spin.watch(|| s.head.0.load(Ordering::Acquire) >= target),
                 Next::Sleep(seq) => {
                     let _count = Uncount(&s.sleepers.0.putters);
                     if !wait.sleep(&s.not_full.0, seq) {
@@ -710,12 +728,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_until(&self, wait: Wait) -> Result<T, GetError> {
-        let mut item = None;
+        // The answer is decoded straight into what is returned: a value moved through
+        // `Option`s and `?`s is copied each time, and a large one costs a stall per copy.
+        let mut answer = Err(GetError::Empty);
         self.take_frames(1, wait, |payload| {
-            item = Some(decode::<T>(payload)?);
+            answer = decode::<T>(payload); // consumed either way, as a single get is
             Ok(())
         })?;
-        Ok(item.expect("one frame taken"))
+        answer
     }
 
     /// Takes up to `max` frames present, handing each payload to `take`; waits for the first
@@ -731,9 +751,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut spin = Spin::new(wait);
         let outcome = loop {
             let next = {
-                let Some(inside) = self.enter(Which::Get, wait)? else {
+                let Some(died) = self.lock_side(Which::Get, wait)? else {
                     return Err(GetError::Empty); // the lock could not be had in time
                 };
+                let inside = Inside::new(s, &self.region, Which::Get, died);
                 let head = inside.check_config()?;
                 let mut tail = inside.seen_other(head)?;
                 if tail == head {
@@ -921,21 +942,32 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// stopped (SIGSTOP) or starved — so a `try_*` call never blocks and a timed call keeps
     /// its deadline whatever another process does.
     fn enter(&self, which: Which, wait: Wait) -> io::Result<Option<Inside<'_>>> {
-        let s = self.state();
-        let deadline = match wait {
-            Wait::No => Some(Instant::now()),
-            Wait::Until(at) => Some(at),
-            Wait::Forever | Wait::NoneButTheLock => None,
+        let Some(died) = self.lock_side(which, wait)? else {
+            return Ok(None);
         };
+        Ok(Some(Inside::new(self.state(), &self.region, which, died)))
+    }
+
+    /// [`enter`](Queue::enter)'s first half: the lock, and whether its holder had died. The
+    /// hot paths build their [`Inside`] themselves from it, in place: returned inside a
+    /// `Result<Option<_>>` it would be copied through the stack on every call.
+    #[inline(always)]
+    fn lock_side(&self, which: Which, wait: Wait) -> io::Result<Option<bool>> {
+        let s = self.state();
         let lock = match which {
             Which::Put => &s.put.0.lock,
             Which::Get => &s.get.0.lock,
         };
-        let Some(acquired) = lock.lock(deadline)? else {
-            return Ok(None);
+        let acquired = match wait {
+            // The clock is read only if the lock is not free.
+            Wait::No => match lock.try_lock()? {
+                Some(how) => Some(how),
+                None => lock.lock(Some(Instant::now()))?,
+            },
+            Wait::Until(at) => lock.lock(Some(at))?,
+            Wait::Forever | Wait::NoneButTheLock => lock.lock(None)?,
         };
-        let died = acquired == Acquired::OwnerDied;
-        Ok(Some(Inside::new(s, &self.region, which, died)))
+        Ok(acquired.map(|how| how == Acquired::OwnerDied))
     }
 }
 
@@ -953,7 +985,7 @@ fn take_present(
     let mut small = [0u8; SMALL];
     let mut large = Vec::new();
     while pos < tail && taken < max {
-        let len = inside.frame_len(pos, tail)?;
+        let Frame { len, next } = inside.frame_at(pos, tail)?;
         let payload = if len as usize <= SMALL {
             let payload = &mut small[..len as usize];
             inside.copy_payload(pos, payload);
@@ -965,12 +997,12 @@ fn take_present(
         };
         if let Err(e) = take(payload) {
             if taken == 0 {
-                (pos, taken) = (pos + LEN_BYTES + len, 1); // consumed, as a single get would
+                (pos, taken) = (next, 1); // consumed, as a single get would
                 outcome = Err(e);
             }
             break;
         }
-        pos += LEN_BYTES + len;
+        pos = next;
         taken += 1;
     }
     inside.free_frames(head, pos, taken as u64);
@@ -985,6 +1017,12 @@ fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, GetError> {
             std::any::type_name::<T>()
         )))
     })
+}
+
+/// The head a full ring's producer waits for before it looks again: its next frame's
+/// `bytes` and an eighth of the ring free (see [`Queue::put_frames`]).
+fn room_target(tail: u64, capacity: u64, bytes: u64) -> u64 {
+    (tail + bytes.max(capacity / 8).min(capacity)).saturating_sub(capacity)
 }
 
 /// What a put or get that found nothing to do does next.
