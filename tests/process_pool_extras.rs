@@ -218,6 +218,26 @@ fn imap_yields_in_input_order_as_soon_as_each_is_ready() {
     );
 }
 
+/// Chunk 0 sleeps, so every later chunk comes back before it: the values are gathered as
+/// the chunks ahead of them arrive, and still come out in input order, none lost or doubled.
+#[test]
+fn map_gathers_chunks_that_arrive_out_of_order_in_input_order() {
+    let _turn = turn();
+    let pool = Pool::new(3).unwrap();
+    let items: Vec<u64> = (0..60).map(|i| if i < 3 { 150 } else { i }).collect();
+    let values = pool
+        .map_chunked(sleep_ms_if_large, items.clone(), 3)
+        .unwrap();
+    assert_eq!(values, items);
+}
+
+fn sleep_ms_if_large(x: u64) -> u64 {
+    if x >= 100 {
+        std::thread::sleep(Duration::from_millis(x));
+    }
+    x
+}
+
 fn checksum(x: [u32; 4]) -> u64 {
     x.iter().map(|&v| u64::from(v)).sum()
 }

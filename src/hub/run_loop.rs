@@ -144,12 +144,17 @@ impl Hub {
     /// something. If nothing ever could, report the deadlock instead of hanging.
     fn wait_for_work(&self) {
         let next_timer = self.timers.borrow_mut().next_deadline();
-        // Order matters: count the other threads *before* looking for pending wake-ups. A
-        // thread may wake us and exit between the two looks; read the other way round we
-        // would miss its wake-up and then find it gone, and report a deadlock that is not.
-        let sync_wake_possible = next_timer.is_none() && self.sync_wake_possible();
-        if next_timer.is_none() && !sync_wake_possible && !self.can_be_woken() {
-            self.report_deadlock();
+        // The cheap look first: a timer, awaited I/O or a live `Unparker` can wake us, and then
+        // the other threads need not be counted (a read of /proc each time the hub idles).
+        // Otherwise order matters: count the other threads *before* looking for pending
+        // wake-ups again. A thread may wake us and exit between the two looks; read the other
+        // way round we would miss its wake-up and then find it gone, and report a deadlock
+        // that is not.
+        if next_timer.is_none() && !self.can_be_woken() {
+            let sync_wake_possible = self.sync_wake_possible();
+            if !sync_wake_possible && !self.can_be_woken() {
+                self.report_deadlock();
+            }
         }
         let until = self.trim_stacks(next_timer);
         self.poll_and_fire(until);

@@ -11,8 +11,10 @@
 //!
 //! `map` and `starmap` send the items in chunks: one message (one encoded `Vec`) per chunk,
 //! so the per-message cost is paid once per chunk. Each chunk's outcome is *gathered* on the
-//! manager thread into one slot per chunk; the last one to arrive puts the values together
-//! in input order and fills the `AsyncResult` (the first error fills it at once instead). A
+//! manager thread: values are appended to the result as soon as every chunk before theirs is
+//! in (a chunk that arrives early waits in its slot), so the result is built while the
+//! workers still run, not all at the end — its pages are first touched then, too; the last
+//! chunk fills the `AsyncResult` (the first error fills it at once instead). A
 //! chunk that comes back with another number of values than it took is an error, never a
 //! shifted result (the workers' memory is as untrusted as any shared memory).
 //!
@@ -313,7 +315,11 @@ struct Gather<R> {
 }
 
 struct GatherState<R> {
-    /// One slot per chunk, in input order.
+    /// The values of chunks `0..next`, in input order.
+    values: Vec<R>,
+    /// The first chunk not appended yet.
+    next: usize,
+    /// One slot per chunk that arrived before the chunks ahead of it.
     parts: Vec<Option<Vec<R>>>,
     left: usize,
     /// Taken by whoever fills the result: the last chunk, or the first error.
@@ -324,6 +330,8 @@ impl<R: Send + 'static> Gather<R> {
     fn new<T>(chunks: &[&[T]], fill: Fill<Vec<R>>, decode: ChunkDecoder<R>) -> Gather<R> {
         Gather {
             state: Mutex::new(GatherState {
+                values: Vec::new(),
+                next: 0,
                 parts: (0..chunks.len()).map(|_| None).collect(),
                 left: chunks.len(),
                 fill: Some(fill),
@@ -350,6 +358,7 @@ impl<R: Send + 'static> Gather<R> {
                 let mut state = self.lock();
                 state.parts[index] = Some(values);
                 state.left -= 1;
+                self.append_ready(&mut state);
                 drop(state);
                 self.finish_if_complete();
             }
@@ -362,20 +371,29 @@ impl<R: Send + 'static> Gather<R> {
         }
     }
 
+    /// Appends the chunks that are now next in input order to the result.
+    fn append_ready(&self, state: &mut GatherState<R>) {
+        while let Some(slot) = state.parts.get_mut(state.next) {
+            let Some(part) = slot.take() else {
+                return;
+            };
+            if state.values.capacity() == 0 {
+                state.values.reserve_exact(self.expected.iter().sum());
+            }
+            state.values.extend(part);
+            state.next += 1;
+        }
+    }
+
     /// Fills the result with every value in order, once the last chunk is in.
     fn finish_if_complete(&self) {
-        let (fill, parts) = {
+        let (fill, values) = {
             let mut state = self.lock();
             if state.left > 0 || state.fill.is_none() {
                 return;
             }
-            (state.fill.take(), std::mem::take(&mut state.parts))
+            (state.fill.take(), std::mem::take(&mut state.values))
         };
-        let total = parts.iter().flatten().map(Vec::len).sum();
-        let mut values = Vec::with_capacity(total);
-        for part in parts.into_iter().flatten() {
-            values.extend(part);
-        }
         if let Some(fill) = fill {
             fill(Ok(values));
         }
