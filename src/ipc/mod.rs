@@ -151,7 +151,7 @@ impl<G> From<LockError<G>> for io::Error {
 
 /// Unlocks from a guard's `drop`: a word that no longer names us is corrupt shared memory,
 /// reported by a panic unless we are already unwinding.
-#[inline]
+#[inline(always)]
 fn unlock_or_panic(raw: &raw_lock::RawLock) {
     if let Err(e) = raw.unlock()
         && !std::thread::panicking()

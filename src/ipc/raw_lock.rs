@@ -90,7 +90,7 @@ impl RawLock {
     }
 
     /// Takes the lock, waiting until `deadline`. `Ok(None)` if the deadline passed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> io::Result<Option<Acquired>> {
         let me = cached_pid();
         if self
@@ -100,6 +100,13 @@ impl RawLock {
         {
             return Ok(Some(self.taken(me, Acquired::Clean)));
         }
+        self.lock_contended(me, deadline)
+    }
+
+    /// [`lock`](RawLock::lock) when the word was not free: kept out of line, so the free case
+    /// inlined into every caller is a compare-and-swap and a load.
+    #[inline(never)]
+    fn lock_contended(&self, me: u32, deadline: Option<Instant>) -> io::Result<Option<Acquired>> {
         self.lock_slow(me, deadline)
             .map(|got| got.map(|how| self.taken(me, how)))
     }
@@ -149,7 +156,7 @@ impl RawLock {
     ///
     /// Errors: `InvalidData` if the word does not name this process (corrupt shared memory, or
     /// an unlock without a lock).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unlock(&self) -> io::Result<()> {
         let me = cached_pid();
         if self

@@ -290,8 +290,7 @@ impl<'a> Inside<'a> {
         let new_tail = self.line_end(tail, end, room);
         if new_tail != end {
             let header: [u8; 4] = bytes[last..last + 4].try_into().expect("a length prefix");
-            let header = u32::from_le_bytes(header) | LINE_END;
-            self.write_at(tail + last as u64, &header.to_le_bytes());
+            self.write_u32_at(tail + last as u64, u32::from_le_bytes(header) | LINE_END);
         }
         let count = side.count.load(Ordering::Relaxed);
         let after = count.saturating_add(frames); // an untrusted count must not overflow
@@ -445,6 +444,24 @@ impl<'a> Inside<'a> {
         // SAFETY: the 4 bytes at `start` are inside the ring (`split`); published bytes
         // stay put while the get side's lock is held (see `read_at`).
         u32::from_le(unsafe { self.ring.add(start).cast::<u32>().read_unaligned() })
+    }
+
+    /// Writes `value` little-endian at position `pos` (a frame header).
+    #[inline]
+    fn write_u32_at(&self, pos: u64, value: u32) {
+        let (start, first) = self.split(pos, 4);
+        if first < 4 {
+            self.write_at(pos, &value.to_le_bytes()); // split by the end of the ring
+            return;
+        }
+        // SAFETY: the 4 bytes at `start` are inside the ring (`split`), past `tail`: the put
+        // side's lock holder's until it publishes them (see `write_at`).
+        unsafe {
+            self.ring
+                .add(start)
+                .cast::<u32>()
+                .write_unaligned(value.to_le())
+        };
     }
 
     /// Where `len` (at most `capacity`) bytes at `pos` start in the ring, and how many fit

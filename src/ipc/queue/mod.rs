@@ -479,6 +479,11 @@ impl<'a> FrameView<'a> {
 
     /// How many whole frames, from frame `first`, fit in `room` bytes; and their bytes.
     fn fitting(self, first: usize, room: u64) -> (usize, &'a [u8]) {
+        if self.ends.len() == 1 {
+            // One frame (a single put): it fits whole or not at all.
+            let fits = self.bytes.len() as u64 <= room;
+            return (usize::from(fits), if fits { self.bytes } else { &[] });
+        }
         let start = self.start(first);
         let fit = self.ends[first..]
             .iter()
