@@ -27,6 +27,18 @@ fn main() {
     .flag("secs", "S", 2.0, "seconds per measurement")
     .flag("rounds", "N", 3, "alternating rounds")
     .flag("size", "BYTES", 64, "message size")
+    .flag(
+        "conns",
+        "LIST",
+        "1,50,1000",
+        "connection counts, comma-separated",
+    )
+    .flag(
+        "only",
+        "SERVER",
+        "both",
+        "greenrt, tokio or both (to profile one server)",
+    )
     .switch("serve-greenrt", "internal: be the greenrt server child")
     .switch("serve-tokio", "internal: be the tokio server child")
     .parse();
@@ -39,6 +51,17 @@ fn main() {
     let secs: f64 = args.get("secs");
     let rounds: usize = args.get("rounds");
     let size: usize = args.get("size");
+    let conn_counts: Vec<usize> = args
+        .get::<String>("conns")
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse()
+                .expect("--conns takes numbers, e.g. 1,50,1000")
+        })
+        .collect();
+    let only: String = args.get("only");
+    let (run_greenrt, run_tokio) = (only != "tokio", only != "greenrt");
     pin_to_cpu(1);
     println!(
         "[main] echo servers pinned to CPU 0, load generator to CPU 1; {secs} s per run, {size}-byte messages"
@@ -55,18 +78,27 @@ fn main() {
         "greenrt p99",
         "tokio p99"
     );
-    for conns in [1, 50, 1000] {
-        // Machines are noisy: alternate which server goes first and keep the median run.
+    for conns in conn_counts {
+        // Machines are noisy: alternate which server goes first and keep the median run. A
+        // server left out (`--only`) is replaced by the other's runs, so its ratios read 1.
         let mut gs = Vec::new();
         let mut ts = Vec::new();
         for round in 0..rounds {
+            let greenrt = || run_against("--serve-greenrt", conns, secs, size);
+            let tokio = || run_against("--serve-tokio", conns, secs, size);
             if round % 2 == 0 {
-                gs.push(run_against("--serve-greenrt", conns, secs, size));
-                ts.push(run_against("--serve-tokio", conns, secs, size));
+                gs.extend(run_greenrt.then(greenrt));
+                ts.extend(run_tokio.then(tokio));
             } else {
-                ts.push(run_against("--serve-tokio", conns, secs, size));
-                gs.push(run_against("--serve-greenrt", conns, secs, size));
+                ts.extend(run_tokio.then(tokio));
+                gs.extend(run_greenrt.then(greenrt));
             }
+        }
+        if gs.is_empty() {
+            gs = ts.clone();
+        }
+        if ts.is_empty() {
+            ts = gs.clone();
         }
         let (g_cpu, t_cpu) = (median_cpu(&gs), median_cpu(&ts));
         let (g, t) = (median(gs), median(ts));

@@ -62,7 +62,7 @@ pub fn echo(mut conn: TcpStream) -> io::Result<()> {
 }
 
 /// What one run of the load generator measured.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct BenchReport {
     pub round_trips: u64,
     pub bytes: u64,

@@ -57,6 +57,46 @@ use super::slab::{Key, Slab};
 use super::timers::TimerAction;
 use super::{Hub, with_existing_hub};
 
+/// The green threads parked on one direction of a source. Nearly always one (a socket read by
+/// one green thread), kept inside the source: waking it then touches no other heap line, which
+/// counts at a thousand connections, where every line touched per round trip is a cache miss.
+/// More spill into `more`.
+#[derive(Default)]
+struct Waiters {
+    first: Option<Rc<Green>>,
+    more: Vec<Rc<Green>>,
+}
+
+impl Waiters {
+    fn push(&mut self, green: Rc<Green>) {
+        match self.first {
+            None => self.first = Some(green),
+            Some(_) => self.more.push(green),
+        }
+    }
+
+    /// Takes `green` off the list; false if it was not on it.
+    fn remove(&mut self, green: &Rc<Green>) -> bool {
+        if self.first.as_ref().is_some_and(|g| Rc::ptr_eq(g, green)) {
+            self.first = self.more.pop();
+            return true;
+        }
+        match self.more.iter().position(|g| Rc::ptr_eq(g, green)) {
+            Some(i) => {
+                self.more.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Empties the list into `out` (whose capacity is kept for next time).
+    fn take_into(&mut self, out: &mut Vec<Rc<Green>>) {
+        out.extend(self.first.take());
+        out.append(&mut self.more);
+    }
+}
+
 /// One fd number's registration: see the module docs.
 struct Source {
     fd: RawFd,
@@ -64,8 +104,8 @@ struct Source {
     owned: bool,
     /// Hooked calls holding it while they wait.
     calls: u32,
-    readers: Vec<Rc<Green>>,
-    writers: Vec<Rc<Green>>,
+    readers: Waiters,
+    writers: Waiters,
     /// Per direction: false once an operation said `WouldBlock` (or moved less than asked),
     /// true again at the next event. Starts true: a fresh fd may well be ready.
     ready: [bool; 2],
@@ -79,14 +119,14 @@ impl Source {
             fd,
             owned: false,
             calls: 0,
-            readers: Vec::new(),
-            writers: Vec::new(),
+            readers: Waiters::default(),
+            writers: Waiters::default(),
             ready: [true, true],
             closed: [false, false],
         }
     }
 
-    fn waiters(&mut self, dir: Direction) -> &mut Vec<Rc<Green>> {
+    fn waiters(&mut self, dir: Direction) -> &mut Waiters {
         match dir {
             Direction::Read => &mut self.readers,
             Direction::Write => &mut self.writers,
@@ -203,25 +243,44 @@ impl Hub {
             self.reactor.shared.remove(source.fd);
             self.io.set_key_of(source.fd, None);
         }
+        let mut woken = Vec::new();
         for dir in [Direction::Read, Direction::Write] {
-            for green in source.waiters(dir).drain(..) {
-                self.io.waiting.set(self.io.waiting.get() - 1);
-                self.unpark(&green);
-            }
+            source.waiters(dir).take_into(&mut woken);
+        }
+        self.io.waiting.set(self.io.waiting.get() - woken.len());
+        for green in woken {
+            self.unpark(&green);
         }
     }
 
     /// A readiness event from the reactor: wake every waiter of that direction.
     pub(crate) fn io_event(&self, key: Key, dir: Direction, closed: bool) {
-        let mut woken = self.io.woken.take();
-        {
+        let (first, more) = {
             let mut sources = self.io.sources.borrow_mut();
             let Some(source) = sources.get_mut(key) else {
                 return; // an event for a source already dropped
             };
             source.ready[dir as usize] = true;
             source.closed[dir as usize] |= closed;
-            woken.append(source.waiters(dir));
+            let waiters = source.waiters(dir);
+            (waiters.first.take(), !waiters.more.is_empty())
+        };
+        // Unparked outside the borrow: an unpark may run code that looks at the table.
+        if let Some(green) = first {
+            self.io.waiting.set(self.io.waiting.get() - 1);
+            self.unpark(&green);
+        }
+        if more {
+            self.wake_more(key, dir);
+        }
+    }
+
+    /// The rest of `io_event` when more than one green thread waited on the direction.
+    #[cold]
+    fn wake_more(&self, key: Key, dir: Direction) {
+        let mut woken = self.io.woken.take();
+        if let Some(source) = self.io.sources.borrow_mut().get_mut(key) {
+            source.waiters(dir).take_into(&mut woken);
         }
         self.io.waiting.set(self.io.waiting.get() - woken.len());
         for green in woken.drain(..) {
@@ -364,9 +423,7 @@ impl Drop for Listed<'_> {
             let Some(source) = sources.get_mut(key) else {
                 continue; // dropped: its lists were emptied then
             };
-            let list = source.waiters(dir);
-            if let Some(i) = list.iter().position(|g| Rc::ptr_eq(g, self.me)) {
-                list.swap_remove(i);
+            if source.waiters(dir).remove(self.me) {
                 self.hub.io.waiting.set(self.hub.io.waiting.get() - 1);
             }
         }

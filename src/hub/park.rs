@@ -137,6 +137,22 @@ pub(crate) struct TimeoutUnwind {
     pub(crate) scope: u64,
 }
 
+/// Starts bringing the top of a parked green thread's stack into the cache as it is woken:
+/// resuming it pops saved registers and returns through its frames there, and with a thousand
+/// green threads that memory was last touched a thousand switches ago. Woken now, it runs
+/// after the rest of this poll's wake-ups, by when the lines are in. Only a hint.
+#[inline(always)]
+fn prefetch_stack_top(sp: usize) {
+    if sp == 0 {
+        return;
+    }
+    // The switch saved registers just below the parked frame; the frames it returns through
+    // lie above.
+    for line in [-64isize, 0, 64, 128, 192, 256] {
+        crate::sys::cpu::prefetch_for_read(sp.wrapping_add_signed(line) as *const u8);
+    }
+}
+
 impl Hub {
     /// Parks the current green thread (or main context) until it is unparked. Unwinds if it
     /// is killed or a `timeout` around it expires.
@@ -160,6 +176,8 @@ impl Hub {
         me.state.set(State::Parked);
         me.wait.set(wait);
         me.parked_at.set(Some(self.counters.clock.get()));
+        let here = 0u8;
+        me.parked_sp.set(std::ptr::addr_of!(here) as usize);
         self.trace.record(me.id, || super::trace::What::Park(wait));
         self.switch_out(me);
         me.wait.set(Wait::Nothing);
@@ -255,6 +273,7 @@ impl Hub {
         match green.state.get() {
             State::Parked => {
                 green.state.set(State::Ready);
+                prefetch_stack_top(green.parked_sp.get());
                 // Who woke it is looked up only while tracing: this is the wake path.
                 self.trace.record(green.id, || super::trace::What::Wake {
                     by: self.with_current(|me| if me.is_main { 0 } else { me.id }),

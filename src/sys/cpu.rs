@@ -10,3 +10,12 @@ pub(crate) fn prefetch_for_write(addr: *const u8) {
     // by the CPU, not faulted on.
     unsafe { _mm_prefetch::<_MM_HINT_ET0>(addr.cast::<i8>()) };
 }
+
+/// Asks the CPU to fetch the cache line holding `addr` for reading, without waiting. Only a
+/// hint — an unmapped address is ignored, never a fault.
+#[inline(always)]
+pub(crate) fn prefetch_for_read(addr: *const u8) {
+    use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    // SAFETY: as in `prefetch_for_write`: a prefetch never faults.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(addr.cast::<i8>()) };
+}
