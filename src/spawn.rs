@@ -167,7 +167,6 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    green.guard_range.set(stack.guard_range());
     green.stack_span.set(stack.span());
     Coro::with_stack(stack, entry(green, packet, f))
 }

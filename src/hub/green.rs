@@ -126,9 +126,8 @@ pub(crate) struct Green {
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// Who waits for us to finish (joiners and killers).
     pub(crate) exit_waiters: RefCell<Vec<Rc<Green>>>,
-    /// Our stack's guard region, for the overflow report.
-    pub(crate) guard_range: Cell<(usize, usize)>,
-    /// Our stack's whole mapping `(start, len)`, for `stats()` (0, 0 for the main context).
+    /// Our stack's whole mapping `(start, len)`, guard page included, for `stats()` and the
+    /// overflow report (0, 0 for the main context and before the first run).
     pub(crate) stack_span: Cell<(usize, usize)>,
     /// When we last parked, by the hub's coarse clock (the time of its last poll).
     pub(crate) parked_at: Cell<Option<Instant>>,
@@ -138,6 +137,13 @@ pub(crate) struct Green {
 }
 
 impl Green {
+    /// Our stack's guard region `(low, high)`, the lowest page of its mapping: a fault in
+    /// here is an overflow of this stack. `None` without a stack of our own.
+    pub(crate) fn guard_range(&self) -> Option<(usize, usize)> {
+        let (start, len) = self.stack_span.get();
+        (len != 0).then_some((start, start + super::stack::GUARD_SIZE))
+    }
+
     pub(crate) fn new(
         id: u64,
         name: Option<Box<str>>,
@@ -163,7 +169,6 @@ impl Green {
             start: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
             exit_waiters: RefCell::new(Vec::new()),
-            guard_range: Cell::new((0, 0)),
             stack_span: Cell::new((0, 0)),
             parked_at: Cell::new(None), // not Instant::now(): that would cost every spawn ~20 ns
             parked_sp: Cell::new(0),

@@ -34,7 +34,9 @@ fn is_green_overflow(fault_addr: usize) -> bool {
     // fault happened on this thread; `current` points to a live record (its invariant). The
     // fault is synchronous, so no field we read is half-written, and we abort right after.
     let green = unsafe { &*(*hub).current.get() };
-    let (low, high) = green.guard_range.get();
+    let Some((low, high)) = green.guard_range() else {
+        return false; // the main context, or no stack of its own
+    };
     if green.is_main || fault_addr < low || fault_addr >= high {
         return false;
     }
