@@ -282,6 +282,49 @@ fn killing_a_reader_unregisters_it_and_the_socket_stays_usable() {
     server.join().unwrap();
 }
 
+/// Three green threads read one socket; the first to park is killed (it leaves the fd's
+/// waiter list, where it sat first); two bytes then arrive, and both readers left are woken
+/// — the first waiter of a direction is kept apart from the rest, and either can be taken off.
+#[test]
+fn several_readers_of_one_socket_all_wake_after_the_first_listed_is_killed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let go = Rc::new(greenrt::sync::Event::new());
+    let server = spawn({
+        let go = go.clone();
+        move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            go.wait();
+            conn.write_all(b"ab").unwrap();
+        }
+    });
+    let c = Rc::new(TcpStream::connect(addr).unwrap());
+    let read_one = |c: Rc<TcpStream>| {
+        spawn(move || {
+            let mut byte = [0; 1];
+            (&*c).read_exact(&mut byte).map(|()| byte[0])
+        })
+    };
+    let first = read_one(c.clone());
+    sleep(MS); // `first` parks on the socket before the others
+    let others = [read_one(c.clone()), read_one(c.clone())];
+    sleep(MS);
+    first.kill();
+    assert!(first.join().unwrap_err().is_killed());
+    go.set();
+    let got = timeout(Duration::from_secs(5), || {
+        let mut got: Vec<u8> = joinall(others)
+            .into_iter()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        got.sort();
+        got
+    })
+    .expect("a reader left listed behind the killed one was never woken");
+    assert_eq!(got, b"ab");
+    server.join().unwrap();
+}
+
 #[test]
 fn nonblocking_mode_returns_would_block() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
