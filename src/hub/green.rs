@@ -131,9 +131,6 @@ pub(crate) struct Green {
     pub(crate) stack_span: Cell<(usize, usize)>,
     /// When we last parked, by the hub's coarse clock (the time of its last poll).
     pub(crate) parked_at: Cell<Option<Instant>>,
-    /// Roughly where our stack pointer was when we last parked (0: never), for the wake-up's
-    /// prefetch (see `Hub::unpark`).
-    pub(crate) parked_sp: Cell<usize>,
 }
 
 impl Green {
@@ -171,7 +168,6 @@ impl Green {
             exit_waiters: RefCell::new(Vec::new()),
             stack_span: Cell::new((0, 0)),
             parked_at: Cell::new(None), // not Instant::now(): that would cost every spawn ~20 ns
-            parked_sp: Cell::new(0),
         }
     }
 

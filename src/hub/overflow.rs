@@ -37,7 +37,7 @@ fn is_green_overflow(fault_addr: usize) -> bool {
     let Some((low, high)) = green.guard_range() else {
         return false; // the main context, or no stack of its own
     };
-    if green.is_main || fault_addr < low || fault_addr >= high {
+    if fault_addr < low || fault_addr >= high {
         return false;
     }
     let mut digits = [0u8; 20];

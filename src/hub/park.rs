@@ -137,25 +137,15 @@ pub(crate) struct TimeoutUnwind {
     pub(crate) scope: u64,
 }
 
-/// Starts bringing what resuming a parked green thread touches into the cache as it is woken:
-/// its record (the run loop reads fields on every line of it) and the top of its stack (the
-/// switch pops saved registers there and returns through its frames). With a thousand green
-/// threads that memory was last touched a thousand switches ago; woken now, the green thread
-/// runs after the rest of this poll's wake-ups, by when the lines are in. Only hints.
+/// Starts bringing a parked green thread's record into the cache as it is woken: the run
+/// loop reads fields on every line of it when it resumes the thread, and with a thousand green
+/// threads that record was last touched a thousand switches ago. Woken now, the thread runs
+/// after the rest of this poll's wake-ups, by when the lines are in. Only hints.
 #[inline(always)]
-fn prefetch_for_resume(green: &Rc<Green>) {
+fn prefetch_record(green: &Rc<Green>) {
     let record = Rc::as_ptr(green).cast::<u8>();
     for offset in (0..size_of::<Green>()).step_by(64) {
         crate::sys::cpu::prefetch_for_read(record.wrapping_add(offset));
-    }
-    let sp = green.parked_sp.get();
-    if sp == 0 {
-        return;
-    }
-    // The switch saved registers just below the parked frame; the frames it returns through
-    // lie above.
-    for line in [-64isize, 0, 64, 128, 192, 256] {
-        crate::sys::cpu::prefetch_for_read(sp.wrapping_add_signed(line) as *const u8);
     }
 }
 
@@ -182,8 +172,6 @@ impl Hub {
         me.state.set(State::Parked);
         me.wait.set(wait);
         me.parked_at.set(Some(self.counters.clock.get()));
-        let here = 0u8;
-        me.parked_sp.set(std::ptr::addr_of!(here) as usize);
         self.trace.record(me.id, || super::trace::What::Park(wait));
         self.switch_out(me);
         me.wait.set(Wait::Nothing);
@@ -279,7 +267,7 @@ impl Hub {
         match green.state.get() {
             State::Parked => {
                 green.state.set(State::Ready);
-                prefetch_for_resume(green);
+                prefetch_record(green);
                 // Who woke it is looked up only while tracing: this is the wake path.
                 self.trace.record(green.id, || super::trace::What::Wake {
                     by: self.with_current(|me| if me.is_main { 0 } else { me.id }),
