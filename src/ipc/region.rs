@@ -39,7 +39,7 @@ pub(crate) const HEADER_LEN: usize = 64;
 const MAGIC: u64 = u64::from_le_bytes(*b"greenrt\0");
 /// Bumped whenever a layout changes, so an old process cannot misread a new object.
 /// Layout version: 2 since the lock word got its holder identity (issue 13); 3 since the
-/// queue has a put side and a get side (issue 18).
+/// queue has a put side and a get side, 4 since a queue's puts end on a cache line (issue 18).
 const VERSION: u32 = 4;
 
 /// Which object a region holds.

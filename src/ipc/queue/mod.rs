@@ -406,7 +406,7 @@ impl From<PutManyError> for io::Error {
 }
 
 /// Frames encoded into one buffer: `bytes` holds `| len | payload |` for each, `ends[i]` is
-/// where frame `i` ends. (Also the scratch a get copies a payload into.)
+/// where frame `i` ends.
 #[derive(Default)]
 struct Frames {
     bytes: Vec<u8>,
@@ -480,7 +480,8 @@ impl<'a> FrameView<'a> {
     /// How many whole frames, from frame `first`, fit in `room` bytes; and their bytes.
     fn fitting(self, first: usize, room: u64) -> (usize, &'a [u8]) {
         if self.ends.len() == 1 {
-            // One frame (a single put): it fits whole or not at all.
+            // One frame (a single put): it fits whole or not at all. (The scan below gives
+            // the same answer; without this shortcut a put+get pair measured ~15% slower.)
             let fits = self.bytes.len() as u64 <= room;
             return (usize::from(fits), if fits { self.bytes } else { &[] });
         }
@@ -543,9 +544,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// that last read them, before the put locks anything (a hint: the tail is read without
     /// the lock, and may be stale).
     fn prefetch_tail(&self, len: usize) {
-        let capacity = (self.region.body_len() - RING_OFFSET) as u64;
+        let capacity = layout::ring_capacity(&self.region);
         let tail = self.state().put.0.mine.load(Ordering::Relaxed);
-        let start = (tail % capacity) as usize;
+        let start = layout::ring_offset(tail, capacity);
         let len = len.min(capacity as usize - start);
         for offset in (0..len).step_by(64) {
             crate::sys::cpu::prefetch_for_write(
