@@ -175,20 +175,20 @@ impl Pool {
         f: fn(A) -> R,
         items: &[A],
     ) -> Result<Vec<R>, TaskError> {
-        let (result, fill) = AsyncResult::pending(None, None);
-        let chunks: Vec<&[A]> = items.chunks(self.default_chunk(items.len())).collect();
-        let gather = Arc::new(Gather::new(&chunks, fill, decode_plain::<R>));
-        if chunks.is_empty() {
-            gather.finish_if_complete();
-        }
+        let chunk = self.default_chunk(items.len());
         let call = wire::call_chunk_plain::<A, R>;
-        for (index, batch) in chunks.into_iter().enumerate() {
-            let gather = gather.clone();
-            let completion: Completion = Box::new(move |outcome| gather.chunk_done(index, outcome));
-            let bytes = crate::ipc::plain_bytes(batch).to_vec();
-            self.send_encoded(call, f as usize, bytes, completion);
-        }
-        result.get()
+        let encode = |batch: &[A]| Ok(crate::ipc::plain_bytes(batch).to_vec());
+        self.gather_chunks(
+            call,
+            f as usize,
+            items,
+            chunk,
+            encode,
+            decode_plain::<R>,
+            None,
+            None,
+        )
+        .get()
     }
 
     /// `f` over `items`, yielding each value (or error) in input order, as soon as it and
@@ -268,8 +268,8 @@ impl Pool {
         items.div_ceil(self.workers() * CHUNKS_PER_WORKER).max(1)
     }
 
-    /// Sends `items` in chunks of `chunk` through the trampoline `call` and gathers the
-    /// chunks' values into one result.
+    /// Sends `items` in serde-encoded chunks of `chunk` through the trampoline `call` and
+    /// gathers the chunks' values into one result.
     fn map_gathered<T: Serialize, R: DeserializeOwned + Send + 'static>(
         &self,
         call: wire::Trampoline,
@@ -279,16 +279,48 @@ impl Pool {
         callback: Option<Callback<Vec<R>>>,
         error_callback: Option<ErrorCallback>,
     ) -> AsyncResult<Vec<R>> {
+        let encode = |batch: &[T]| super::encode_arg(batch, size_of_val(batch));
+        let decode = decode::<Vec<R>>;
+        self.gather_chunks(
+            call,
+            func,
+            items,
+            chunk,
+            encode,
+            decode,
+            callback,
+            error_callback,
+        )
+    }
+
+    /// Sends `items` in chunks of `chunk`, each made into a message by `encode`, through the
+    /// trampoline `call`, and gathers what `decode` makes of the chunks' outcomes into one
+    /// result (see the module docs). A chunk that cannot be encoded fails the result.
+    #[allow(clippy::too_many_arguments)]
+    fn gather_chunks<T, R: Send + 'static>(
+        &self,
+        call: wire::Trampoline,
+        func: usize,
+        items: &[T],
+        chunk: usize,
+        encode: impl Fn(&[T]) -> Result<Vec<u8>, TaskError>,
+        decode: ChunkDecoder<R>,
+        callback: Option<Callback<Vec<R>>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> AsyncResult<Vec<R>> {
         let (result, fill) = AsyncResult::pending(callback, error_callback);
         let chunks: Vec<&[T]> = items.chunks(chunk.max(1)).collect();
-        let gather = Arc::new(Gather::new(&chunks, fill, decode::<Vec<R>>));
+        let gather = Arc::new(Gather::new(&chunks, fill, decode));
         if chunks.is_empty() {
             gather.finish_if_complete();
         }
         for (index, batch) in chunks.into_iter().enumerate() {
             let gather = gather.clone();
             let completion: Completion = Box::new(move |outcome| gather.chunk_done(index, outcome));
-            self.send(call, func, batch, size_of_val(batch), completion);
+            match encode(batch) {
+                Ok(bytes) => self.send_encoded(call, func, bytes, completion),
+                Err(error) => completion(Err(error)),
+            }
         }
         result
     }

@@ -297,12 +297,9 @@ impl Pool {
         hint: usize,
         completion: Completion,
     ) {
-        match wire::encode(arg, hint) {
+        match encode_arg(arg, hint) {
             Ok(bytes) => self.send_encoded(call, func, bytes, completion),
-            Err(e) => {
-                let why = format!("cannot encode the argument: {e}");
-                completion(Err(TaskError::Codec(why)))
-            }
+            Err(error) => completion(Err(error)),
         }
     }
 
@@ -391,4 +388,11 @@ impl Drop for Pool {
             let _ = self.join();
         }
     }
+}
+
+/// A task's argument as the bytes a worker decodes (`hint`: the buffer to start with), or
+/// the `Codec` error its task fails with.
+fn encode_arg<A: Serialize + ?Sized>(arg: &A, hint: usize) -> Result<Vec<u8>, TaskError> {
+    wire::encode(arg, hint)
+        .map_err(|e| TaskError::Codec(format!("cannot encode the argument: {e}")))
 }
