@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::rc::Rc;
 use std::time::Duration;
 
-use greenrt::net::{TcpListener, TcpStream};
+use greenrt::net::TcpListener;
 use greenrt::spawn;
 
 /// `syscr` of /proc/self/io: read-family system calls made by this process so far.
