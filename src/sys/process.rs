@@ -9,6 +9,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A process id as the kernel spells it.
 pub(crate) type Pid = libc::pid_t;
@@ -228,34 +229,44 @@ pub(crate) fn on_fork(prepare: extern "C" fn(), parent: extern "C" fn()) {
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), None) };
 }
 
+/// The pid [`cached_pid`] hands out; 0 until asked, and again in every forked child.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn forget_pid_in_child() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+extern "C" fn register_forget_pid() {
+    // SAFETY: registers a plain function that only stores to an atomic (fork-safe).
+    unsafe { libc::pthread_atfork(None, None, Some(forget_pid_in_child)) };
+}
+
+/// Registered by the C runtime before `main` (`.init_array`), while the process has one
+/// thread. Registering it lazily, at the first call, was a race: glibc's `fork` lets go of
+/// its handler list while it runs each *prepare* handler (the hub has one), and a handler
+/// registered then is not run for that fork. A first call on another thread in that window
+/// cached the parent's pid and left it in the child, which then recorded itself in shared
+/// memory as its parent (`tests/fork_pid.rs`; seen as a barrier party whose death went
+/// unnoticed, because its slot named the living parent).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static REGISTER_FORGET_PID: extern "C" fn() = register_forget_pid;
+
 /// This process's pid, cached: `getpid` is a real syscall, and ipc fast paths make none.
 /// A `fork` (by any means that runs `pthread_atfork` handlers, as glibc's `fork` does)
-/// clears the cache in the child.
-///
-/// No `Once` here: a child forked while another thread was inside a `Once` would inherit it
-/// "running" and wait forever. Instead the atfork handler is registered first (state 1 while
-/// that happens, when callers just ask the kernel) and the pid is cached only after (state 2).
+/// clears the cache in the child (see [`REGISTER_FORGET_PID`]).
 #[inline]
 pub(crate) fn cached_pid() -> u32 {
-    use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
-    static PID: AtomicU32 = AtomicU32::new(0);
-    static HOOK: AtomicU8 = AtomicU8::new(0); // 0 none, 1 registering, 2 registered
-    extern "C" fn forget_in_child() {
-        PID.store(0, Ordering::Relaxed);
-    }
     let pid = PID.load(Ordering::Relaxed);
     if pid != 0 {
         return pid;
     }
-    match HOOK.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {
-            // SAFETY: registers a plain function that only stores to an atomic.
-            unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
-            HOOK.store(2, Ordering::Release);
-        }
-        Err(1) => return std::process::id(), // being registered by another thread
-        Err(_) => {}
-    }
+    ask_pid()
+}
+
+#[cold]
+fn ask_pid() -> u32 {
+    std::hint::black_box(&REGISTER_FORGET_PID); // keeps the constructor in the link
     let pid = std::process::id();
     PID.store(pid, Ordering::Relaxed);
     pid
