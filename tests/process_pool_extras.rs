@@ -267,3 +267,57 @@ fn map_plain_reports_a_panic_in_a_chunk() {
         other => panic!("{other:?}"),
     }
 }
+
+fn widen_and_negate(x: i8) -> i128 {
+    -i128::from(x) * (1 << 100)
+}
+
+fn halve(x: u64) -> f32 {
+    x as f32 / 2.0
+}
+
+fn bits_of(x: f64) -> u64 {
+    x.to_bits()
+}
+
+/// `map` over primitive numbers travels as raw bytes (no serde), whatever the two types'
+/// sizes: the values must be exactly what serde would have carried — edge values, a result
+/// wider or narrower than the argument, float bit patterns, a last chunk that is short.
+#[test]
+fn map_of_numbers_carries_every_value_exactly_whatever_the_two_types() {
+    let _turn = turn();
+    let pool = Pool::new(2).unwrap();
+    let small: Vec<i8> = (0..1001).map(|i| (i % 256 - 128) as i8).collect();
+    let wide = pool
+        .map_chunked(widen_and_negate, small.clone(), 7)
+        .unwrap();
+    assert_eq!(
+        wide,
+        small
+            .iter()
+            .map(|&x| widen_and_negate(x))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(wide[0], 128 * (1 << 100), "i8::MIN widened");
+    let big: Vec<u64> = [0, 1, u64::MAX, u64::MAX - 1]
+        .into_iter()
+        .chain(2..333)
+        .collect();
+    let halves = pool.map(halve, big.clone()).unwrap();
+    assert_eq!(halves, big.iter().map(|&x| halve(x)).collect::<Vec<_>>());
+    let odd = [
+        f64::NAN,
+        -0.0,
+        f64::INFINITY,
+        f64::MIN_POSITIVE / 2.0,
+        1e300,
+    ];
+    let bits = pool.map(bits_of, odd).unwrap();
+    assert_eq!(bits, odd.map(f64::to_bits), "float bits changed on the way");
+    let words: Vec<String> = pool.map(|x: u32| format!("{x}"), [3, 1, 2]).unwrap();
+    assert_eq!(
+        words,
+        ["3", "1", "2"],
+        "a non-number type still goes through serde"
+    );
+}

@@ -13,6 +13,7 @@
 //! | [`wait_ready`]            | the first of several pipe ends, processes, fds to be ready | `ready.rs` |
 //! | [`Listener`], [`connect`] | connections between unrelated processes, with an auth key | `listener.rs`, `auth.rs` |
 //! | [`Value`], [`Array`]      | plain data with its own lock                | `value.rs`    |
+//! | [`Plain`]                 | types whose bytes are any valid value       | `plain.rs`    |
 //! | [`SharedDict`], [`SharedList`] | serde collections, crash-safe (copy and flip) | `dict.rs`, `list.rs`, `cow.rs` |
 //!
 //! Every object lives in a shared region (`region.rs`): anonymous (`new`, inherited across
@@ -47,6 +48,7 @@ mod listener;
 mod lock;
 mod owner;
 mod pipe;
+mod plain;
 mod queue;
 mod raw_lock;
 mod ready;
@@ -72,6 +74,10 @@ pub use lock::{Lock, LockGuard};
 pub use pipe::{
     BufferTooShort, Connection, DEFAULT_MAX_MESSAGE, MessageTooLarge, pipe, pipe_oneway,
 };
+pub use plain::Plain;
+pub(crate) use plain::{
+    is_plain_number, number_bytes, numbers_from_bytes, plain_bytes, plain_from_bytes,
+};
 pub use queue::{
     DEFAULT_CAPACITY, GetError, Iter, PutError, PutManyError, Queue, QueueBuilder,
     TaskDoneTooOften, TryIter,
@@ -79,8 +85,7 @@ pub use queue::{
 pub use ready::wait_ready;
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};
-pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};
-pub(crate) use value::{plain_bytes, plain_from_bytes};
+pub use value::{Array, ArrayGuard, Value, ValueGuard};
 
 /// Why taking an ipc lock did not simply succeed.
 pub enum LockError<G> {

@@ -16,56 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::LockError;
+use super::plain::Plain;
 use super::raw_lock::{Acquired, RawLock};
 use super::region::{Kind, Region};
-
-/// Types that may live in shared memory and be read back whatever another process wrote —
-/// and so also travel as their raw bytes (`process::Pool::map_plain`).
-///
-/// # Safety
-/// Every bit pattern of `size_of::<Self>()` bytes must be a valid `Self`; the type must hold
-/// no pointers or references, have no `Drop`, no padding bytes (its bytes are read as
-/// `u8`s), and an alignment of at most 64.
-pub unsafe trait Plain: Copy + Send + Sync + 'static {}
-
-/// The bytes of `items`, as they are in memory.
-pub(crate) fn plain_bytes<T: Plain>(items: &[T]) -> &[u8] {
-    // SAFETY: `Plain` types have no padding, so every byte of the slice is initialized; the
-    // length is the slice's size in bytes; u8 has alignment 1.
-    unsafe { std::slice::from_raw_parts(items.as_ptr().cast::<u8>(), size_of_val(items)) }
-}
-
-/// `bytes` as values of `T` (copied into a new, aligned `Vec`), or `None` if they are not a
-/// whole number of values. Any bytes will do otherwise: `Plain` says every pattern is valid.
-pub(crate) fn plain_from_bytes<T: Plain>(bytes: &[u8]) -> Option<Vec<T>> {
-    let size = size_of::<T>();
-    if size == 0 || !bytes.len().is_multiple_of(size) {
-        return None;
-    }
-    let n = bytes.len() / size;
-    let mut items: Vec<T> = Vec::with_capacity(n);
-    // SAFETY: the Vec has room for `n` values, i.e. `bytes.len()` bytes, which do not overlap
-    // the source; after the copy all `n` values are initialized with bit patterns `Plain`
-    // declares valid, so setting the length is sound.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), items.as_mut_ptr().cast::<u8>(), bytes.len());
-        items.set_len(n);
-    }
-    Some(items)
-}
-
-macro_rules! plain {
-    ($($t:ty),*) => { $(
-        // SAFETY: every bit pattern is a valid value of this primitive number type.
-        unsafe impl Plain for $t {}
-    )* };
-}
-plain!(
-    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64
-);
-
-// SAFETY: an array of Plain values is Plain: no padding, every element any bits.
-unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
 
 /// Where the data starts in the body: after the lock, 64-byte aligned.
 const DATA_OFFSET: usize = 64;

@@ -20,9 +20,14 @@
 //!
 //! **The codec.** postcard writes each number as a varint: 3–7 ns an item to encode and about
 //! 2 to decode on this machine, four passes per item (owner, worker, worker, owner) — the
-//! largest CPU cost of a `map` of small numbers (NOTES §10). `map_plain` sends a chunk of [`Plain`] values as their bytes instead:
-//! one copy each way, and the worker reads them back whatever they are (`Plain` says any
-//! bytes are a valid value).
+//! largest CPU cost of a `map` of small numbers (NOTES §10). So a chunk of [`Plain`] values
+//! travels as their bytes instead: one copy each way, and the worker reads them back whatever
+//! they are (`Plain` says any bytes are a valid value). `map_plain` does this for any `Plain`
+//! type (arrays, your own); `map` does it by itself when the argument and the value are both
+//! primitive numbers (`u8` to `u128`, `i8` to `i128`, `usize`, `isize`, `f32`, `f64`), which
+//! it recognises by their `TypeId` — the reason its `A` must be `'static` — and sends anything
+//! else through serde. The values are the same either way (postcard's varints carry every
+//! number exactly); only the cost differs.
 
 use std::sync::{Arc, Mutex};
 
@@ -31,7 +36,7 @@ use serde::de::DeserializeOwned;
 
 use super::task::{Callback, Completion, ErrorCallback, Fill, Outcome, decode};
 use super::{AsyncResult, Pool, TaskError, wire};
-use crate::ipc::Plain;
+use crate::ipc::{Plain, is_plain_number, number_bytes};
 
 /// Chunks per worker for `map` when no chunk size is given: enough that encoding, work and
 /// decoding overlap, few enough that per-message costs stay small.
@@ -39,14 +44,16 @@ const CHUNKS_PER_WORKER: usize = 16;
 
 impl Pool {
     /// `f` over `items` in the workers; the values in input order, or the first error.
-    /// Items travel in chunks (about sixteen per worker, so encoding, work and decoding overlap).
+    /// Items travel in chunks (about sixteen per worker, so encoding, work and decoding
+    /// overlap); when `A` and `R` are both primitive numbers, as their raw bytes, with no
+    /// serde (see the module docs).
     pub fn map<A, R>(
         &self,
         f: fn(A) -> R,
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<R>, TaskError>
     where
-        A: Serialize + DeserializeOwned,
+        A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.map_async(f, items).get()
@@ -60,13 +67,11 @@ impl Pool {
         chunk: usize,
     ) -> Result<Vec<R>, TaskError>
     where
-        A: Serialize + DeserializeOwned,
+        A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let items: Vec<A> = items.into_iter().collect();
-        let call = wire::call_chunk::<A, R>;
-        self.map_gathered(call, f as usize, &items, chunk, None, None)
-            .get()
+        self.map_items(f, &items, chunk, None, None).get()
     }
 
     /// [`map`](Pool::map) without waiting (Python's `map_async`): the values come through
@@ -89,7 +94,7 @@ impl Pool {
         items: impl IntoIterator<Item = A>,
     ) -> AsyncResult<Vec<R>>
     where
-        A: Serialize + DeserializeOwned,
+        A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         self.map_chunks(f, items, None, None)
@@ -106,7 +111,7 @@ impl Pool {
         error_callback: impl FnOnce(&TaskError) + Send + 'static,
     ) -> AsyncResult<Vec<R>>
     where
-        A: Serialize + DeserializeOwned,
+        A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let (callback, error_callback) = (Box::new(callback), Box::new(error_callback));
@@ -254,13 +259,43 @@ impl Pool {
         error_callback: Option<ErrorCallback>,
     ) -> AsyncResult<Vec<R>>
     where
-        A: Serialize + DeserializeOwned,
+        A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let items: Vec<A> = items.into_iter().collect();
         let chunk = self.default_chunk(items.len());
-        let call = wire::call_chunk::<A, R>;
-        self.map_gathered(call, f as usize, &items, chunk, callback, error_callback)
+        self.map_items(f, &items, chunk, callback, error_callback)
+    }
+
+    /// Sends `items` in chunks of `chunk` and gathers `f`'s values: as raw bytes when both
+    /// are primitive numbers (see the module docs), else serde-encoded.
+    fn map_items<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: &[A],
+        chunk: usize,
+        callback: Option<Callback<Vec<R>>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> AsyncResult<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        if !(is_plain_number::<A>() && is_plain_number::<R>()) {
+            let call = wire::call_chunk::<A, R>;
+            return self.map_gathered(call, f as usize, items, chunk, callback, error_callback);
+        }
+        let encode = |batch: &[A]| Ok(number_bytes(batch).expect("a number").to_vec());
+        self.gather_chunks(
+            wire::call_chunk_numbers::<A, R>,
+            f as usize,
+            items,
+            chunk,
+            encode,
+            decode_numbers::<R>,
+            callback,
+            error_callback,
+        )
     }
 
     /// Chunks for `items` items: about `CHUNKS_PER_WORKER` per worker.
@@ -328,9 +363,21 @@ impl Pool {
 
 /// A worker's raw result bytes as values of `R` (`map_plain`).
 fn decode_plain<R: Plain>(outcome: Outcome) -> Result<Vec<R>, TaskError> {
+    decode_raw(outcome, crate::ipc::plain_from_bytes)
+}
+
+/// A worker's raw result bytes as numbers (`map` of numbers).
+fn decode_numbers<R: 'static>(outcome: Outcome) -> Result<Vec<R>, TaskError> {
+    decode_raw(outcome, crate::ipc::numbers_from_bytes)
+}
+
+fn decode_raw<R>(
+    outcome: Outcome,
+    values: fn(&[u8]) -> Option<Vec<R>>,
+) -> Result<Vec<R>, TaskError> {
     outcome.and_then(|bytes| {
-        crate::ipc::plain_from_bytes(&bytes).ok_or_else(|| {
-            TaskError::Codec("a plain chunk's results are not a whole number of values".into())
+        values(&bytes).ok_or_else(|| {
+            TaskError::Codec("a raw chunk's results are not a whole number of values".into())
         })
     })
 }

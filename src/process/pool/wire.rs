@@ -223,11 +223,36 @@ pub(crate) fn call_chunk_plain<A: crate::ipc::Plain, R: crate::ipc::Plain>(
 ) -> Result<Vec<u8>, Failure> {
     // SAFETY: as in `call`, for an `fn(A) -> R` made by `Pool::map_plain`.
     let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
-    let items: Vec<A> = crate::ipc::plain_from_bytes(arg)
-        .ok_or_else(|| Failure::Codec("a plain chunk is not a whole number of values".into()))?;
+    let items = crate::ipc::plain_from_bytes(arg);
+    run_raw_chunk(items, f, |results| Some(crate::ipc::plain_bytes(results)))
+}
+
+/// [`call_chunk_plain`] for a `map` whose `A` and `R` are primitive numbers, known by their
+/// `TypeId` (`map` takes any serde type, so it has no `Plain` bound to give).
+pub(crate) fn call_chunk_numbers<A: 'static, R: 'static>(
+    func: usize,
+    arg: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    // SAFETY: as in `call`, for an `fn(A) -> R` made by `Pool::map_async`.
+    let f: fn(A) -> R = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    let items = crate::ipc::numbers_from_bytes(arg);
+    run_raw_chunk(items, f, crate::ipc::number_bytes)
+}
+
+/// Runs `f` on each of `items` (a raw chunk, `None` if its bytes were not whole values; a
+/// panic fails the chunk) and gives back the values' bytes (`None`: not a raw type).
+fn run_raw_chunk<A, R>(
+    items: Option<Vec<A>>,
+    f: fn(A) -> R,
+    bytes: impl FnOnce(&[R]) -> Option<&[u8]>,
+) -> Result<Vec<u8>, Failure> {
+    let items = items
+        .ok_or_else(|| Failure::Codec("a raw chunk is not a whole number of values".into()))?;
     let results: Vec<R> = catch_unwind(AssertUnwindSafe(|| items.into_iter().map(f).collect()))
         .map_err(|payload| Failure::Panicked(panic_message(&*payload)))?;
-    Ok(crate::ipc::plain_bytes(&results).to_vec())
+    bytes(&results)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| Failure::Codec("the chunk's values are not of a raw type".into()))
 }
 
 /// Decodes a chunk of `T`s, runs `each` on every one (a panic fails the chunk) and encodes
