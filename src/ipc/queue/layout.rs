@@ -316,8 +316,9 @@ impl<'a> Inside<'a> {
         self.begin(tail, count, after);
         side.count.store(after, Ordering::Relaxed);
         fault::point(CrashPoint::PutBeforeCommit);
-        // Published. SeqCst: ordered before the load of `getters` that follows (see mod.rs).
-        self.pos.store(new_tail, Ordering::SeqCst);
+        // Published. Ordered before the load of `getters` that follows by the unlock's locked
+        // instruction between them (see mod.rs).
+        self.pos.store(new_tail, Ordering::Release);
         side.mine.store(new_tail, Ordering::Relaxed);
         self.commit();
     }
@@ -373,8 +374,9 @@ impl<'a> Inside<'a> {
         let after = count.saturating_add(frames);
         self.begin(head, count, after);
         fault::point(CrashPoint::GetBeforeCommit);
-        // Freed. SeqCst: ordered before the load of `putters` that follows (see mod.rs).
-        self.pos.store(new_head, Ordering::SeqCst);
+        // Freed. Ordered before the load of `putters` that follows by the unlock's locked
+        // instruction between them (see mod.rs).
+        self.pos.store(new_head, Ordering::Release);
         side.mine.store(new_head, Ordering::Relaxed);
         side.count.store(after, Ordering::Relaxed);
         self.commit();
