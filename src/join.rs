@@ -169,6 +169,12 @@ impl<T> JoinHandle<T> {
         JoinHandle { green, packet }
     }
 
+    /// The record of the green thread (for the crate's own tests).
+    #[cfg(test)]
+    pub(crate) fn green(&self) -> &Rc<Green> {
+        &self.green
+    }
+
     /// Waits for the green thread to finish and returns its value. Only the caller blocks:
     /// other green threads run meanwhile.
     ///

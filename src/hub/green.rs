@@ -131,6 +131,10 @@ pub(crate) struct Green {
     pub(crate) stack_span: Cell<(usize, usize)>,
     /// When we last parked, by the hub's coarse clock (the time of its last poll).
     pub(crate) parked_at: Cell<Option<Instant>>,
+    /// Roughly where our stack pointer was when we last suspended: an address in the frames
+    /// the switch back to us touches first, so the hub can fetch those lines while the green
+    /// thread before us runs (`park::prefetch_resume`); 0 before the first suspend.
+    pub(crate) resume_hint: Cell<usize>,
 }
 
 impl Green {
@@ -168,6 +172,7 @@ impl Green {
             exit_waiters: RefCell::new(Vec::new()),
             stack_span: Cell::new((0, 0)),
             parked_at: Cell::new(None), // not Instant::now(): that would cost every spawn ~20 ns
+            resume_hint: Cell::new(0),
         }
     }
 
@@ -184,6 +189,10 @@ impl Green {
             !yielder.is_null(),
             "greenrt: suspend called outside a started green thread"
         );
+        // A local of this frame, forced onto the stack: where the switch back lands.
+        let here = 0u8;
+        self.resume_hint
+            .set(std::hint::black_box(&here) as *const u8 as usize);
         // SAFETY: by the field's invariant the yielder lives on our own stack until we finish,
         // and we are running on that stack (the caller's contract), so it is alive.
         unsafe { (*yielder).suspend(()) }

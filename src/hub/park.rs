@@ -149,6 +149,25 @@ fn prefetch_record(green: &Rc<Green>) {
     }
 }
 
+/// Starts fetching, for writing, the stack lines `next` will touch first when the hub
+/// switches back to it: the switch pops its return address and saved registers from just
+/// below where it suspended (`Green::resume_hint`), then returns through the frames above.
+/// With a thousand green threads woken by I/O, each resumes on a stack last touched a
+/// thousand switches ago: fetched only at the switch, its lines (and page-table entries)
+/// stalled the first instruction after it — 3% of an echo server's samples at 1,000
+/// connections, where the run loop now issues this one green thread ahead (NOTES §2). Only
+/// hints: a stale address is harmless.
+#[inline(always)]
+pub(super) fn prefetch_resume(next: &Green) {
+    let hint = next.resume_hint.get();
+    if hint == 0 {
+        return;
+    }
+    for offset in [-192isize, -128, -64, 0, 64] {
+        crate::sys::cpu::prefetch_for_write(hint.wrapping_add_signed(offset) as *const u8);
+    }
+}
+
 impl Hub {
     /// Parks the current green thread (or main context) until it is unparked. Unwinds if it
     /// is killed or a `timeout` around it expires.
@@ -438,5 +457,33 @@ impl Drop for Unparker {
 impl std::fmt::Debug for Unparker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Unparker").field("key", &self.key).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// The resume hint a parked green thread leaves must point into its own stack, near the
+    /// top where its frames are: anywhere else, the hub prefetches lines nobody touches.
+    #[test]
+    fn a_parked_green_thread_leaves_a_resume_hint_in_its_own_stack() {
+        let handle = crate::spawn(|| crate::sleep(Duration::from_millis(100)));
+        crate::yield_now(); // it runs to its sleep and parks
+        let green = handle.green();
+        let (start, len) = green.stack_span.get();
+        let hint = green.resume_hint.get();
+        assert!(len > 0, "a parked green thread has a stack");
+        assert!(
+            (start..start + len).contains(&hint),
+            "hint {hint:#x} outside the stack {start:#x}..{:#x}",
+            start + len
+        );
+        let depth = start + len - hint;
+        assert!(
+            depth < 16 * 1024,
+            "hint {depth} bytes below the stack's top"
+        );
+        handle.join().unwrap();
     }
 }

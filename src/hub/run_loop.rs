@@ -66,10 +66,27 @@ impl Hub {
                     self.count_turn();
                     return;
                 }
-                Some(green) => self.resume(green),
+                Some(green) => {
+                    self.prefetch_woken_ahead();
+                    self.resume(green)
+                }
                 None => self.wait_for_work(),
             }
         }
+    }
+
+    /// While the green thread about to run runs, fetches the stack lines the next woken one
+    /// resumes on, and the record line of the one after, where that one's hint is (see
+    /// `park::prefetch_resume`). Only the `woken` lane: green threads that yield take turns
+    /// in few stacks that stay in the cache, and pay nothing for this.
+    #[inline(always)]
+    fn prefetch_woken_ahead(&self) {
+        self.run_queue.peek_woken(|next, after| {
+            super::park::prefetch_resume(next);
+            if let Some(after) = after {
+                crate::sys::cpu::prefetch_for_read(after.resume_hint.as_ptr().cast::<u8>());
+            }
+        });
     }
 
     /// Switches to `green` until it suspends or finishes.
