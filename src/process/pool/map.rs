@@ -70,8 +70,7 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let items: Vec<A> = items.into_iter().collect();
-        self.map_items(f, &items, chunk, None, None).get()
+        self.map_chunks(f, items, Some(chunk), None, None).get()
     }
 
     /// [`map`](Pool::map) without waiting (Python's `map_async`): the values come through
@@ -97,7 +96,7 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.map_chunks(f, items, None, None)
+        self.map_chunks(f, items, None, None, None)
     }
 
     /// [`map_async`](Pool::map_async) with a `callback` on all the values, or an
@@ -115,7 +114,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let (callback, error_callback) = (Box::new(callback), Box::new(error_callback));
-        self.map_chunks(f, items, Some(callback), Some(error_callback))
+        self.map_chunks(f, items, None, Some(callback), Some(error_callback))
     }
 
     /// `f(a, b)` for every pair, in the workers (Python's `starmap`); the values in input
@@ -250,11 +249,14 @@ impl Pool {
         (0..count).map(move |_| done.get().unwrap_or(Err(TaskError::Terminated)))
     }
 
-    /// `f` over `items` in default-sized chunks, gathered into one result.
+    /// `f` over `items` in chunks of `chunk` (default: about `CHUNKS_PER_WORKER` per worker),
+    /// gathered into one result: as raw bytes when `A` and `R` are both primitive numbers
+    /// (see the module docs), else serde-encoded.
     fn map_chunks<A, R>(
         &self,
         f: fn(A) -> R,
         items: impl IntoIterator<Item = A>,
+        chunk: Option<usize>,
         callback: Option<Callback<Vec<R>>>,
         error_callback: Option<ErrorCallback>,
     ) -> AsyncResult<Vec<R>>
@@ -263,24 +265,8 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let items: Vec<A> = items.into_iter().collect();
-        let chunk = self.default_chunk(items.len());
-        self.map_items(f, &items, chunk, callback, error_callback)
-    }
-
-    /// Sends `items` in chunks of `chunk` and gathers `f`'s values: as raw bytes when both
-    /// are primitive numbers (see the module docs), else serde-encoded.
-    fn map_items<A, R>(
-        &self,
-        f: fn(A) -> R,
-        items: &[A],
-        chunk: usize,
-        callback: Option<Callback<Vec<R>>>,
-        error_callback: Option<ErrorCallback>,
-    ) -> AsyncResult<Vec<R>>
-    where
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
-    {
+        let items = &items[..];
+        let chunk = chunk.unwrap_or_else(|| self.default_chunk(items.len()));
         if !(is_plain_number::<A>() && is_plain_number::<R>()) {
             let call = wire::call_chunk::<A, R>;
             return self.map_gathered(call, f as usize, items, chunk, callback, error_callback);
