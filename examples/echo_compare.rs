@@ -3,6 +3,9 @@
 //! on CPU 1. Prints, at 1, 50 and 1000 connections, round trips/s, the *server's CPU time per
 //! round trip* (user + system, read from /proc around the run: what the server spends, not
 //! what the load generator can push) and p99 latency, with the ratios greenrt / tokio.
+//! The CPU ratio is the median of each round's own ratio (a round runs the two servers back
+//! to back, so a machine that slows down over minutes slows both), and the last column says
+//! in how many rounds greenrt's server used less CPU than tokio's.
 //!
 //! `cargo run --release --example echo_compare -- [--secs 2] [--rounds 3] [--size 64]`
 
@@ -67,7 +70,7 @@ fn main() {
         "[main] echo servers pinned to CPU 0, load generator to CPU 1; {secs} s per run, {size}-byte messages"
     );
     println!(
-        "{:>6} {:>13} {:>13} {:>6} {:>12} {:>12} {:>6} {:>12} {:>12}",
+        "{:>6} {:>13} {:>13} {:>6} {:>12} {:>12} {:>6} {:>12} {:>12} {:>7}",
         "conns",
         "greenrt rt/s",
         "tokio rt/s",
@@ -76,7 +79,8 @@ fn main() {
         "tokio CPU",
         "ratio",
         "greenrt p99",
-        "tokio p99"
+        "tokio p99",
+        "g. less"
     );
     for conns in conn_counts {
         // Machines are noisy: alternate which server goes first and keep the median run. A
@@ -101,17 +105,19 @@ fn main() {
             ts = gs.clone();
         }
         let (g_cpu, t_cpu) = (median_cpu(&gs), median_cpu(&ts));
+        let (cpu_ratio, won) = paired_cpu_ratio(&gs, &ts);
         let (g, t) = (median(gs), median(ts));
         println!(
-            "{conns:>6} {:>13.0} {:>13.0} {:>6.2} {:>9.2} us {:>9.2} us {:>6.2} {:>9} us {:>9} us",
+            "{conns:>6} {:>13.0} {:>13.0} {:>6.2} {:>9.2} us {:>9.2} us {:>6.2} {:>9} us {:>9} us {:>5}/{rounds}",
             g.0.rate(),
             t.0.rate(),
             g.0.rate() / t.0.rate(),
             g_cpu,
             t_cpu,
-            g_cpu / t_cpu,
+            cpu_ratio,
             g.0.percentile_us(0.99),
-            t.0.percentile_us(0.99)
+            t.0.percentile_us(0.99),
+            won
         );
         let (g, t) = (g.0, t.0);
         if g.errors + g.mismatches + t.errors + t.mismatches > 0 {
@@ -131,6 +137,16 @@ type Run = (echo::BenchReport, f64);
 fn median(mut runs: Vec<Run>) -> Run {
     runs.sort_by(|a, b| a.0.rate().total_cmp(&b.0.rate()));
     runs.swap_remove(runs.len() / 2)
+}
+
+/// The CPU ratio greenrt / tokio as the median of each round's ratio (the two runs of a
+/// round are adjacent in time, so a machine that slows down over minutes slows both), and
+/// in how many rounds greenrt used less.
+fn paired_cpu_ratio(gs: &[Run], ts: &[Run]) -> (f64, usize) {
+    let mut ratios: Vec<f64> = gs.iter().zip(ts).map(|(g, t)| g.1 / t.1).collect();
+    ratios.sort_by(f64::total_cmp);
+    let won = ratios.iter().filter(|&&r| r < 1.0).count();
+    (ratios[ratios.len() / 2], won)
 }
 
 /// The median of the runs' server CPU per round trip (µs).
