@@ -6,6 +6,8 @@
 //! trials (greenrt's and Python's) run unpinned, on every CPU. The raw ring is
 //! the ceiling: 64-byte slots in `MAP_SHARED` memory, one producer, one consumer, a spinning
 //! consumer, no framing, no crash safety. Python runs only if `python3` is on the PATH.
+//! First it measures the scale of it all: how long a cache line takes to go from one pinned
+//! process's core to the other's and back.
 //!
 //! `cargo run --release --example ipc_compare -- [--messages N] [--rounds R] [--items N]`
 
@@ -178,25 +180,63 @@ mod raw {
 
     pub fn rate(n: u64) -> f64 {
         let len = size_of::<Ring>();
-        // SAFETY: a fresh anonymous shared mapping of `len` bytes, zero-filled (so head and
-        // tail start at 0); it outlives both processes' use of it (unmapped at the end).
-        let ring = unsafe {
-            let p = libc::mmap(
+        let addr = shared_zeroed(len);
+        let rate = timed_pair(n, move || produce(addr, n), || consume(addr, n));
+        // SAFETY: the mapping made by `shared_zeroed`; the producer has exited.
+        unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+        rate
+    }
+
+    /// A fresh anonymous shared mapping of `len` bytes, zero-filled, as an address (the
+    /// forked child inherits it at the same address).
+    pub fn shared_zeroed(len: usize) -> usize {
+        // SAFETY: mmap with no address hint and no file has no preconditions; the result is
+        // checked before use.
+        let p = unsafe {
+            libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_ANONYMOUS,
                 -1,
                 0,
-            );
-            assert_ne!(p, libc::MAP_FAILED, "mmap");
-            p as *mut Ring
+            )
         };
-        let addr = ring as usize;
-        let rate = timed_pair(n, move || produce(addr, n), || consume(addr, n));
-        // SAFETY: the mapping made above; the producer has exited.
-        unsafe { libc::munmap(ring.cast(), len) };
-        rate
+        assert_ne!(p, libc::MAP_FAILED, "mmap");
+        p as usize
+    }
+
+    /// The time for one cache line to go from the consumer's core to the producer's and back,
+    /// in nanoseconds: the two pinned processes take turns incrementing one counter, `n`
+    /// round trips (median of `rounds`). The queue pays about one such crossing per
+    /// message; the ring's streaming stores hide it (NOTES §10, session 10).
+    pub fn line_round_trip_ns(n: u64, rounds: usize) -> f64 {
+        let len = size_of::<Padded>();
+        let mut runs: Vec<f64> = (0..rounds)
+            .map(|_| {
+                let addr = shared_zeroed(len);
+                // The child answers odd values, this process even ones.
+                let rate = timed_pair(n, move || take_turns(addr, n, 1), || take_turns(addr, n, 0));
+                // SAFETY: the mapping made by `shared_zeroed`; the child has exited.
+                unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+                1e9 / rate
+            })
+            .collect();
+        runs.sort_by(f64::total_cmp);
+        runs[runs.len() / 2]
+    }
+
+    /// Bumps the counter at `addr` each time it holds a value of parity `mine`, `n` times.
+    fn take_turns(addr: usize, n: u64, mine: u64) {
+        // SAFETY: `addr` is a live mapping of a `Padded`, inherited by the child.
+        let counter = unsafe { &(*(addr as *const Padded)).0 };
+        for i in 0..n {
+            let want = 2 * i + mine;
+            while counter.load(Ordering::Acquire) != want {
+                std::hint::spin_loop();
+            }
+            counter.store(want + 1, Ordering::Release);
+        }
     }
 
     fn ring<'a>(addr: usize) -> &'a Ring {
@@ -401,6 +441,10 @@ fn main() {
     pin_to_cpu(1);
     println!(
         "[ipc_compare] producer on CPU 0, consumer on CPU 1; best of {rounds}, ratios: median of {rounds} side-by-side pairs"
+    );
+    println!(
+        "  a cache line's round trip between the two cores: {:.0} ns (median of {rounds})",
+        raw::line_round_trip_ns(200_000, rounds)
     );
     let ring_vs_queue = paired(rounds, || raw::rate(n), || queue_64(n));
     row(
