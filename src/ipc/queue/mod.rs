@@ -509,6 +509,13 @@ const SPIN: Duration = Duration::from_micros(20);
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// A queue with a ring of `capacity` bytes in anonymous shared memory.
+    ///
+    /// ```
+    /// let q: greenrt::ipc::Queue<Vec<u8>> = greenrt::ipc::Queue::new(64 * 1024)?;
+    /// q.put(&vec![1, 2, 3])?;
+    /// assert_eq!(q.get()?, [1, 2, 3]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(capacity: usize) -> io::Result<Queue<T>> {
         QueueBuilder::new().capacity(capacity).build()
     }
@@ -519,6 +526,17 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Opens the named queue `name`, which must carry items of this `T`.
+    ///
+    /// ```
+    /// use greenrt::ipc::Queue;
+    /// let name = format!("doc-queue-{}", std::process::id());
+    /// let created: Queue<u32> = Queue::create(&name, 4096)?; // removed when dropped
+    /// let opened: Queue<u32> = Queue::open(&name)?; // e.g. in an unrelated process
+    /// created.put(&5)?;
+    /// assert_eq!(opened.get()?, 5);
+    /// assert!(Queue::<String>::open(&name).is_err()); // another item type: InvalidData
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(name: &str) -> io::Result<Queue<T>> {
         let q = Queue::wrap(Region::open(name, Kind::Queue, RING_OFFSET)?);
         q.enter(Which::Get, Wait::Forever)?
@@ -569,11 +587,29 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Puts `item`, waiting at most `timeout` for room (`PutError::Full` after).
+    ///
+    /// ```
+    /// use greenrt::ipc::{PutError, Queue};
+    /// use std::time::Duration;
+    /// let q: Queue<u64> = Queue::new(64)?; // one line: room for one small put
+    /// q.put(&1)?;
+    /// let full = q.put_timeout(&2, Duration::from_millis(10));
+    /// assert!(matches!(full, Err(PutError::Full)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutError> {
         self.put_until(item, Wait::after(timeout))
     }
 
     /// Puts `item` only if there is room now (Python's `put_nowait`).
+    ///
+    /// ```
+    /// use greenrt::ipc::{PutError, Queue};
+    /// let q: Queue<u64> = Queue::new(64)?;
+    /// q.try_put(&1)?;
+    /// assert!(matches!(q.try_put(&2), Err(PutError::Full)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_put(&self, item: &T) -> Result<(), PutError> {
         self.put_until(item, Wait::No)
     }
@@ -710,6 +746,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Takes the front item, waiting at most `timeout` (`GetError::Empty` after).
+    ///
+    /// ```
+    /// use greenrt::ipc::{GetError, Queue};
+    /// use std::time::Duration;
+    /// let q: Queue<u64> = Queue::new(4096)?;
+    /// let empty = q.get_timeout(Duration::from_millis(10));
+    /// assert!(matches!(empty, Err(GetError::Empty)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.get_until(Wait::after(timeout))
     }
@@ -717,6 +762,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Takes the front item only if there is one now (Python's `get_nowait`). Never blocks:
     /// while another process is inside the queue's get side (or died there, not yet
     /// repaired) the answer is `Empty`.
+    ///
+    /// ```
+    /// use greenrt::ipc::{GetError, Queue};
+    /// let q: Queue<u64> = Queue::new(4096)?;
+    /// assert!(matches!(q.try_get(), Err(GetError::Empty)));
+    /// q.put(&9)?;
+    /// assert_eq!(q.try_get()?, 9);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_get(&self) -> Result<T, GetError> {
         self.get_until(Wait::No)
     }
@@ -821,6 +875,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Messages in the queue now (a snapshot).
+    ///
+    /// ```
+    /// let q: greenrt::ipc::Queue<u8> = greenrt::ipc::Queue::new(4096)?;
+    /// q.put_many(&[1, 2, 3])?;
+    /// assert_eq!((q.len(), q.qsize(), q.is_empty()), (3, 3, false));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         let s = self.state();
         let gets = s.get.0.count.load(Ordering::Acquire);
@@ -862,6 +923,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// The messages there are now, without waiting (std's `Receiver::try_iter`).
+    ///
+    /// ```
+    /// let q: greenrt::ipc::Queue<u8> = greenrt::ipc::Queue::new(4096)?;
+    /// q.put_many(&[1, 2, 3])?;
+    /// let now: Vec<u8> = q.try_iter().collect::<std::io::Result<_>>()?;
+    /// assert_eq!(now, [1, 2, 3]); // and it ends there, queue open and empty
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_iter(&self) -> TryIter<'_, T> {
         TryIter { queue: self }
     }
@@ -871,6 +940,18 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Errors
     /// More calls than items put: `InvalidInput`, carrying [`TaskDoneTooOften`] (Python's
     /// `ValueError`; find it with `get_ref().downcast_ref()`).
+    ///
+    /// ```
+    /// use greenrt::ipc::{Queue, TaskDoneTooOften};
+    /// let q: Queue<u32> = Queue::new(4096)?;
+    /// q.put(&1)?;
+    /// q.get()?;
+    /// q.task_done()?;
+    /// q.join()?; // every item put is done: returns at once
+    /// let e = q.task_done().unwrap_err(); // one call too many
+    /// assert!(e.get_ref().unwrap().downcast_ref::<TaskDoneTooOften>().is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn task_done(&self) -> io::Result<()> {
         let s = self.state();
         let d = &s.done.0;
@@ -905,6 +986,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Like [`join`](Queue::join) for at most `timeout`; false if items are still unfinished.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q: greenrt::ipc::Queue<u32> = greenrt::ipc::Queue::new(4096)?;
+    /// q.put(&1)?; // never marked done
+    /// assert!(!q.join_timeout(Duration::from_millis(10))?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> io::Result<bool> {
         self.join_until(Wait::after(timeout))
     }
@@ -933,6 +1022,18 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Closes the queue for everyone: puts fail with `Closed`; gets drain what is left, then
     /// fail with `Closed`. Every waiter wakes.
+    ///
+    /// ```
+    /// use greenrt::ipc::{GetError, PutError, Queue};
+    /// let q: Queue<u32> = Queue::new(4096)?;
+    /// q.put(&1)?;
+    /// q.close()?;
+    /// assert!(q.is_closed());
+    /// assert!(matches!(q.put(&2), Err(PutError::Closed)));
+    /// assert_eq!(q.get()?, 1); // what was in is still taken
+    /// assert!(matches!(q.get(), Err(GetError::Closed)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn close(&self) -> io::Result<()> {
         let s = self.state();
         // Under the put side's lock: no put is half done, and every later one sees `closed`.
