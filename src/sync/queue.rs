@@ -219,6 +219,16 @@ pub type PriorityQueue<T> = Queue<T, Smallest<T>>;
 
 impl<T, O: Order<T>> Queue<T, O> {
     /// A queue holding at most `maxsize` items (0: no limit).
+    ///
+    /// ```
+    /// use greenrt::sync::{LifoQueue, Queue};
+    /// let bounded: Queue<&str> = Queue::new(1);
+    /// bounded.put("a").unwrap();
+    /// assert!(bounded.is_full());
+    /// let stack: LifoQueue<u8> = Queue::new(0); // 0: unbounded
+    /// (1..=3).for_each(|i| stack.put(i).unwrap());
+    /// assert_eq!(stack.get(), Ok(3)); // last in, first out
+    /// ```
     pub fn new(maxsize: usize) -> Self {
         let state = State {
             items: O::default(),
@@ -244,11 +254,27 @@ impl<T, O: Order<T>> Queue<T, O> {
     }
 
     /// Puts an item, waiting at most `timeout` for room.
+    ///
+    /// ```
+    /// use greenrt::sync::{PutError, Queue};
+    /// use std::time::Duration;
+    /// let q: Queue<u8> = Queue::new(1);
+    /// q.put(1).unwrap();
+    /// // Nobody takes within 10 ms: the item comes back in the error.
+    /// assert!(matches!(q.put_timeout(2, Duration::from_millis(10)), Err(PutError::Full(2))));
+    /// ```
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.put_deadline(item, crate::time::deadline_in(timeout))
     }
 
     /// Puts an item if there is room right now.
+    ///
+    /// ```
+    /// use greenrt::sync::{PutError, Queue};
+    /// let q: Queue<u8> = Queue::new(1);
+    /// assert!(q.try_put(1).is_ok());
+    /// assert!(matches!(q.try_put(2), Err(PutError::Full(2))));
+    /// ```
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
         self.put_deadline(item, Some(Instant::now()))
     }
@@ -259,11 +285,26 @@ impl<T, O: Order<T>> Queue<T, O> {
     }
 
     /// Takes an item, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use greenrt::sync::{GetError, Queue};
+    /// use std::time::Duration;
+    /// let q: Queue<u8> = Queue::new(0);
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Empty));
+    /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.get_deadline(crate::time::deadline_in(timeout))
     }
 
     /// Takes an item if one is there right now.
+    ///
+    /// ```
+    /// use greenrt::sync::{GetError, Queue};
+    /// let q: Queue<u8> = Queue::new(0);
+    /// assert_eq!(q.try_get(), Err(GetError::Empty));
+    /// q.put(4).unwrap();
+    /// assert_eq!(q.try_get(), Ok(4));
+    /// ```
     pub fn try_get(&self) -> Result<T, GetError> {
         self.get_deadline(Some(Instant::now()))
     }
@@ -287,6 +328,13 @@ impl<T, O: Order<T>> Queue<T, O> {
     }
 
     /// How many items are in the queue.
+    ///
+    /// ```
+    /// let q: greenrt::sync::Queue<u8> = greenrt::sync::Queue::new(3);
+    /// q.put(1).unwrap();
+    /// q.put(2).unwrap();
+    /// assert_eq!((q.len(), q.qsize(), q.is_empty(), q.is_full()), (2, 2, false, false));
+    /// ```
     pub fn len(&self) -> usize {
         lock_state(&self.state).items.len()
     }
@@ -339,11 +387,27 @@ impl<T, O: Order<T>> Queue<T, O> {
     }
 
     /// Gets the items there are now, without waiting (std's `Receiver::try_iter`).
+    ///
+    /// ```
+    /// let q: greenrt::sync::Queue<u8> = greenrt::sync::Queue::new(0);
+    /// (1..=3).for_each(|i| q.put(i).unwrap());
+    /// assert_eq!(q.try_iter().collect::<Vec<_>>(), [1, 2, 3]); // then it ends: nothing waits
+    /// ```
     pub fn try_iter(&self) -> TryIter<'_, T, O> {
         TryIter { queue: self }
     }
 
     /// Marks one taken item as processed; `join` returns when all are.
+    ///
+    /// ```
+    /// use greenrt::sync::{Queue, TaskDoneTooOften};
+    /// let q: Queue<u8> = Queue::new(0);
+    /// q.put(1).unwrap();
+    /// q.get().unwrap();
+    /// assert_eq!(q.task_done(), Ok(()));
+    /// q.join(); // returns at once: nothing unfinished
+    /// assert_eq!(q.task_done(), Err(TaskDoneTooOften)); // Python's ValueError
+    /// ```
     pub fn task_done(&self) -> Result<(), TaskDoneTooOften> {
         let joiners = {
             let mut s = lock_state(&self.state);
@@ -380,6 +444,16 @@ impl<T, O: Order<T>> Queue<T, O> {
 
     /// Closes the queue: `put` fails from now on, `get` drains what is left and then fails
     /// with `Closed`; every waiter is woken to see it.
+    ///
+    /// ```
+    /// use greenrt::sync::{GetError, PutError, Queue};
+    /// let q: Queue<u8> = Queue::new(0);
+    /// q.put(1).unwrap();
+    /// q.close();
+    /// assert!(matches!(q.put(2), Err(PutError::Closed(2))));
+    /// assert_eq!(q.get(), Ok(1)); // drained first
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// ```
     pub fn close(&self) {
         let woken: Vec<_> = {
             let mut s = lock_state(&self.state);
