@@ -63,6 +63,15 @@ impl Semaphore {
     }
 
     /// Takes a permit if one is available now.
+    ///
+    /// ```
+    /// let s = greenrt::sync::Semaphore::new(1);
+    /// let first = s.try_acquire();
+    /// assert!(first.is_some());
+    /// assert!(s.try_acquire().is_none()); // the only permit is out
+    /// drop(first); // given back
+    /// assert!(s.try_acquire().is_some());
+    /// ```
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
         self.take_now(&mut lock_state(&self.state))
     }
@@ -82,23 +91,49 @@ impl Semaphore {
     }
 
     /// Takes a permit, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = greenrt::sync::Semaphore::new(1);
+    /// let _held = s.acquire();
+    /// assert!(s.acquire_timeout(Duration::from_millis(10)).is_none());
+    /// assert_eq!(s.available(), 0); // the timed-out wait minted no permit
+    /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<Permit<'_>> {
         self.acquire_deadline(crate::time::deadline_in(timeout))
     }
 
     /// Permits available right now.
+    ///
+    /// ```
+    /// let s = greenrt::sync::Semaphore::new(3);
+    /// let _one = s.acquire();
+    /// assert_eq!(s.available(), 2);
+    /// ```
     pub fn available(&self) -> usize {
         lock_state(&self.state).permits
     }
 
     /// Adds a permit (or hands it to the longest waiter). Also what dropping a `Permit` does;
     /// call it directly for a permit taken with [`Permit::forget`].
+    ///
+    /// ```
+    /// let s = greenrt::sync::Semaphore::new(0);
+    /// s.release(); // a plain Semaphore may be released above its start
+    /// assert_eq!(s.available(), 1);
+    /// ```
     pub fn release(&self) {
         let _ = self.release_up_to(usize::MAX);
     }
 
     /// Adds `n` permits at once (Python's `release(n)`): up to `n` waiters get one each, in
     /// order; the rest become free permits.
+    ///
+    /// ```
+    /// let s = greenrt::sync::Semaphore::new(0);
+    /// s.release_n(3);
+    /// assert_eq!(s.available(), 3);
+    /// ```
     pub fn release_n(&self, n: usize) {
         let _ = self.release_n_up_to(n, usize::MAX);
     }
@@ -183,6 +218,14 @@ impl Drop for GiveUp<'_> {
 impl Permit<'_> {
     /// Keeps the permit taken without releasing it (release later with
     /// [`Semaphore::release`]).
+    ///
+    /// ```
+    /// let s = greenrt::sync::Semaphore::new(1);
+    /// s.acquire().forget();
+    /// assert_eq!(s.available(), 0); // still taken after the permit is gone
+    /// s.release();
+    /// assert_eq!(s.available(), 1);
+    /// ```
     pub fn forget(self) {
         std::mem::forget(self);
     }
@@ -274,6 +317,15 @@ impl BoundedSemaphore {
 
     /// Gives `n` permits back at once; `Err(OverRelease)` (and nothing changes) if that
     /// would exceed the initial number (Python's `BoundedSemaphore.release(n)`).
+    ///
+    /// ```
+    /// use greenrt::sync::{BoundedSemaphore, OverRelease};
+    /// let s = BoundedSemaphore::new(2);
+    /// s.acquire().forget();
+    /// assert_eq!(s.release_n(2), Err(OverRelease)); // would make 3 of 2
+    /// assert_eq!(s.available(), 1); // and nothing changed
+    /// assert_eq!(s.release_n(1), Ok(()));
+    /// ```
     pub fn release_n(&self, n: usize) -> Result<(), OverRelease> {
         self.inner.release_n_up_to(n, self.initial)
     }
