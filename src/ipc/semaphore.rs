@@ -120,6 +120,16 @@ impl Semaphore {
     }
 
     /// Opens the named semaphore `name`.
+    ///
+    /// ```
+    /// use greenrt::ipc::Semaphore;
+    /// let name = format!("doc-sem-{}", std::process::id());
+    /// let created = Semaphore::create(&name, 1)?; // the name goes when this is dropped
+    /// let opened = Semaphore::open(&name)?; // e.g. in an unrelated process
+    /// let _permit = created.acquire()?;
+    /// assert_eq!(opened.value(), 0); // one semaphore, two handles
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(name: &str) -> io::Result<Semaphore> {
         Ok(Semaphore {
             region: Arc::new(Region::open(name, Kind::Semaphore, size_of::<SemState>())?),
@@ -158,6 +168,15 @@ impl Semaphore {
     }
 
     /// Takes a permit, waiting at most `timeout`; `Ok(None)` on timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = greenrt::ipc::Semaphore::new(1)?;
+    /// let _held = s.acquire()?;
+    /// assert!(s.acquire_timeout(Duration::from_millis(10))?.is_none());
+    /// assert_eq!(s.value(), 0); // the timed-out wait minted no permit
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> io::Result<Option<Permit<'_>>> {
         self.acquire_until(crate::time::deadline_in(timeout))
     }
@@ -200,6 +219,15 @@ impl Semaphore {
 
     /// Adds a permit that no one held (a signal, as in producer/consumer counting).
     /// A bounded semaphore refuses to pass its bound: `InvalidInput` carrying [`OverRelease`].
+    ///
+    /// ```
+    /// let items = greenrt::ipc::Semaphore::new(0)?; // counts items produced
+    /// items.release()?; // a producer signals one
+    /// let item = items.try_acquire()?.expect("one was signalled");
+    /// item.forget(); // the consumer used it up: not given back
+    /// assert!(items.try_acquire()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn release(&self) -> io::Result<()> {
         self.enter()?.give(UNTRACKED)?;
         self.wake_one();
