@@ -55,6 +55,15 @@ impl TcpStream {
     }
 
     /// Opens a connection to `addr`, failing with `TimedOut` after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let listener = greenrt::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let conn = greenrt::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    /// assert_eq!(conn.peer_addr()?, addr);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -99,6 +108,18 @@ impl TcpStream {
     }
 
     /// Shuts down the read half, the write half or both.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::Shutdown;
+    /// let listener = greenrt::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let client = greenrt::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut served, _) = listener.accept()?;
+    /// client.shutdown(Shutdown::Write)?; // "no more from me"
+    /// let mut rest = Vec::new();
+    /// assert_eq!(served.read_to_end(&mut rest)?, 0); // the server sees the end
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.fd.source().shutdown(how)
     }
@@ -129,6 +150,19 @@ impl TcpStream {
     }
 
     /// Reads without consuming, waiting for data like `read`.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let listener = greenrt::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = greenrt::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut served, _) = listener.accept()?;
+    /// client.write_all(b"hi")?;
+    /// let mut buf = [0; 2];
+    /// assert_eq!(served.peek(&mut buf)?, 2); // looked at ...
+    /// served.read_exact(&mut buf)?; // ... and still there to read
+    /// assert_eq!(&buf, b"hi");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd
             .retry(Direction::Read, || self.fd.source().peek(buf))
@@ -136,6 +170,19 @@ impl TcpStream {
 
     /// Sets how long a read may wait before failing with `ErrorKind::TimedOut`. `None`
     /// waits forever; `Some(Duration::ZERO)` is an error, as in std.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// use std::time::Duration;
+    /// let listener = greenrt::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = greenrt::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let _silent = listener.accept()?; // never writes
+    /// client.set_read_timeout(Some(Duration::from_millis(20)))?;
+    /// let err = client.read(&mut [0; 8]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::TimedOut);
+    /// assert!(client.set_read_timeout(Some(Duration::ZERO)).is_err()); // as std says
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.fd.set_timeout(Direction::Read, timeout)
     }
@@ -156,6 +203,17 @@ impl TcpStream {
     }
 
     /// With `true`, calls that would block fail with `WouldBlock` instead of waiting.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// let listener = greenrt::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = greenrt::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let _quiet = listener.accept()?;
+    /// client.set_nonblocking(true)?;
+    /// let err = client.read(&mut [0; 8]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.fd.set_nonblocking(nonblocking);
         Ok(())
@@ -163,6 +221,24 @@ impl TcpStream {
 
     /// A second handle to the same connection (a `dup`ed fd sharing the timeouts), e.g. to
     /// read in one green thread and write in another.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let listener = greenrt::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let client = greenrt::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut served, _) = listener.accept()?;
+    /// let mut writer = client.try_clone()?;
+    /// let reader = greenrt::spawn(move || {
+    ///     let mut reply = [0; 4];
+    ///     (&client).read_exact(&mut reply).map(|()| reply) // `&TcpStream` reads too
+    /// });
+    /// writer.write_all(b"ping")?; // meanwhile, from this green thread
+    /// let mut got = [0; 4];
+    /// served.read_exact(&mut got)?;
+    /// served.write_all(b"pong")?;
+    /// assert_eq!(&reader.join().unwrap()?, b"pong");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         let owned = self.fd.source().as_fd().try_clone_to_owned()?;
         let std = std::net::TcpStream::from(owned);
