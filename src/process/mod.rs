@@ -60,6 +60,19 @@ pub fn active_children() -> Vec<u32> {
 
 /// The pid of this process's parent (Python's `parent_process().pid`); 1 or a subreaper's
 /// pid once the parent has ended.
+///
+/// ```
+/// use greenrt::ipc::Queue;
+/// use greenrt::process::{Process, current_pid, parent_pid};
+/// let pids: Queue<(u32, u32)> = Queue::new(4096)?;
+/// let child = Process::spawn({
+///     let pids = pids.clone();
+///     move || pids.put(&(current_pid(), parent_pid())).unwrap()
+/// })?;
+/// assert_eq!(pids.get().unwrap(), (child.pid(), current_pid()));
+/// child.join()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn parent_pid() -> u32 {
     sys::parent_pid() as u32
 }
@@ -126,6 +139,18 @@ impl Builder {
     }
 
     /// A daemon ends when its parent ends, even if the parent is killed.
+    ///
+    /// ```
+    /// use greenrt::process::Builder;
+    /// let child = Builder::new().name("sweeper").daemon(true).spawn(|| {
+    ///     // a daemon may not have children of its own (multiprocessing's rule)
+    ///     let refused = Builder::new().spawn(|| {}).unwrap_err();
+    ///     assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+    /// })?;
+    /// assert_eq!((child.name(), child.is_daemon()), (Some("sweeper"), true));
+    /// assert!(child.join()?.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn daemon(mut self, daemon: bool) -> Builder {
         self.daemon = daemon;
         self
@@ -256,6 +281,15 @@ impl Process {
     }
 
     /// Waits at most `timeout`; `Ok(None)` if the child still runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let child = greenrt::process::Process::spawn(|| std::thread::sleep(Duration::from_secs(5)))?;
+    /// assert!(child.join_timeout(Duration::from_millis(20))?.is_none()); // still running
+    /// child.kill()?;
+    /// assert!(child.join_timeout(Duration::from_secs(5))?.is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
         match self.wait(Some(timeout)) {
             Ok(status) => Ok(Some(status)),
@@ -271,6 +305,14 @@ impl Process {
     }
 
     /// The exit code once it ended normally (`None` while running or after a signal).
+    ///
+    /// ```
+    /// let child = greenrt::process::Process::spawn(|| std::process::exit(3))?;
+    /// child.join()?;
+    /// assert!(!child.is_alive());
+    /// assert_eq!(child.exit_code(), Some(3));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn exit_code(&self) -> Option<i32> {
         if self.reaped().is_none() {
             let _ = self.try_reap();
@@ -305,6 +347,16 @@ impl Process {
     }
 
     /// Sends SIGTERM.
+    ///
+    /// ```
+    /// use std::os::unix::process::ExitStatusExt;
+    /// let child = greenrt::process::Process::spawn(|| std::thread::sleep(std::time::Duration::from_secs(5)))?;
+    /// child.terminate()?;
+    /// let status = child.join()?;
+    /// assert_eq!(status.signal(), Some(15)); // ended by SIGTERM
+    /// assert_eq!(child.exit_code(), None); // no exit code after a signal
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn terminate(&self) -> io::Result<()> {
         self.signal(sys::SIGTERM)
     }
