@@ -284,7 +284,8 @@ impl Process {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let child = greenrt::process::Process::spawn(|| std::thread::sleep(Duration::from_secs(5)))?;
+    /// let sleeper = || std::thread::sleep(Duration::from_secs(5));
+    /// let child = greenrt::process::Process::spawn(sleeper)?;
     /// assert!(child.join_timeout(Duration::from_millis(20))?.is_none()); // still running
     /// child.kill()?;
     /// assert!(child.join_timeout(Duration::from_secs(5))?.is_some());
@@ -350,7 +351,8 @@ impl Process {
     ///
     /// ```
     /// use std::os::unix::process::ExitStatusExt;
-    /// let child = greenrt::process::Process::spawn(|| std::thread::sleep(std::time::Duration::from_secs(5)))?;
+    /// let sleeper = || std::thread::sleep(std::time::Duration::from_secs(5));
+    /// let child = greenrt::process::Process::spawn(sleeper)?;
     /// child.terminate()?;
     /// let status = child.join()?;
     /// assert_eq!(status.signal(), Some(15)); // ended by SIGTERM
