@@ -73,6 +73,12 @@ impl<T: Plain> Array<T> {
     }
 
     /// `values` copied into anonymous shared memory.
+    ///
+    /// ```
+    /// let a = greenrt::ipc::Array::from_slice(&[1.5f64, 2.5])?;
+    /// assert_eq!((a.len(), a.to_vec()?), (2, vec![1.5, 2.5]));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_slice(values: &[T]) -> io::Result<Array<T>> {
         let array = Array::new(values.len())?;
         array
@@ -93,6 +99,16 @@ impl<T: Plain> Array<T> {
     }
 
     /// Opens the named array `name`; its size must be a whole number of `T`s.
+    ///
+    /// ```
+    /// use greenrt::ipc::Array;
+    /// let name = format!("doc-array-{}", std::process::id());
+    /// let made = Array::<u8>::create(&name, 3)?; // the name goes when this is dropped
+    /// made.lock().unwrap()[0] = 7;
+    /// assert_eq!(Array::<u8>::open(&name)?.to_vec()?, [7, 0, 0]);
+    /// assert!(Array::<u64>::open(&name).is_err()); // 3 bytes are no whole u64
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(name: &str) -> io::Result<Array<T>> {
         let region = Region::open(name, Kind::Value, DATA_OFFSET)?;
         let data = region.body_len().checked_sub(DATA_OFFSET);
@@ -137,6 +153,16 @@ impl<T: Plain> Array<T> {
     }
 
     /// Takes the lock, giving up after `timeout`.
+    ///
+    /// ```
+    /// use greenrt::ipc::{Array, LockError};
+    /// use std::time::Duration;
+    /// let a = Array::<u32>::new(1)?;
+    /// let _held = a.lock().unwrap(); // not reentrant: held by this process now
+    /// let again = a.lock_timeout(Duration::from_millis(10));
+    /// assert!(matches!(again, Err(LockError::TimedOut)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn lock_timeout(
         &self,
         timeout: Duration,
@@ -244,6 +270,19 @@ impl<T: Plain> Value<T> {
     }
 
     /// Opens the named value `name`.
+    ///
+    /// ```
+    /// use greenrt::ipc::{Array, Value};
+    /// let name = format!("doc-value-{}", std::process::id());
+    /// let made = Value::create(&name, 5u32)?;
+    /// let opened = Value::<u32>::open(&name)?; // e.g. in an unrelated process
+    /// opened.set(6)?;
+    /// assert_eq!(made.get()?, 6);
+    /// let pair = format!("doc-pair-{}", std::process::id());
+    /// let _two = Array::<u32>::create(&pair, 2)?;
+    /// assert!(Value::<u32>::open(&pair).is_err()); // not a single value
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(name: &str) -> io::Result<Value<T>> {
         let array = Array::open(name)?;
         if array.len() != 1 {
@@ -255,6 +294,26 @@ impl<T: Plain> Value<T> {
     }
 
     /// Takes the value's lock (errors as for [`Lock::lock`](super::Lock::lock)).
+    ///
+    /// ```
+    /// use greenrt::ipc::{LockError, Value};
+    /// let balance = Value::new(100i64)?;
+    /// let child = greenrt::process::Process::spawn({
+    ///     let balance = balance.clone();
+    ///     move || {
+    ///         let mut guard = balance.lock().unwrap();
+    ///         *guard -= 30;
+    ///         std::mem::forget(guard); // ends holding the lock, as a process killed mid-update
+    ///     }
+    /// })?;
+    /// child.join()?;
+    /// match balance.lock() {
+    ///     // The lock is ours now; what it guards may be half-updated: check, then go on.
+    ///     Err(LockError::OwnerDied(guard)) => assert_eq!(*guard, 70),
+    ///     _ => panic!("the dead holder is reported to the next one"),
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
         wrap_value(self.array.lock())
     }
