@@ -1,5 +1,7 @@
 //! CPU hints.
 
+use std::sync::atomic::{AtomicU8, Ordering, compiler_fence};
+
 /// Asks the CPU to fetch the cache line holding `addr` *for writing* (exclusive), without
 /// waiting: a later store to it then does not stall on taking the line from another core.
 /// Only a hint — an unmapped address is ignored, never a fault.
@@ -47,27 +49,38 @@ pub(crate) fn prefetch_for_read(addr: *const u8) {
 /// every path that leads here.
 #[inline(always)]
 pub(crate) fn after_locked_instruction() {
-    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+    compiler_fence(Ordering::SeqCst);
 }
 
 /// True if the CPU has `prefetchw` (CPUID 0x8000_0001, ECX bit 8: "3DNowPrefetch", which
-/// every AMD64 CPU and Intel's since Broadwell report). Asked once, then cached.
+/// every AMD64 CPU and Intel's since Broadwell report). Asked once, then cached: the check
+/// inlined into every prefetch (on the run loop's switch path) is one load and a compare;
+/// the first-time CPUID stays out of line.
 #[inline(always)]
 fn has_prefetchw() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0 not asked, 1 no, 2 yes
-    match KNOWN.load(Ordering::Relaxed) {
-        0 => {
-            // `cpuid` is safe to call on x86-64; the extended leaf is asked for only if the
-            // CPU has it.
-            use core::arch::x86_64::__cpuid;
-            let yes =
-                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
-            KNOWN.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
-        }
+    match PREFETCHW.load(Ordering::Relaxed) {
+        0 => remember_prefetchw(),
         known => known == 2,
     }
+}
+
+/// `has_prefetchw`'s answer: 0 not asked yet, 1 no, 2 yes.
+static PREFETCHW: AtomicU8 = AtomicU8::new(0);
+
+/// Asks the CPU (the first call only) and caches the answer.
+#[cold]
+#[inline(never)]
+fn remember_prefetchw() -> bool {
+    let yes = cpu_reports_prefetchw();
+    PREFETCHW.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+    yes
+}
+
+/// CPUID's answer: the extended leaf is asked for only if the CPU has it.
+fn cpu_reports_prefetchw() -> bool {
+    // `cpuid` is safe to call on x86-64.
+    use core::arch::x86_64::__cpuid;
+    __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
 }
 
 #[cfg(test)]
@@ -89,8 +102,8 @@ mod tests {
         prefetch_for_write(line.as_ptr());
         assert_eq!(
             has_prefetchw(),
-            has_prefetchw(),
-            "the cached answer is stable"
+            cpu_reports_prefetchw(),
+            "the cached answer is the CPU's"
         );
     }
 }
