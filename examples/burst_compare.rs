@@ -12,6 +12,8 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/stats.rs"]
+mod stats;
 
 use std::time::{Duration, Instant};
 
@@ -209,19 +211,14 @@ fn sleeper_storm(who: usize, n: usize, range_ms: u64, seed: u64) -> Lateness {
     (at(0.5), at(0.99), at(1.0))
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn print_table(n: usize, spawn: &[Vec<SpawnFigures>; 3], storm: &[Vec<Lateness>; 3]) {
-    let first = |w: usize| median(spawn[w].iter().map(|f| f.0).collect());
-    let second = |w: usize| median(spawn[w].iter().map(|f| f.1).collect());
+    let first = |w: usize| stats::median(spawn[w].iter().map(|f| f.0).collect());
+    let second = |w: usize| stats::median(spawn[w].iter().map(|f| f.1).collect());
     let p = |w: usize, k: usize| {
         if storm[w].is_empty() {
             return f64::NAN;
         }
-        median(storm[w].iter().map(|l| [l.0, l.1, l.2][k]).collect())
+        stats::median(storm[w].iter().map(|l| [l.0, l.1, l.2][k]).collect())
     };
     println!();
     println!(

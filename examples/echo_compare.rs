@@ -15,6 +15,8 @@ mod args;
 mod echo;
 #[path = "common/pin.rs"]
 mod pin;
+#[path = "common/stats.rs"]
+mod stats;
 
 use pin::pin_to_cpu;
 
@@ -143,17 +145,14 @@ fn median(mut runs: Vec<Run>) -> Run {
 /// round are adjacent in time, so a machine that slows down over minutes slows both), and
 /// in how many rounds greenrt used less.
 fn paired_cpu_ratio(gs: &[Run], ts: &[Run]) -> (f64, usize) {
-    let mut ratios: Vec<f64> = gs.iter().zip(ts).map(|(g, t)| g.1 / t.1).collect();
-    ratios.sort_by(f64::total_cmp);
+    let ratios: Vec<f64> = gs.iter().zip(ts).map(|(g, t)| g.1 / t.1).collect();
     let won = ratios.iter().filter(|&&r| r < 1.0).count();
-    (ratios[ratios.len() / 2], won)
+    (stats::median(ratios), won)
 }
 
 /// The median of the runs' server CPU per round trip (µs).
 fn median_cpu(runs: &[Run]) -> f64 {
-    let mut cpu: Vec<f64> = runs.iter().map(|r| r.1).collect();
-    cpu.sort_by(f64::total_cmp);
-    cpu[cpu.len() / 2]
+    stats::median(runs.iter().map(|r| r.1).collect())
 }
 
 /// Starts this binary as one of the servers, benchmarks it, stops it.

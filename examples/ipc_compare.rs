@@ -17,6 +17,8 @@ mod args;
 mod pin;
 #[path = "common/python.rs"]
 mod python;
+#[path = "common/stats.rs"]
+mod stats;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -212,7 +214,7 @@ mod raw {
     /// message; the ring's streaming stores hide it (NOTES §10, session 10).
     pub fn line_round_trip_ns(n: u64, rounds: usize) -> f64 {
         let len = size_of::<Padded>();
-        let mut runs: Vec<f64> = (0..rounds)
+        let runs: Vec<f64> = (0..rounds)
             .map(|_| {
                 let addr = shared_zeroed(len);
                 // The child answers odd values, this process even ones.
@@ -222,8 +224,7 @@ mod raw {
                 1e9 / rate
             })
             .collect();
-        runs.sort_by(f64::total_cmp);
-        runs[runs.len() / 2]
+        stats::median(runs)
     }
 
     /// Bumps the counter at `addr` each time it holds a value of parity `mine`, `n` times.
@@ -394,11 +395,10 @@ fn paired(rounds: usize, mut a: impl FnMut() -> f64, mut b: impl FnMut() -> f64)
         best_b = best_b.max(rb);
         ratios.push(rb / ra);
     }
-    ratios.sort_by(f64::total_cmp);
     Paired {
         best_a,
         best_b,
-        median_ratio: ratios[ratios.len() / 2],
+        median_ratio: stats::median(ratios),
     }
 }
 
