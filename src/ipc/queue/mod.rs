@@ -41,6 +41,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -482,6 +483,7 @@ impl<'a> FrameView<'a> {
     }
 
     /// How many whole frames, from frame `first`, fit in `room` bytes; and their bytes.
+    #[inline]
     fn fitting(self, first: usize, room: u64) -> (usize, &'a [u8]) {
         if self.ends.len() == 1 {
             // One frame (a single put): it fits whole or not at all. (The scan below gives
@@ -567,13 +569,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// the lock, and may be stale).
     fn prefetch_tail(&self, len: usize) {
         let capacity = layout::ring_capacity(&self.region);
+        let ring = self.region.body_bytes(RING_OFFSET, capacity as usize);
         let tail = self.state().put.0.mine.load(Ordering::Relaxed);
         let start = layout::ring_offset(tail, capacity);
-        let len = len.min(capacity as usize - start);
-        for offset in (0..len).step_by(64) {
-            crate::sys::cpu::prefetch_for_write(
-                self.region.body_bytes(RING_OFFSET + start + offset, 1),
-            );
+        let end = (start + len).min(capacity as usize);
+        let mut line = start & !63;
+        while line < end {
+            // `line` is inside the ring: below `end`, at most its length.
+            crate::sys::cpu::prefetch_for_write(ring.wrapping_add(line));
+            line += 64;
         }
     }
 
@@ -1097,18 +1101,17 @@ fn take_present(
 ) -> Result<(), GetError> {
     let (mut pos, mut taken) = (head, 0);
     let mut outcome = Ok(());
-    let mut small = [0u8; SMALL];
+    let mut small = [MaybeUninit::<u8>::uninit(); SMALL];
     let mut large = Vec::new();
     while pos < tail && taken < max {
         let Frame { len, next } = inside.frame_at(pos, tail)?;
-        let payload = if len as usize <= SMALL {
-            let payload = &mut small[..len as usize];
-            inside.copy_payload(pos, payload);
-            &*payload
+        let len = len as usize;
+        let payload = if len <= SMALL {
+            inside.copy_payload(pos, &mut small[..len])
         } else {
-            large.resize(len as usize, 0);
-            inside.copy_payload(pos, &mut large);
-            &large[..]
+            large.clear();
+            large.reserve(len);
+            inside.copy_payload(pos, &mut large.spare_capacity_mut()[..len])
         };
         if let Err(e) = take(payload) {
             if taken == 0 {
