@@ -137,6 +137,30 @@ fn a_bad_message_in_a_batch_is_returned_as_an_error_not_skipped() {
     assert_eq!(q.get_many(10).unwrap(), [Picky(4)], "then the rest");
 }
 
+/// A single `get` of a message that cannot be decoded returns its error and consumes it
+/// (the payload is decoded after the get side is let go, so the frame is already freed):
+/// the count drops by one and the next `get` returns the message after it.
+#[test]
+fn a_get_of_a_bad_message_returns_its_error_and_the_next_get_goes_on() {
+    let q: Queue<Picky> = Queue::new(4096).unwrap();
+    q.put_many(&[Picky(2), Picky(3), Picky(4)]).unwrap();
+    assert_eq!(q.get().unwrap(), Picky(2));
+    match q.get() {
+        Err(GetError::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+            assert!(e.to_string().contains("not a valid"), "{e}");
+        }
+        other => panic!("expected its error, got {other:?}"),
+    }
+    assert_eq!(
+        q.len(),
+        1,
+        "the bad message was consumed, the last one is left"
+    );
+    assert_eq!(q.get().unwrap(), Picky(4));
+    assert!(matches!(q.try_get(), Err(GetError::Empty)));
+}
+
 /// A batch killed before it is published leaves nothing: not the first frame, not a torn one.
 #[test]
 fn a_batch_killed_before_publication_leaves_nothing() {
