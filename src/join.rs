@@ -156,16 +156,28 @@ impl<T> Packet<T> {
     }
 }
 
+/// What holds a green thread's [`Packet`]: the packet alone, or an allocation it shares with
+/// the function of a green thread that has not started yet (see `spawn.rs`).
+pub(crate) trait HasPacket<T> {
+    fn packet(&self) -> &Packet<T>;
+}
+
+impl<T> HasPacket<T> for Packet<T> {
+    fn packet(&self) -> &Packet<T> {
+        self
+    }
+}
+
 /// An owned permission to join a green thread, or kill it. Dropping it detaches the thread.
 ///
 /// Not `Send`: a green thread belongs to the OS thread that spawned it.
 pub struct JoinHandle<T> {
     green: Rc<Green>,
-    packet: Rc<Packet<T>>,
+    packet: Rc<dyn HasPacket<T>>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(green: Rc<Green>, packet: Rc<Packet<T>>) -> JoinHandle<T> {
+    pub(crate) fn new(green: Rc<Green>, packet: Rc<dyn HasPacket<T>>) -> JoinHandle<T> {
         JoinHandle { green, packet }
     }
 
@@ -210,7 +222,7 @@ impl<T> JoinHandle<T> {
         if !self.wait_finished(deadline) {
             return Err(self);
         }
-        let outcome = self.packet.outcome.borrow_mut().take();
+        let outcome = self.packet.packet().outcome.borrow_mut().take();
         Ok(outcome.unwrap_or(Err(JoinError::JoinSelf)))
     }
 
@@ -249,11 +261,11 @@ impl<T> JoinHandle<T> {
     where
         T: 'static,
     {
-        let finished = self.packet.outcome.borrow().is_some();
+        let finished = self.packet.packet().outcome.borrow().is_some();
         if finished {
-            self.packet.run_link(Box::new(f));
+            self.packet.packet().run_link(Box::new(f));
         } else {
-            self.packet.links.borrow_mut().push(Box::new(f));
+            self.packet.packet().links.borrow_mut().push(Box::new(f));
         }
     }
 

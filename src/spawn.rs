@@ -6,27 +6,29 @@
 //! same), so `spawn` itself never switches.
 //!
 //! **Deferred start.** When the pool is empty — a burst of spawns — the stack is not mapped at
-//! `spawn`: the record keeps a boxed *start* instead, and the hub takes the stack when the
-//! green thread first runs. By then green threads that ran earlier in the burst have often
-//! finished and given theirs back, so a burst of 100,000 short green threads maps a handful of
-//! stacks instead of 100,000 (each fresh stack costs an `mmap`, a guard and a first-touch page
-//! fault: microseconds). A green thread that finds no stack even then (out of memory) ends
-//! without running, and its join says [`JoinError::NoStack`].
+//! `spawn`: the record keeps a *start* instead — the function, kept in the join packet's own
+//! allocation, so a deferred spawn allocates no more than a pooled one — and the hub takes the
+//! stack when the green thread first runs. By then green threads that ran earlier in the
+//! burst have often finished and given theirs back, so a burst of 100,000 short green threads
+//! maps a handful of stacks instead of 100,000 (each fresh stack costs an `mmap`, a guard and
+//! a first-touch page fault: microseconds). A green thread that finds no stack even then (out
+//! of memory) ends without running, and its join says [`JoinError::NoStack`].
 //!
 //! Inside the coroutine the function runs under `catch_unwind`: a panic or a kill ends only
 //! that green thread, and its outcome is stored in the join packet.
 
+use std::cell::Cell;
 use std::io;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::hub::Hub;
-use crate::hub::green::{Coro, Green};
+use crate::hub::green::{Coro, DeferredStart, Green};
 use crate::hub::park::KillUnwind;
 use crate::hub::stack::GreenStack;
 use crate::hub::{DEFAULT_STACK_SIZE, next_green_id, with_hub};
-use crate::join::{JoinError, JoinHandle, Packet};
+use crate::join::{HasPacket, JoinError, JoinHandle, Packet};
 
 /// Spawns a green thread on this OS thread's hub and returns its handle.
 ///
@@ -142,19 +144,22 @@ impl Builder {
             let size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
             let name = self.name.map(Into::into);
             let green = Rc::new(Green::new(next_green_id(), name, false, spawned_at));
-            let packet = Rc::new(Packet::new());
-            match hub.take_pooled_stack(size) {
+            let packet: Rc<dyn HasPacket<T>> = match hub.take_pooled_stack(size) {
                 Some(stack) => {
+                    let packet = Rc::new(Packet::new());
                     let coro = coroutine(stack, green.clone(), packet.clone(), f);
                     *green.coro.borrow_mut() = Some(coro);
+                    packet
                 }
                 None => {
-                    let (g, p) = (green.clone(), packet.clone());
-                    green
-                        .start
-                        .set(Some(Box::new(move |hub| first_start(hub, size, g, p, f))));
+                    let deferred = Rc::new(Deferred {
+                        packet: Packet::new(),
+                        start: Cell::new(Some((f, size))),
+                    });
+                    green.start.set(Some(deferred.clone()));
+                    deferred
                 }
-            }
+            };
             hub.admit(green.clone(), start);
             Ok(JoinHandle::new(green, packet))
         })
@@ -162,52 +167,66 @@ impl Builder {
 }
 
 /// The coroutine of a green thread on `stack`.
-fn coroutine<F, T>(stack: GreenStack, green: Rc<Green>, packet: Rc<Packet<T>>, f: F) -> Coro
+fn coroutine<F, T, P>(stack: GreenStack, green: Rc<Green>, packet: Rc<P>, f: F) -> Coro
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
+    P: HasPacket<T> + 'static,
 {
     green.stack_span.set(stack.span());
     Coro::with_stack(stack, entry(green, packet, f))
 }
 
-/// A deferred start (see the module docs), run by the hub at the green thread's first turn.
-fn first_start<F, T>(
-    hub: &Hub,
-    size: usize,
-    green: Rc<Green>,
-    packet: Rc<Packet<T>>,
-    f: F,
-) -> Option<Coro>
+/// A green thread spawned while the pool had no stack (see the module docs): its join packet,
+/// and its function until the first run takes it — in one allocation, so a burst of spawns
+/// allocates twice per green thread (record, this) instead of three times (the allocator was
+/// half of a spawn+join's instructions in a burst of 100,000).
+struct Deferred<F, T> {
+    packet: Packet<T>,
+    /// The function and its stack size, until the first run.
+    start: Cell<Option<(F, usize)>>,
+}
+
+impl<F, T> HasPacket<T> for Deferred<F, T> {
+    fn packet(&self) -> &Packet<T> {
+        &self.packet
+    }
+}
+
+impl<F, T> DeferredStart for Deferred<F, T>
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    match hub.take_stack(size) {
-        Ok(stack) => Some(coroutine(stack, green, packet, f)),
-        Err(e) => {
-            eprintln!(
-                "greenrt: green thread {} '{}' never started: no stack could be mapped: {e}",
-                green.id,
-                green.display_name()
-            );
-            drop(f);
-            packet.set(Err(JoinError::NoStack(e)));
-            None
+    fn start(self: Rc<Self>, hub: &Hub, green: &Rc<Green>) -> Option<Coro> {
+        let (f, size) = self.start.take().expect("a green thread starts once");
+        match hub.take_stack(size) {
+            Ok(stack) => Some(coroutine(stack, green.clone(), self, f)),
+            Err(e) => {
+                eprintln!(
+                    "greenrt: green thread {} '{}' never started: no stack could be mapped: {e}",
+                    green.id,
+                    green.display_name()
+                );
+                drop(f);
+                self.packet.set(Err(JoinError::NoStack(e)));
+                None
+            }
         }
     }
 }
 
 /// The function every green thread's coroutine runs: remember the yielder, run `f` unless
 /// killed before starting, and store the outcome for `join`.
-fn entry<F, T>(
+fn entry<F, T, P>(
     green: Rc<Green>,
-    packet: Rc<Packet<T>>,
+    packet: Rc<P>,
     f: F,
 ) -> impl FnOnce(&corosensei::Yielder<(), ()>, ()) + 'static
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
+    P: HasPacket<T> + 'static,
 {
     move |yielder, ()| {
         green.yielder.set(yielder);
@@ -224,6 +243,6 @@ where
                 Err(payload) => Err(JoinError::Panicked(payload)),
             }
         };
-        packet.set(outcome);
+        packet.packet().set(outcome);
     }
 }

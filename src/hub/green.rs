@@ -29,6 +29,7 @@ use corosensei::{Coroutine, Yielder};
 
 use super::slab::Key;
 use super::stack::GreenStack;
+use super::waiters::Waiters;
 
 /// The coroutine type every green thread runs as: resumed with `()`, suspends with `()`,
 /// returns `()` (its real result goes to the join packet).
@@ -36,8 +37,15 @@ pub(crate) type Coro = Coroutine<(), (), (), GreenStack>;
 
 /// How a green thread spawned while the hub had no pooled stack starts: called by the hub
 /// when it first runs, it takes a stack then and returns the coroutine — or `None` when no
-/// stack could be mapped (the join packet then says so). See `spawn.rs`.
-pub(crate) type Start = Box<dyn FnOnce(&super::Hub) -> Option<Coro>>;
+/// stack could be mapped (the join packet then says so). See `spawn.rs`, where the function
+/// waits in the same allocation as the join packet.
+pub(crate) trait DeferredStart {
+    /// Makes the coroutine of `green` at its first turn, or ends it (`None`).
+    fn start(self: Rc<Self>, hub: &super::Hub, green: &Rc<Green>) -> Option<Coro>;
+}
+
+/// A deferred start, as the record keeps it.
+pub(crate) type Start = Rc<dyn DeferredStart>;
 
 /// Where a green thread is in its life. See the module diagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +133,7 @@ pub(crate) struct Green {
     /// Null, or the yielder on this green thread's own stack, valid until it finishes.
     pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// Who waits for us to finish (joiners and killers).
-    pub(crate) exit_waiters: RefCell<Vec<Rc<Green>>>,
+    pub(crate) exit_waiters: RefCell<Waiters>,
     /// Our stack's whole mapping `(start, len)`, guard page included, for `stats()` and the
     /// overflow report (0, 0 for the main context and before the first run).
     pub(crate) stack_span: Cell<(usize, usize)>,
@@ -169,7 +177,7 @@ impl Green {
             coro: RefCell::new(None),
             start: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
-            exit_waiters: RefCell::new(Vec::new()),
+            exit_waiters: RefCell::new(Waiters::default()),
             stack_span: Cell::new((0, 0)),
             parked_at: Cell::new(None), // not Instant::now(): that would cost every spawn ~20 ns
             resume_hint: Cell::new(0),
@@ -200,9 +208,8 @@ impl Green {
 
     /// Removes `waiter` from our exit waiters, if it is there.
     pub(crate) fn forget_exit_waiter(&self, waiter: &Rc<Green>) {
-        self.exit_waiters
-            .borrow_mut()
-            .retain(|w| !Rc::ptr_eq(w, waiter));
+        let mut waiters = self.exit_waiters.borrow_mut();
+        while waiters.remove(waiter) {}
     }
 }
 

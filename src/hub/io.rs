@@ -55,47 +55,8 @@ use super::park::Interrupt;
 use super::reactor::{Direction, Shared};
 use super::slab::{Key, Slab};
 use super::timers::TimerAction;
+use super::waiters::Waiters;
 use super::{Hub, with_existing_hub};
-
-/// The green threads parked on one direction of a source. Nearly always one (a socket read by
-/// one green thread), kept inside the source: waking it then touches no other heap line, which
-/// counts at a thousand connections, where every line touched per round trip is a cache miss.
-/// More spill into `more`.
-#[derive(Default)]
-struct Waiters {
-    first: Option<Rc<Green>>,
-    more: Vec<Rc<Green>>,
-}
-
-impl Waiters {
-    fn push(&mut self, green: Rc<Green>) {
-        match self.first {
-            None => self.first = Some(green),
-            Some(_) => self.more.push(green),
-        }
-    }
-
-    /// Takes `green` off the list; false if it was not on it.
-    fn remove(&mut self, green: &Rc<Green>) -> bool {
-        if self.first.as_ref().is_some_and(|g| Rc::ptr_eq(g, green)) {
-            self.first = self.more.pop();
-            return true;
-        }
-        match self.more.iter().position(|g| Rc::ptr_eq(g, green)) {
-            Some(i) => {
-                self.more.swap_remove(i);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Empties the list into `out` (whose capacity is kept for next time).
-    fn take_into(&mut self, out: &mut Vec<Rc<Green>>) {
-        out.extend(self.first.take());
-        out.append(&mut self.more);
-    }
-}
 
 /// One fd number's registration: see the module docs.
 struct Source {
@@ -262,8 +223,7 @@ impl Hub {
             };
             source.ready[dir as usize] = true;
             source.closed[dir as usize] |= closed;
-            let waiters = source.waiters(dir);
-            (waiters.first.take(), !waiters.more.is_empty())
+            source.waiters(dir).take_first()
         };
         // Unparked outside the borrow: an unpark may run code that looks at the table.
         if let Some(green) = first {

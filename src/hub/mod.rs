@@ -47,6 +47,7 @@ mod stack_pool;
 mod stats;
 pub(crate) mod timers;
 pub(crate) mod trace;
+mod waiters;
 pub(crate) mod watchdog;
 
 use std::cell::{Cell, RefCell};
@@ -387,7 +388,7 @@ impl Drop for Hub {
             {
                 std::mem::forget(coro);
             }
-            green.exit_waiters.borrow_mut().clear();
+            *green.exit_waiters.borrow_mut() = waiters::Waiters::default();
         });
         if let Some((mem, len)) = self.alt_stack.take() {
             // SAFETY: installed by `ensure_alt_stack` on this thread, which is the one exiting.

@@ -122,7 +122,7 @@ impl Hub {
         // counts as FIRST_RUN_WEIGHT turns, so a burst of them still polls every ~100 µs.
         self.resumes_since_poll
             .set(self.resumes_since_poll.get() + FIRST_RUN_WEIGHT - 1);
-        match start(self) {
+        match start.start(self, green) {
             Some(coro) => {
                 let mut slot = green.coro.borrow_mut();
                 slot.insert(coro).resume(())
@@ -152,7 +152,7 @@ impl Hub {
             self.stacks.borrow_mut().give_back(coro.into_stack());
         }
         let waiters = std::mem::take(&mut *green.exit_waiters.borrow_mut());
-        for waiter in &waiters {
+        for waiter in waiters.iter() {
             self.unpark(waiter);
         }
     }
