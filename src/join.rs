@@ -159,6 +159,7 @@ impl<T> Packet<T> {
 /// What holds a green thread's [`Packet`]: the packet alone, or an allocation it shares with
 /// the function of a green thread that has not started yet (see `spawn.rs`).
 pub(crate) trait HasPacket<T> {
+    /// The packet.
     fn packet(&self) -> &Packet<T>;
 }
 

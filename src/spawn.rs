@@ -151,14 +151,10 @@ impl Builder {
                     *green.coro.borrow_mut() = Some(coro);
                     packet
                 }
-                None => {
-                    let deferred = Rc::new(Deferred {
-                        packet: Packet::new(),
-                        start: Cell::new(Some((f, size))),
-                    });
-                    green.start.set(Some(deferred.clone()));
-                    deferred
-                }
+                // A small function waits inside the packet; a large one in a box of its
+                // own, freed when it starts (the packet lives as long as the handle).
+                None if size_of::<F>() <= INLINE_START_MAX => defer(&green, f, size),
+                None => defer(&green, Box::new(f), size),
             };
             hub.admit(green.clone(), start);
             Ok(JoinHandle::new(green, packet))
@@ -177,10 +173,30 @@ where
     Coro::with_stack(stack, entry(green, packet, f))
 }
 
+/// The largest function (its captures, in bytes) a deferred start keeps inside the join
+/// packet: eight words. The packet lives as long as the `JoinHandle`, so a larger one goes in
+/// a box of its own, freed when the green thread starts.
+const INLINE_START_MAX: usize = 64;
+
+/// Makes `green` a deferred start of `f` (see [`Deferred`]); returns its packet.
+fn defer<G, T>(green: &Rc<Green>, f: G, size: usize) -> Rc<dyn HasPacket<T>>
+where
+    G: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let deferred = Rc::new(Deferred {
+        packet: Packet::new(),
+        start: Cell::new(Some((f, size))),
+    });
+    green.start.set(Some(deferred.clone()));
+    deferred
+}
+
 /// A green thread spawned while the pool had no stack (see the module docs): its join packet,
 /// and its function until the first run takes it — in one allocation, so a burst of spawns
 /// allocates twice per green thread (record, this) instead of three times (the allocator was
-/// half of a spawn+join's instructions in a burst of 100,000).
+/// half of a spawn+join's instructions in a burst of 100,000). `F` is the function itself, or
+/// a box of it when it is larger than [`INLINE_START_MAX`].
 struct Deferred<F, T> {
     packet: Packet<T>,
     /// The function and its stack size, until the first run.

@@ -18,6 +18,54 @@ fn on_fresh_hub<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
         .expect("the test body panicked")
 }
 
+/// A deferred start keeps a small function inside the join packet and a large one (over
+/// eight words of captures) in a box of its own: both kinds, spawned in one burst on a fresh
+/// hub (so every start is deferred), run with their captures intact, and every captured
+/// value is dropped exactly once — when its function has run, not when its handle goes.
+#[test]
+fn deferred_starts_of_small_and_large_functions_run_with_their_captures() {
+    use std::rc::Rc;
+    let (sum, drops_before_join, drops_after) = on_fresh_hub(|| {
+        let dropped = Rc::new(std::cell::Cell::new(0u32));
+        struct Counted(Rc<std::cell::Cell<u32>>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() + 1);
+            }
+        }
+        let mut handles = Vec::new();
+        for i in 0..1_000u64 {
+            let counted = Counted(dropped.clone());
+            if i % 2 == 0 {
+                handles.push(greenrt::spawn(move || {
+                    let _keep = &counted;
+                    i
+                }));
+            } else {
+                let big = [i; 64]; // 512 bytes of captures: the boxed start
+                handles.push(greenrt::spawn(move || {
+                    let _keep = &counted;
+                    big.iter().sum::<u64>() / 64
+                }));
+            }
+        }
+        greenrt::sleep(Duration::ZERO); // every one runs; the handles are still held
+        let drops_before_join = dropped.get();
+        let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        (sum, drops_before_join, dropped.get())
+    });
+    assert_eq!(
+        sum,
+        999 * 1_000 / 2,
+        "every function returned its own index"
+    );
+    assert_eq!(
+        drops_before_join, 1_000,
+        "captures drop when the function has run"
+    );
+    assert_eq!(drops_after, 1_000, "and only once");
+}
+
 /// 20,000 green threads spawned at once, each returning at once: they start one after
 /// another, each on the stack the previous one gave back. Before deferred start, every spawn
 /// mapped its own stack: 20,000 of them ended in the pool.
