@@ -805,10 +805,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         // is held for a copy, not for the type's `Deserialize`, and the value is decoded
         // straight into what is returned (a value moved through `Option`s and `?`s is copied
         // each time; 64-byte messages spent ~40 instructions a get on such copies).
-        let mut small = [MaybeUninit::<u8>::uninit(); SMALL];
-        let mut large = Vec::new();
+        let mut out = PayloadBuf::new();
         let payload = self.take_frames(wait, |inside, head, tail| {
-            take_front(inside, head, tail, &mut small, &mut large)
+            take_front(inside, head, tail, &mut out)
         })??;
         decode::<T>(payload) // the message is consumed either way, as a single get is
     }
@@ -1106,11 +1105,10 @@ fn take_present(
 ) -> Result<(), GetError> {
     let (mut pos, mut taken) = (head, 0);
     let mut outcome = Ok(());
-    let mut small = [MaybeUninit::<u8>::uninit(); SMALL];
-    let mut large = Vec::new();
+    let mut out = PayloadBuf::new();
     while pos < tail && taken < max {
         let Frame { len, next } = inside.frame_at(pos, tail)?;
-        let payload = copy_out(inside, pos, len as usize, &mut small, &mut large);
+        let payload = out.copy_out(inside, pos, len as usize);
         if let Err(e) = take(payload) {
             if taken == 0 {
                 (pos, taken) = (next, 1); // consumed, as a single get would
@@ -1125,38 +1123,47 @@ fn take_present(
     outcome
 }
 
-/// Takes the frame at `head` (the front; `tail` is published): copies its payload out —
-/// into `small` if it fits, else `large` — frees it, and returns the payload.
+/// Takes the frame at `head` (the front; `tail` is published): copies its payload into
+/// `out`, frees the frame, and returns the payload.
 #[inline]
 fn take_front<'b>(
     inside: &Inside<'_>,
     head: u64,
     tail: u64,
-    small: &'b mut [MaybeUninit<u8>; SMALL],
-    large: &'b mut Vec<u8>,
+    out: &'b mut PayloadBuf,
 ) -> Result<&'b [u8], GetError> {
     let Frame { len, next } = inside.frame_at(head, tail)?;
-    let payload = copy_out(inside, head, len as usize, small, large);
+    let payload = out.copy_out(inside, head, len as usize);
     inside.free_frames(head, next, 1);
     Ok(payload)
 }
 
-/// Copies the `len`-byte payload of the frame at `pos` into `small` if it fits, else into
-/// `large`; returns it.
-#[inline]
-fn copy_out<'b>(
-    inside: &Inside<'_>,
-    pos: u64,
-    len: usize,
-    small: &'b mut [MaybeUninit<u8>; SMALL],
-    large: &'b mut Vec<u8>,
-) -> &'b [u8] {
-    if len <= SMALL {
-        return inside.copy_payload(pos, &mut small[..len]);
+/// Where a get copies a payload out of the ring: a stack buffer nobody zeroes for a small
+/// one, a `Vec` for a larger one.
+struct PayloadBuf {
+    small: [MaybeUninit<u8>; SMALL],
+    large: Vec<u8>,
+}
+
+impl PayloadBuf {
+    #[inline]
+    fn new() -> PayloadBuf {
+        PayloadBuf {
+            small: [MaybeUninit::uninit(); SMALL],
+            large: Vec::new(),
+        }
     }
-    large.clear();
-    large.reserve(len);
-    inside.copy_payload(pos, &mut large.spare_capacity_mut()[..len])
+
+    /// Copies the `len`-byte payload of the frame at `pos` in; returns it.
+    #[inline]
+    fn copy_out(&mut self, inside: &Inside<'_>, pos: u64, len: usize) -> &[u8] {
+        if len <= SMALL {
+            return inside.copy_payload(pos, &mut self.small[..len]);
+        }
+        self.large.clear();
+        self.large.reserve(len);
+        inside.copy_payload(pos, &mut self.large.spare_capacity_mut()[..len])
+    }
 }
 
 /// A message's payload as a `T`.
