@@ -38,7 +38,11 @@
 //!
 //! **The whole step.** [`retry`] is the loop every blocking-looking fd operation runs: try
 //! the call; on `WouldBlock`, park until the fd may be ready, the deadline passes, the fd is
-//! closed, or the green thread is killed or its `timeout` fires; then try again. Rust callers
+//! closed, or the green thread is killed or its `timeout` fires; then try again. A green
+//! socket runs it as [`retry_socket`], the hot path of every server: the hub and the
+//! socket's key are looked up once per call, the remembered readiness is consulted, and a
+//! wait is a single out-of-line frame ([`Hub::io_wait_one`]) — what a parked connection
+//! keeps on its stack, and brings back through the cache on each round trip. Rust callers
 //! let kill and timeout *unwind* (`Interrupts::Unwind`); the `monkey` hooks, which run inside
 //! an `extern "C"` function that must not unwind, get them back as [`Stop::Interrupted`]
 //! (`Interrupts::Report`) and turn them into an errno.
@@ -270,6 +274,55 @@ impl Hub {
         self.io.waiting.get()
     }
 
+    /// Puts `green` on the waiter list of `key` for `dir`; returns the source's fd, or None
+    /// if the source is gone.
+    #[inline]
+    fn io_list(&self, key: Key, dir: Direction, green: Rc<Green>) -> Option<RawFd> {
+        let mut sources = self.io.sources.borrow_mut();
+        let source = sources.get_mut(key)?;
+        source.waiters(dir).push(green);
+        self.io.waiting.set(self.io.waiting.get() + 1);
+        Some(source.fd)
+    }
+
+    /// Takes `green` off the waiter list of `key` for `dir` if it is still on it (an event
+    /// takes a waiter off as it wakes it). False if the source is gone (its lists were
+    /// emptied then).
+    #[inline]
+    fn io_unlist(&self, key: Key, dir: Direction, green: *const Green) -> bool {
+        let mut sources = self.io.sources.borrow_mut();
+        let Some(source) = sources.get_mut(key) else {
+            return false;
+        };
+        if source.waiters(dir).remove_ptr(green) {
+            self.io.waiting.set(self.io.waiting.get() - 1);
+        }
+        true
+    }
+
+    /// A green socket's wait: [`Hub::io_wait`] for one source and direction, with kill and
+    /// timeout unwinding. Without a deadline (an echo server's every wait) it takes the short
+    /// way: onto the source's waiter list, park, off again — nothing more on the stack a
+    /// parked socket keeps (a thousand connections are a thousand stacks, whose lines come
+    /// back through the cache on every round trip).
+    #[inline(always)]
+    pub(crate) fn io_wait_one(
+        &self,
+        key: Key,
+        dir: Direction,
+        deadline: Option<Instant>,
+    ) -> Result<(), Stop> {
+        if deadline.is_some() {
+            return self.io_wait(&[(key, dir)], deadline, Interrupts::Unwind);
+        }
+        let (listed, fd) = ListedOne::new(self, key, dir)?;
+        self.park(match dir {
+            Direction::Read => Wait::Readable(fd),
+            Direction::Write => Wait::Writable(fd),
+        });
+        listed.take_off()
+    }
+
     /// Parks the current green thread until any of `on` may be ready. See [`Stop`].
     pub(crate) fn io_wait(
         &self,
@@ -358,12 +411,8 @@ impl<'a> Listed<'a> {
             me,
         };
         for (i, &(key, dir)) in on.iter().enumerate() {
-            let mut sources = hub.io.sources.borrow_mut();
-            let Some(source) = sources.get_mut(key) else {
-                return Err(Stop::Closed); // the ones listed so far come off as `listed` drops
-            };
-            source.waiters(dir).push(me.clone());
-            hub.io.waiting.set(hub.io.waiting.get() + 1);
+            // Gone: the ones listed so far come off as `listed` drops.
+            hub.io_list(key, dir, me.clone()).ok_or(Stop::Closed)?;
             listed.on = &on[..=i];
         }
         Ok(listed)
@@ -378,15 +427,49 @@ impl<'a> Listed<'a> {
 
 impl Drop for Listed<'_> {
     fn drop(&mut self) {
-        let mut sources = self.hub.io.sources.borrow_mut();
         for &(key, dir) in self.on {
-            let Some(source) = sources.get_mut(key) else {
-                continue; // dropped: its lists were emptied then
-            };
-            if source.waiters(dir).remove(self.me) {
-                self.hub.io.waiting.set(self.hub.io.waiting.get() - 1);
-            }
+            self.hub.io_unlist(key, dir, Rc::as_ptr(self.me));
         }
+    }
+}
+
+/// [`Listed`] for one source and direction: the current green thread on its waiter list,
+/// taken off again by [`ListedOne::take_off`] or, if the park unwinds, on drop.
+struct ListedOne<'a> {
+    hub: &'a Hub,
+    key: Key,
+    dir: Direction,
+}
+
+impl<'a> ListedOne<'a> {
+    /// Lists the current green thread; also returns the source's fd. [`Stop::Closed`] if
+    /// the source is gone.
+    #[inline(always)]
+    fn new(hub: &'a Hub, key: Key, dir: Direction) -> Result<(Self, RawFd), Stop> {
+        let fd = hub.io_list(key, dir, hub.current()).ok_or(Stop::Closed)?;
+        Ok((ListedOne { hub, key, dir }, fd))
+    }
+
+    /// Off the list after the park; [`Stop::Closed`] if the source was dropped meanwhile.
+    #[inline(always)]
+    fn take_off(self) -> Result<(), Stop> {
+        let listed = std::mem::ManuallyDrop::new(self);
+        if listed.unlist() {
+            Ok(())
+        } else {
+            Err(Stop::Closed)
+        }
+    }
+
+    fn unlist(&self) -> bool {
+        self.hub
+            .io_unlist(self.key, self.dir, self.hub.current.get())
+    }
+}
+
+impl Drop for ListedOne<'_> {
+    fn drop(&mut self) {
+        self.unlist();
     }
 }
 
@@ -449,10 +532,11 @@ pub(crate) enum Owner<'a> {
     Call,
 }
 
-/// The one WouldBlock → wait → retry loop. See the module docs.
+/// The WouldBlock → wait → retry loop of a hooked call on any fd, and of a green socket used
+/// on a thread without a hub (see [`retry_socket`] for one on a hub). See the module docs.
 ///
-/// `op` is the non-blocking attempt; `drained(&ok)` says whether a success used up the fd's
-/// readiness (a short transfer). `Interrupted` errors are retried.
+/// `op` is the non-blocking attempt. `Interrupted` errors are retried. No readiness is
+/// remembered: every round tries the call.
 pub(crate) fn retry<R>(
     fd: RawFd,
     dir: Direction,
@@ -460,32 +544,136 @@ pub(crate) fn retry<R>(
     interrupts: Interrupts,
     mut on_would_block: impl FnMut() -> OnWouldBlock,
     mut op: impl FnMut() -> io::Result<R>,
-    drained: impl Fn(&R) -> bool,
 ) -> Result<R, Fail> {
     let mut plan: Option<Option<Instant>> = None;
     let mut taken: Option<Taken> = None;
     loop {
-        if may_be_ready(&owner, dir) {
-            match op() {
-                Ok(value) => {
-                    if drained(&value) {
-                        mark_unready(&owner, dir);
-                    }
-                    return Ok(value);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => mark_unready(&owner, dir),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Fail::Os(e)),
-            }
+        match op() {
+            Ok(value) => return Ok(value),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Fail::Os(e)),
         }
-        let deadline = match plan {
-            Some(deadline) => deadline,
-            None => match on_would_block() {
-                OnWouldBlock::Return => return Err(Fail::Os(io::ErrorKind::WouldBlock.into())),
-                OnWouldBlock::WaitUntil(deadline) => *plan.insert(deadline),
-            },
-        };
+        let deadline = plan_wait(&mut plan, &mut on_would_block)?;
         wait(fd, dir, &owner, &mut taken, deadline, interrupts)?;
+    }
+}
+
+/// The deadline of the loop's waits, asked of `on_would_block` at the first `WouldBlock`
+/// and kept; an error for a non-blocking caller, who gets the `WouldBlock` back.
+#[inline(always)]
+fn plan_wait(
+    plan: &mut Option<Option<Instant>>,
+    on_would_block: &mut impl FnMut() -> OnWouldBlock,
+) -> Result<Option<Instant>, Fail> {
+    match *plan {
+        Some(deadline) => Ok(deadline),
+        None => match on_would_block() {
+            OnWouldBlock::Return => Err(Fail::Os(io::ErrorKind::WouldBlock.into())),
+            OnWouldBlock::WaitUntil(deadline) => Ok(*plan.insert(deadline)),
+        },
+    }
+}
+
+/// The retry loop of a green socket (`net::GreenFd`), see the module docs: on a thread with a
+/// hub through [`SocketWait`], which remembers readiness (`drained(&ok)` says whether a
+/// success used up the fd's readiness: a short transfer); on a thread without one, [`retry`].
+#[inline(always)]
+pub(crate) fn retry_socket<R>(
+    fd: RawFd,
+    dir: Direction,
+    cell: &std::sync::OnceLock<Registration>,
+    mut on_would_block: impl FnMut() -> OnWouldBlock,
+    mut op: impl FnMut() -> io::Result<R>,
+    drained: impl Fn(&R) -> bool,
+) -> Result<R, Fail> {
+    let on_hub = with_existing_hub(|hub| {
+        let socket = SocketWait { hub, fd, dir, cell };
+        socket.retry(&mut on_would_block, &mut op, &drained)
+    });
+    match on_hub {
+        Some(result) => result,
+        None => retry_without_hub(fd, dir, cell, on_would_block, op),
+    }
+}
+
+/// A green socket used on a thread without a hub: it blocks in `poll(2)`, as std's would.
+#[cold]
+#[inline(never)]
+fn retry_without_hub<R>(
+    fd: RawFd,
+    dir: Direction,
+    cell: &std::sync::OnceLock<Registration>,
+    on_would_block: impl FnMut() -> OnWouldBlock,
+    op: impl FnMut() -> io::Result<R>,
+) -> Result<R, Fail> {
+    retry(
+        fd,
+        dir,
+        Owner::Socket(cell),
+        Interrupts::Unwind,
+        on_would_block,
+        op,
+    )
+}
+
+/// The loop of a green socket on a thread with a hub: every read and write of an
+/// echo server comes here twice a round trip, so the hub and the socket's key are looked
+/// up once per call (not once per step), and a wait is one call out of line whose few
+/// frames are all a parked socket keeps on its stack.
+struct SocketWait<'a> {
+    hub: &'a Hub,
+    fd: RawFd,
+    dir: Direction,
+    cell: &'a std::sync::OnceLock<Registration>,
+}
+
+impl SocketWait<'_> {
+    #[inline(always)]
+    fn retry<R>(
+        &self,
+        on_would_block: &mut impl FnMut() -> OnWouldBlock,
+        op: &mut impl FnMut() -> io::Result<R>,
+        drained: &impl Fn(&R) -> bool,
+    ) -> Result<R, Fail> {
+        let (hub, dir) = (self.hub, self.dir);
+        // None until the socket is registered with this hub, at its first wait (a socket
+        // registered with another thread's hub is refused there, not here).
+        let mut key = self.cell.get().and_then(|reg| reg.key_in(hub));
+        let mut plan: Option<Option<Instant>> = None;
+        loop {
+            if key.is_none_or(|key| hub.io_may_be_ready(key, dir)) {
+                match op() {
+                    Ok(value) => {
+                        if let Some(key) = key.filter(|_| drained(&value)) {
+                            hub.io_mark_unready(key, dir);
+                        }
+                        return Ok(value);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if let Some(key) = key {
+                            hub.io_mark_unready(key, dir);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Fail::Os(e)),
+                }
+            }
+            let deadline = plan_wait(&mut plan, on_would_block)?;
+            key = Some(self.wait(key, deadline)?);
+        }
+    }
+
+    /// Registers the socket if it is not yet, then parks until it may be ready. Out of
+    /// line and not generic: one copy for every socket type and operation, one frame.
+    #[inline(never)]
+    fn wait(&self, key: Option<Key>, deadline: Option<Instant>) -> Result<Key, Fail> {
+        let key = match key {
+            Some(key) => key,
+            None => socket_key(self.hub, self.cell, self.fd)?,
+        };
+        self.hub.io_wait_one(key, self.dir, deadline)?;
+        Ok(key)
     }
 }
 
@@ -514,28 +702,6 @@ impl Drop for Taken {
     fn drop(&mut self) {
         with_existing_hub(|hub| hub.io_give_back(self.key, Holder::Call));
     }
-}
-
-fn may_be_ready(owner: &Owner<'_>, dir: Direction) -> bool {
-    let Owner::Socket(cell) = owner else {
-        return true;
-    };
-    let Some(reg) = cell.get() else { return true };
-    with_existing_hub(|hub| {
-        reg.key_in(hub)
-            .is_none_or(|key| hub.io_may_be_ready(key, dir))
-    })
-    .unwrap_or(true)
-}
-
-fn mark_unready(owner: &Owner<'_>, dir: Direction) {
-    let Owner::Socket(cell) = owner else { return };
-    let Some(reg) = cell.get() else { return };
-    with_existing_hub(|hub| {
-        if let Some(key) = reg.key_in(hub) {
-            hub.io_mark_unready(key, dir);
-        }
-    });
 }
 
 /// One wait of the loop: on the hub if this thread has one, else `poll(2)` like std would.

@@ -155,6 +155,7 @@ pub(crate) fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> R {
 }
 
 /// Runs `f` with this thread's hub if it has one; never creates one.
+#[inline(always)]
 pub(crate) fn with_existing_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
     let hub = HUB.with(|h| h.get());
     // SAFETY: as in `with_hub`.

@@ -30,11 +30,18 @@ impl Waiters {
 
     /// Takes `green` off the list (its first entry); false if it was not on it.
     pub(crate) fn remove(&mut self, green: &Rc<Green>) -> bool {
-        if self.first.as_ref().is_some_and(|g| Rc::ptr_eq(g, green)) {
+        self.remove_ptr(Rc::as_ptr(green))
+    }
+
+    /// [`Waiters::remove`] by the record's address (the hub's current green thread, whose
+    /// `Rc` the caller does not hold).
+    pub(crate) fn remove_ptr(&mut self, green: *const Green) -> bool {
+        let is_it = |g: &Rc<Green>| std::ptr::eq(Rc::as_ptr(g), green);
+        if self.first.as_ref().is_some_and(is_it) {
             self.first = (!self.more.is_empty()).then(|| self.more.remove(0));
             return true;
         }
-        match self.more.iter().position(|g| Rc::ptr_eq(g, green)) {
+        match self.more.iter().position(is_it) {
             Some(i) => {
                 self.more.remove(i);
                 true

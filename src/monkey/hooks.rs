@@ -105,7 +105,6 @@ fn socket_retry<R>(
             Interrupts::Report,
             &mut plan,
             &mut op,
-            |_| false,
         );
         match result {
             Err(Fail::Stop(Stop::Interrupted(Interrupt::Signal { restart: true })))

@@ -133,7 +133,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::hub::io::{self as hub_io, Fail, Interrupts, OnWouldBlock, Owner, Registration, Stop};
+use crate::hub::io::{self as hub_io, Fail, OnWouldBlock, Registration, Stop};
 use crate::hub::reactor::Direction;
 use std::io;
 
@@ -235,11 +235,10 @@ impl<S: AsRawFd> GreenFd<S> {
                 OnWouldBlock::WaitUntil(timeout.and_then(crate::time::deadline_in))
             }
         };
-        hub_io::retry(
+        hub_io::retry_socket(
             self.source.as_raw_fd(),
             dir,
-            Owner::Socket(&self.registration),
-            Interrupts::Unwind,
+            &self.registration,
             on_would_block,
             op,
             drained,
