@@ -166,9 +166,7 @@ pub(super) fn prefetch_resume(next: &Green) {
     if hint == 0 {
         return;
     }
-    for offset in (-192isize..=576).step_by(64) {
-        crate::sys::cpu::prefetch_for_write(hint.wrapping_add_signed(offset) as *const u8);
-    }
+    crate::sys::cpu::prefetch_lines_for_write::<13>(hint.wrapping_sub(192) as *const u8);
 }
 
 impl Hub {

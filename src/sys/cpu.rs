@@ -15,18 +15,40 @@ use std::sync::atomic::{AtomicU8, Ordering, compiler_fence};
 #[inline(always)]
 pub(crate) fn prefetch_for_write(addr: *const u8) {
     if has_prefetchw() {
-        // SAFETY: `prefetchw` is a hint: it never faults (an unmapped address is dropped),
-        // writes no register or flag and no memory architecturally.
-        unsafe {
-            std::arch::asm!(
-                "prefetchw [{0}]",
-                in(reg) addr,
-                options(nostack, preserves_flags, readonly)
-            )
-        };
+        prefetchw(addr);
     } else {
         prefetch_for_read(addr);
     }
+}
+
+/// [`prefetch_for_write`] of the `LINES` consecutive cache lines from the one holding
+/// `first`, asking whether the CPU has `prefetchw` once for all of them (the loop, of a
+/// constant count, is unrolled into one instruction per line).
+#[inline(always)]
+pub(crate) fn prefetch_lines_for_write<const LINES: usize>(first: *const u8) {
+    if has_prefetchw() {
+        for line in 0..LINES {
+            prefetchw(first.wrapping_add(line * 64));
+        }
+    } else {
+        for line in 0..LINES {
+            prefetch_for_read(first.wrapping_add(line * 64));
+        }
+    }
+}
+
+/// The `prefetchw` instruction itself; only for a CPU that has it.
+#[inline(always)]
+fn prefetchw(addr: *const u8) {
+    // SAFETY: `prefetchw` is a hint: it never faults (an unmapped address is dropped),
+    // writes no register or flag and no memory architecturally.
+    unsafe {
+        std::arch::asm!(
+            "prefetchw [{0}]",
+            in(reg) addr,
+            options(nostack, preserves_flags, readonly)
+        )
+    };
 }
 
 /// Asks the CPU to fetch the cache line holding `addr` for reading, without waiting. Only a
@@ -34,7 +56,7 @@ pub(crate) fn prefetch_for_write(addr: *const u8) {
 #[inline(always)]
 pub(crate) fn prefetch_for_read(addr: *const u8) {
     use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    // SAFETY: as in `prefetch_for_write`: a prefetch never faults.
+    // SAFETY: as in `prefetchw`: a prefetch never faults.
     unsafe { _mm_prefetch::<_MM_HINT_T0>(addr.cast::<i8>()) };
 }
 
@@ -97,6 +119,7 @@ mod tests {
         ] {
             prefetch_for_write(addr);
             prefetch_for_read(addr);
+            prefetch_lines_for_write::<13>(addr);
         }
         let line = [0u8; 64];
         prefetch_for_write(line.as_ptr());
