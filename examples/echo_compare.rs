@@ -8,6 +8,9 @@
 //! in how many rounds greenrt's server used less CPU than tokio's.
 //!
 //! `cargo run --release --example echo_compare -- [--secs 2] [--rounds 3] [--size 64]`
+//!
+//! `--versus greenrt` runs greenrt against itself (an A/A run): its ratios are the noise of
+//! this machine, the band a greenrt / tokio ratio must leave before it says anything.
 
 #[path = "common/args.rs"]
 mod args;
@@ -44,6 +47,12 @@ fn main() {
         "both",
         "greenrt, tokio or both (to profile one server)",
     )
+    .flag(
+        "versus",
+        "SERVER",
+        "tokio",
+        "the second server: tokio, or greenrt for an A/A run that shows the noise of the ratios",
+    )
     .switch("serve-greenrt", "internal: be the greenrt server child")
     .switch("serve-tokio", "internal: be the tokio server child")
     .parse();
@@ -67,6 +76,17 @@ fn main() {
         .collect();
     let only: String = args.get("only");
     let (run_greenrt, run_tokio) = (only != "tokio", only != "greenrt");
+    let versus: String = args.get("versus");
+    let second_mode = match versus.as_str() {
+        "tokio" => "--serve-tokio",
+        "greenrt" => "--serve-greenrt",
+        other => panic!("--versus takes tokio or greenrt, not {other:?}"),
+    };
+    if versus == "greenrt" {
+        println!(
+            "[main] A/A run: the \"tokio\" columns are a second greenrt server; their ratios show the noise"
+        );
+    }
     pin_to_cpu(1);
     println!(
         "[main] echo servers pinned to CPU 0, load generator to CPU 1; {secs} s per run, {size}-byte messages"
@@ -91,7 +111,7 @@ fn main() {
         let mut ts = Vec::new();
         for round in 0..rounds {
             let greenrt = || run_against("--serve-greenrt", conns, secs, size);
-            let tokio = || run_against("--serve-tokio", conns, secs, size);
+            let tokio = || run_against(second_mode, conns, secs, size);
             if round % 2 == 0 {
                 gs.extend(run_greenrt.then(greenrt));
                 ts.extend(run_tokio.then(tokio));
