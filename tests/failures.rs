@@ -273,3 +273,47 @@ fn a_live_unparker_prevents_a_false_deadlock_report() {
     });
     assert_eq!(waiter.join().unwrap(), "woken");
 }
+
+/// The hub tells a deadlock from a wait for I/O by counting green threads parked on fds. A
+/// socket reader woken by data and one killed while parked on a socket that then stays quiet
+/// must each leave that count: a count left behind would turn the deadlock that follows into
+/// a hang (the hub would block in `epoll_wait` for an event no one waits for).
+#[test]
+fn socket_readers_woken_or_killed_leave_the_io_count_and_a_later_deadlock_is_reported() {
+    use std::io::{Read, Write};
+    use std::rc::Rc;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let listener = greenrt::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = spawn(move || {
+            let (mut talks, _) = listener.accept().unwrap();
+            let (quiet, _) = listener.accept().unwrap();
+            greenrt::sleep(Duration::from_millis(20));
+            talks.write_all(b"x").unwrap();
+            (talks, quiet) // kept open: no end-of-stream events afterwards
+        });
+        // The readers share their streams with this context, which keeps them open: a
+        // dropped socket would clean its waiter list whatever its waiters did.
+        let reader = |stream: &Rc<greenrt::net::TcpStream>| {
+            let stream = stream.clone();
+            spawn(move || (&*stream).read(&mut [0; 1]))
+        };
+        let talks = Rc::new(greenrt::net::TcpStream::connect(addr).unwrap());
+        let quiet = Rc::new(greenrt::net::TcpStream::connect(addr).unwrap());
+        let woken = reader(&talks);
+        let killed = reader(&quiet);
+        greenrt::sleep(Duration::from_millis(5)); // both parked on their sockets
+        killed.kill();
+        assert!(killed.join().unwrap_err().is_killed());
+        assert_eq!(woken.join().unwrap().unwrap(), 1);
+        let _conns = server.join().unwrap();
+        let stuck = spawn(park_forever);
+        let caught = catch_unwind(AssertUnwindSafe(|| stuck.join())).expect_err("deadlock");
+        let _ = tx.send(caught.downcast_ref::<String>().cloned().unwrap());
+    });
+    let message = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no deadlock report within 20 s: a parked-on-fd count was left behind");
+    assert!(message.starts_with("greenrt: deadlock:"), "{message}");
+}
