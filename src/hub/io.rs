@@ -523,24 +523,16 @@ pub(crate) enum OnWouldBlock {
     WaitUntil(Option<Instant>),
 }
 
-/// How the retry loop finds the source of its fd on the calling hub.
-pub(crate) enum Owner<'a> {
-    /// A green socket: its own registration, made on first use.
-    Socket(&'a std::sync::OnceLock<Registration>),
-    /// Any fd: taken for the wait, given back after it.
-    #[cfg_attr(not(feature = "monkey"), allow(dead_code))]
-    Call,
-}
-
-/// The WouldBlock → wait → retry loop of a hooked call on any fd, and of a green socket used
-/// on a thread without a hub (see [`retry_socket`] for one on a hub). See the module docs.
+/// The WouldBlock → wait → retry loop of a hooked call on any fd (its source is taken for
+/// the wait, and given back after it), and of a green socket used on a thread without a hub
+/// (where every wait is a `poll(2)`); see [`retry_socket`] for a socket on a hub, and the
+/// module docs.
 ///
 /// `op` is the non-blocking attempt. `Interrupted` errors are retried. No readiness is
 /// remembered: every round tries the call.
 pub(crate) fn retry<R>(
     fd: RawFd,
     dir: Direction,
-    owner: Owner<'_>,
     interrupts: Interrupts,
     mut on_would_block: impl FnMut() -> OnWouldBlock,
     mut op: impl FnMut() -> io::Result<R>,
@@ -555,7 +547,7 @@ pub(crate) fn retry<R>(
             Err(e) => return Err(Fail::Os(e)),
         }
         let deadline = plan_wait(&mut plan, &mut on_would_block)?;
-        wait(fd, dir, &owner, &mut taken, deadline, interrupts)?;
+        wait(fd, dir, &mut taken, deadline, interrupts)?;
     }
 }
 
@@ -593,7 +585,7 @@ pub(crate) fn retry_socket<R>(
     });
     match on_hub {
         Some(result) => result,
-        None => retry_without_hub(fd, dir, cell, on_would_block, op),
+        None => retry_without_hub(fd, dir, on_would_block, op),
     }
 }
 
@@ -603,18 +595,10 @@ pub(crate) fn retry_socket<R>(
 fn retry_without_hub<R>(
     fd: RawFd,
     dir: Direction,
-    cell: &std::sync::OnceLock<Registration>,
     on_would_block: impl FnMut() -> OnWouldBlock,
     op: impl FnMut() -> io::Result<R>,
 ) -> Result<R, Fail> {
-    retry(
-        fd,
-        dir,
-        Owner::Socket(cell),
-        Interrupts::Unwind,
-        on_would_block,
-        op,
-    )
+    retry(fd, dir, Interrupts::Unwind, on_would_block, op)
 }
 
 /// The loop of a green socket on a thread with a hub: every read and write of an
@@ -708,21 +692,17 @@ impl Drop for Taken {
 fn wait(
     fd: RawFd,
     dir: Direction,
-    owner: &Owner<'_>,
     taken: &mut Option<Taken>,
     deadline: Option<Instant>,
     interrupts: Interrupts,
 ) -> Result<(), Fail> {
     let on_hub = with_existing_hub(|hub| -> Result<(), Fail> {
-        let key = match owner {
-            Owner::Socket(cell) => socket_key(hub, cell, fd)?,
-            Owner::Call => match taken {
-                Some(t) => t.key,
-                None => {
-                    let key = hub.io_take(fd, Holder::Call).map_err(Fail::Os)?;
-                    taken.insert(Taken { key, fd }).key
-                }
-            },
+        let key = match taken {
+            Some(t) => t.key,
+            None => {
+                let key = hub.io_take(fd, Holder::Call).map_err(Fail::Os)?;
+                taken.insert(Taken { key, fd }).key
+            }
         };
         hub.io_wait(&[(key, dir)], deadline, interrupts)?;
         Ok(())

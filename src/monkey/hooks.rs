@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::sys::c::{self, c_int, c_void, size_t, sockaddr, socklen_t, ssize_t};
 
-use crate::hub::io::{self, Fail, Interrupts, OnWouldBlock, Owner, Stop};
+use crate::hub::io::{self, Fail, Interrupts, OnWouldBlock, Stop};
 use crate::hub::park::Interrupt;
 use crate::hub::reactor::Direction;
 use crate::sys::raw;
@@ -98,14 +98,7 @@ fn socket_retry<R>(
     mut op: impl FnMut() -> std::io::Result<R>,
 ) -> Result<R, Fail> {
     loop {
-        let result = io::retry(
-            fd,
-            direction(write),
-            Owner::Call,
-            Interrupts::Report,
-            &mut plan,
-            &mut op,
-        );
+        let result = io::retry(fd, direction(write), Interrupts::Report, &mut plan, &mut op);
         match result {
             Err(Fail::Stop(Stop::Interrupted(Interrupt::Signal { restart: true })))
                 if timeout_deadline(fd, write).is_none() => {}
